@@ -1,0 +1,153 @@
+// Package breaker wraps sony/gobreaker v2 for one remote dependency and
+// exports its state and transitions. What counts as a failure is decided
+// here once for every service: 5xx answers and timeouts trip the breaker,
+// 4xx answers (the caller's fault) and the caller's own cancellation do not.
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/provcred/platform/metrics"
+)
+
+// ErrOpen is returned without calling the dependency while the breaker is
+// open or its half-open probe quota is used.
+var ErrOpen = errors.New("circuit breaker open")
+
+// StatusError carries an HTTP status from a remote answer, so the breaker can
+// tell a client error from a server error.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("remote answered HTTP %d", e.Code) }
+
+// Settings tune one breaker.
+type Settings struct {
+	// ConsecutiveFailures trips the breaker. Default 5.
+	ConsecutiveFailures uint32
+	// OpenTimeout is how long it stays open before a half-open probe. Default 10s.
+	OpenTimeout time.Duration
+	// HalfOpenRequests are let through while half-open. Default 1.
+	HalfOpenRequests uint32
+}
+
+// Breaker guards one remote dependency.
+type Breaker struct {
+	cb    *gobreaker.CircuitBreaker[struct{}]
+	state prometheus.Gauge
+}
+
+// New makes the breaker called name and registers its series.
+func New(name string, s Settings, m *metrics.Registry) *Breaker {
+	if s.ConsecutiveFailures == 0 {
+		s.ConsecutiveFailures = 5
+	}
+	if s.OpenTimeout == 0 {
+		s.OpenTimeout = 10 * time.Second
+	}
+	if s.HalfOpenRequests == 0 {
+		s.HalfOpenRequests = 1
+	}
+	b := &Breaker{state: m.BreakerState.WithLabelValues(name)}
+	b.state.Set(0)
+	for _, to := range []string{"closed", "half-open", "open"} {
+		m.BreakerTransitions.WithLabelValues(name, to) // make the series exist at 0
+	}
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        name,
+		MaxRequests: s.HalfOpenRequests,
+		Timeout:     s.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= s.ConsecutiveFailures },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			b.state.Set(stateValue(to))
+			m.BreakerTransitions.WithLabelValues(name, to.String()).Inc()
+		},
+		IsSuccessful: IsSuccessful,
+		IsExcluded:   isExcluded,
+	})
+	return b
+}
+
+// Do calls fn through the breaker. ctx is the caller's: its cancellation is
+// not held against the dependency.
+func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	_, err := b.cb.Execute(func() (struct{}, error) {
+		if err := ctx.Err(); err != nil {
+			return struct{}{}, callerCanceled{err}
+		}
+		err := fn(ctx)
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return struct{}{}, callerCanceled{err}
+		}
+		return struct{}{}, err
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return fmt.Errorf("%s: %w", b.cb.Name(), ErrOpen)
+	}
+	var cc callerCanceled
+	if errors.As(err, &cc) {
+		return cc.err
+	}
+	return err
+}
+
+// State is "closed", "half-open" or "open".
+func (b *Breaker) State() string { return b.cb.State().String() }
+
+// Name is the breaker's metric label.
+func (b *Breaker) Name() string { return b.cb.Name() }
+
+// Counts exposes the current window's counts for health reports.
+func (b *Breaker) Counts() gobreaker.Counts { return b.cb.Counts() }
+
+type callerCanceled struct{ err error }
+
+func (c callerCanceled) Error() string { return c.err.Error() }
+func (c callerCanceled) Unwrap() error { return c.err }
+
+func isExcluded(err error) bool {
+	var cc callerCanceled
+	return errors.As(err, &cc)
+}
+
+// IsSuccessful says whether err counts as the dependency working: nil, or a
+// 4xx answer. Timeouts, connection errors and 5xx are failures.
+func IsSuccessful(err error) bool {
+	if err == nil {
+		return true
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code < 500
+	}
+	return false
+}
+
+// IsTimeout reports whether err is a deadline or network timeout.
+func IsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func stateValue(s gobreaker.State) float64 {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	default:
+		return 0
+	}
+}

@@ -1,0 +1,82 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/provcred/platform/metrics"
+)
+
+func TestClassification(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantOpen bool // after 3 such errors with a threshold of 3
+	}{
+		{"server error trips", &StatusError{Code: 503}, true},
+		{"timeout trips", context.DeadlineExceeded, true},
+		{"connection error trips", errors.New("dial tcp: connection refused"), true},
+		{"client error does not trip", &StatusError{Code: 404}, false},
+		{"wrapped client error does not trip", errors.Join(errors.New("x"), &StatusError{Code: 422}), false},
+		{"success does not trip", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := metrics.New("test")
+			b := New("dep", Settings{ConsecutiveFailures: 3, OpenTimeout: time.Hour}, m)
+			for i := 0; i < 3; i++ {
+				_ = b.Do(context.Background(), func(context.Context) error { return tt.err })
+			}
+			if got := b.State() == "open"; got != tt.wantOpen {
+				t.Fatalf("open = %v, want %v", got, tt.wantOpen)
+			}
+		})
+	}
+}
+
+func TestCallerCancelDoesNotTrip(t *testing.T) {
+	m := metrics.New("test")
+	b := New("dep", Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour}, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := b.Do(ctx, func(ctx context.Context) error { return ctx.Err() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	// Canceled mid-call, too.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	err = b.Do(ctx2, func(ctx context.Context) error { cancel2(); return ctx.Err() })
+	if !errors.Is(err, context.Canceled) || b.State() != "closed" {
+		t.Fatalf("err = %v state = %s", err, b.State())
+	}
+}
+
+func TestOpenHalfOpenClosedWithMetrics(t *testing.T) {
+	m := metrics.New("test")
+	b := New("nppes", Settings{ConsecutiveFailures: 2, OpenTimeout: 30 * time.Millisecond}, m)
+	fail := func(context.Context) error { return &StatusError{Code: 500} }
+	calls := 0
+	ok := func(context.Context) error { calls++; return nil }
+	_ = b.Do(context.Background(), fail)
+	_ = b.Do(context.Background(), fail)
+	if v, _ := m.Value("circuit_breaker_state", "name=nppes"); v != 2 {
+		t.Fatalf("state gauge = %v, want 2", v)
+	}
+	if err := b.Do(context.Background(), ok); !errors.Is(err, ErrOpen) || calls != 0 {
+		t.Fatalf("open breaker must not call: err=%v calls=%d", err, calls)
+	}
+	time.Sleep(40 * time.Millisecond)
+	if err := b.Do(context.Background(), ok); err != nil {
+		t.Fatal(err)
+	}
+	if b.State() != "closed" {
+		t.Fatalf("state = %s", b.State())
+	}
+	for to, want := range map[string]float64{"open": 1, "half-open": 1, "closed": 1} {
+		if v, _ := m.Value("circuit_breaker_transitions_total", "name=nppes", "to="+to); v != want {
+			t.Errorf("transitions to %s = %v", to, v)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+// Package config parses a service's settings from environment variables,
+// once, into a typed struct. A bad value stops start-up with one message
+// that names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Base holds the settings every service shares. Services embed it.
+type Base struct {
+	// HTTPAddr is where the service listens, e.g. ":8001".
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// DatabaseURL is the PostgreSQL connection string (pgx format).
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/credentialing?sslmode=disable"`
+	// DatabaseMaxConns caps the pgx pool per replica.
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"10"`
+	// DatabaseConnectTimeout bounds the start-up retries for the database.
+	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s"`
+	// BodyLimitBytes caps a request body (imports stream, and set their own).
+	BodyLimitBytes int `env:"BODY_LIMIT_BYTES" envDefault:"4194304"`
+	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// RequestTimeout bounds one request's handler.
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
+	// OTLPEndpoint turns tracing on when set (standard OTel variable).
+	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	// MaxConcurrentFileOperations bounds imports and exports at once.
+	MaxConcurrentFileOperations int `env:"MAX_CONCURRENT_FILE_OPERATIONS" envDefault:"50"`
+}
+
+// Validate checks the shared settings.
+func (b Base) Validate() error {
+	switch b.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", b.LogLevel)
+	}
+	if b.DatabaseMaxConns < 1 {
+		return fmt.Errorf("DATABASE_MAX_CONNS: must be at least 1, got %d", b.DatabaseMaxConns)
+	}
+	if b.BodyLimitBytes < 1024 {
+		return fmt.Errorf("BODY_LIMIT_BYTES: must be at least 1024, got %d", b.BodyLimitBytes)
+	}
+	if b.MaxConcurrentFileOperations < 1 {
+		return fmt.Errorf("MAX_CONCURRENT_FILE_OPERATIONS: must be at least 1, got %d", b.MaxConcurrentFileOperations)
+	}
+	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout,
+		"DATABASE_CONNECT_TIMEOUT", b.DatabaseConnectTimeout)
+}
+
+// positive takes pairs of (name, duration) and fails on the first that is not > 0.
+func positive(pairs ...any) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if d := pairs[i+1].(time.Duration); d <= 0 {
+			return fmt.Errorf("%s: must be a positive duration, got %s", pairs[i], d)
+		}
+	}
+	return nil
+}
+
+// Positive is exported for services validating their own durations.
+func Positive(pairs ...any) error { return positive(pairs...) }
+
+// Validator is implemented by config structs that check their own values.
+type Validator interface{ Validate() error }
+
+// Parse fills a T from the environment given as a map (nil means os.Environ)
+// and validates it. Errors name the variable.
+func Parse[T any](environ map[string]string) (T, error) {
+	var cfg T
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(&cfg, opts); err != nil {
+		var agg env.AggregateError
+		if errors.As(err, &agg) && len(agg.Errors) > 0 {
+			err = agg.Errors[0]
+		}
+		var pe env.ParseError
+		if errors.As(err, &pe) {
+			// The library names the Go field; operators know the variable.
+			return cfg, fmt.Errorf("invalid configuration: %s: %w", envKey(reflect.TypeOf(cfg), pe.Name), pe.Err)
+		}
+		return cfg, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if v, ok := any(&cfg).(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return cfg, fmt.Errorf("invalid configuration: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// envKey finds the env tag of the field called name, searching embedded structs.
+func envKey(t reflect.Type, name string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return name
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Name == name {
+			if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+				return key
+			}
+		}
+		if f.Type.Kind() == reflect.Struct {
+			if key := envKey(f.Type, name); key != name {
+				return key
+			}
+		}
+	}
+	return name
+}
+
+// MustLoad parses the process environment or exits 2 with one line on stderr.
+func MustLoad[T any]() T {
+	cfg, err := Parse[T](nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	return cfg
+}

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type svcConfig struct {
+	Base
+	MaxLLM int `env:"MAX_CONCURRENT_LLM_REQUESTS" envDefault:"5"`
+}
+
+func (c svcConfig) Validate() error {
+	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if c.MaxLLM < 1 {
+		return errorf("MAX_CONCURRENT_LLM_REQUESTS: must be at least 1")
+	}
+	return nil
+}
+
+type errorf string
+
+func (e errorf) Error() string { return string(e) }
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c svcConfig)
+	}{
+		{name: "defaults", env: map[string]string{}, check: func(t *testing.T, c svcConfig) {
+			if c.HTTPAddr != ":8080" || c.MaxLLM != 5 || c.ShutdownTimeout != 20*time.Second {
+				t.Fatalf("unexpected defaults: %+v", c)
+			}
+		}},
+		{name: "override", env: map[string]string{"HTTP_ADDR": ":9", "MAX_CONCURRENT_LLM_REQUESTS": "7"}, check: func(t *testing.T, c svcConfig) {
+			if c.HTTPAddr != ":9" || c.MaxLLM != 7 {
+				t.Fatalf("override not applied: %+v", c)
+			}
+		}},
+		{name: "not a number", env: map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "five"}, wantErr: "MAX_CONCURRENT_LLM_REQUESTS"},
+		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT"},
+		{name: "negative duration", env: map[string]string{"REQUEST_TIMEOUT": "-1s"}, wantErr: "REQUEST_TIMEOUT"},
+		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
+		{name: "custom validation", env: map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "0"}, wantErr: "MAX_CONCURRENT_LLM_REQUESTS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse[svcConfig](tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("want error naming %s, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,7 @@
+module github.com/provcred/chat
+
+go 1.26.8
+
+require github.com/provcred/platform v0.0.0
+
+replace github.com/provcred/platform => ../../platform
