@@ -1,0 +1,322 @@
+// Package server builds the Fiber app every service runs: recover, request
+// id, tracing, RED metrics, body limit, JSON errors, the health endpoints
+// (/livez, /readyz, /health, /health/concurrency), /metrics, and a graceful
+// shutdown that stops accepting, drains in-flight requests, then closes
+// what the service opened.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/utils"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/logging"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/tracing"
+)
+
+// Header names shared by the gateway and the services.
+const (
+	HeaderRequestID = "X-Request-Id"
+	// HeaderActor carries the id of the API key the gateway authenticated.
+	// Services trust it because only the gateway can reach them.
+	HeaderActor = "X-Actor-Id"
+	HeaderRole  = "X-Actor-Role"
+)
+
+// Check is a named readiness probe of one dependency.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Options configure New.
+type Options struct {
+	Service         string
+	Logger          *slog.Logger
+	Metrics         *metrics.Registry
+	Tracer          trace.TracerProvider
+	BodyLimit       int
+	ShutdownTimeout time.Duration
+	// RequestTimeout bounds a handler's context (0: none).
+	RequestTimeout time.Duration
+	// StreamRequestBody lets handlers read large uploads as a stream.
+	StreamRequestBody bool
+	// Semaphores appear in /health/concurrency as "<name>_semaphore".
+	Semaphores []*semaphore.Semaphore
+	// Checks run for /readyz and /health.
+	Checks []Check
+	// Config is the effective configuration shown in /health/concurrency
+	// (never put secrets here).
+	Config any
+	// Info adds fields to /health (e.g. whether an LLM is configured).
+	Info func(ctx context.Context) map[string]any
+	// Concurrency, when set, replaces the default /health/concurrency body
+	// (the gateway aggregates every service).
+	Concurrency func(c *fiber.Ctx) error
+	// ActiveTasks adds background work (e.g. batch jobs running) to the
+	// active_tasks count, next to in-flight requests.
+	ActiveTasks func() int64
+}
+
+// Server is a service's HTTP server.
+type Server struct {
+	App      *fiber.App
+	opts     Options
+	inflight atomic.Int64
+	draining atomic.Bool
+}
+
+// New builds the app with the platform middleware and endpoints installed.
+// Register the service's routes on s.App afterwards.
+func New(o Options) *Server {
+	s := &Server{opts: o}
+	if o.Tracer == nil {
+		o.Tracer = trace.NewNoopTracerProvider()
+		s.opts.Tracer = o.Tracer
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               o.Service,
+		DisableStartupMessage: true,
+		BodyLimit:             o.BodyLimit,
+		StreamRequestBody:     o.StreamRequestBody,
+		ErrorHandler:          s.errorHandler,
+		ReadTimeout:           60 * time.Second,
+		IdleTimeout:           90 * time.Second,
+	})
+	s.App = app
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		o.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", fmt.Sprint(e), "path", c.Route().Path)
+	}}))
+	app.Use(requestid.New(requestid.Config{Header: HeaderRequestID, ContextKey: "requestid"}))
+	app.Use(tracing.Middleware(o.Tracer))
+	app.Use(func(c *fiber.Ctx) error {
+		ctx := logging.WithRequestID(c.UserContext(), RequestID(c))
+		if o.RequestTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, o.RequestTimeout)
+			defer cancel()
+		}
+		c.SetUserContext(ctx)
+		return c.Next()
+	})
+	app.Use(o.Metrics.Middleware())
+	app.Use(func(c *fiber.Ctx) error {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		return c.Next()
+	})
+
+	app.Get("/livez", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "alive"}) })
+	app.Get("/readyz", s.readyz)
+	app.Get("/health", s.health)
+	if o.Concurrency != nil {
+		app.Get("/health/concurrency", o.Concurrency)
+	} else {
+		app.Get("/health/concurrency", func(c *fiber.Ctx) error { return c.JSON(s.ConcurrencyReport(c.UserContext())) })
+	}
+	app.Get("/metrics", adaptor.HTTPHandler(o.Metrics.Handler()))
+	return s
+}
+
+// RequestID returns the request's id (set by the gateway or made here).
+func RequestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals("requestid").(string); ok {
+		return id
+	}
+	return c.Get(HeaderRequestID)
+}
+
+// Actor returns the API key id the gateway authenticated, or "anonymous".
+func Actor(c *fiber.Ctx) string {
+	if a := c.Get(HeaderActor); a != "" {
+		return a
+	}
+	return "anonymous"
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	var out *apierr.Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &out):
+	case errors.As(err, &fe):
+		out = fromFiber(fe)
+	case errors.Is(err, semaphore.ErrBusy):
+		out = apierr.Unavailable("busy", "The service is at its concurrency limit. Please retry shortly.")
+		c.Set(fiber.HeaderRetryAfter, "1")
+	case errors.Is(err, context.DeadlineExceeded):
+		out = apierr.New(fiber.StatusGatewayTimeout, "timeout", "The request took too long and was stopped.")
+	default:
+		out = apierr.Internal()
+	}
+	if out.Status >= 500 {
+		s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
+			"method", c.Method(), "status", out.Status, "code", out.Code, "err", err.Error())
+	} else {
+		s.opts.Logger.InfoContext(c.UserContext(), "request rejected", "route", c.Route().Path,
+			"method", c.Method(), "status", out.Status, "code", out.Code)
+	}
+	return c.Status(out.Status).JSON(out)
+}
+
+func fromFiber(fe *fiber.Error) *apierr.Error {
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		return apierr.New(fe.Code, "not_found", "No such endpoint.")
+	case fiber.StatusMethodNotAllowed:
+		return apierr.New(fe.Code, "method_not_allowed", "This endpoint does not accept that method.")
+	case fiber.StatusRequestEntityTooLarge:
+		return apierr.New(fe.Code, "body_too_large", "The request body is larger than the limit.")
+	case fiber.StatusUnsupportedMediaType:
+		return apierr.New(fe.Code, "unsupported_media_type", fe.Message)
+	case fiber.StatusBadRequest, fiber.StatusUnprocessableEntity:
+		return apierr.New(fe.Code, "bad_request", fe.Message)
+	default:
+		return apierr.New(fe.Code, strings.ReplaceAll(strings.ToLower(utils.StatusMessage(fe.Code)), " ", "_"), fe.Message)
+	}
+}
+
+// checks runs every readiness check with a short deadline.
+func (s *Server) checks(ctx context.Context) (map[string]string, bool) {
+	out := map[string]string{}
+	ok := true
+	for _, ch := range s.opts.Checks {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := ch.Fn(cctx)
+		cancel()
+		if err != nil {
+			out[ch.Name] = "down: " + err.Error()
+			ok = false
+		} else {
+			out[ch.Name] = "up"
+		}
+	}
+	return out, ok
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.draining.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+	}
+	checks, ok := s.checks(c.UserContext())
+	if !ok {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unready", "checks": checks})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}
+
+func (s *Server) health(c *fiber.Ctx) error {
+	checks, ok := s.checks(c.UserContext())
+	body := fiber.Map{"status": "healthy", "service": s.opts.Service, "checks": checks}
+	if s.opts.Info != nil {
+		for k, v := range s.opts.Info(c.UserContext()) {
+			body[k] = v
+		}
+	}
+	status := fiber.StatusOK
+	if !ok || s.draining.Load() {
+		body["status"] = "unhealthy"
+		status = fiber.StatusServiceUnavailable
+	}
+	return c.Status(status).JSON(body)
+}
+
+// ConcurrencyReport is the body of /health/concurrency, in the original
+// service's shape: status, concurrency (active tasks and every semaphore),
+// system, config.
+func (s *Server) ConcurrencyReport(ctx context.Context) map[string]any {
+	conc := map[string]any{"active_tasks": s.ActiveTasks()}
+	for _, sem := range s.opts.Semaphores {
+		conc[sem.Name()+"_semaphore"] = sem.Stats()
+	}
+	status := "healthy"
+	if s.draining.Load() {
+		status = "draining"
+	}
+	return map[string]any{
+		"status":      status,
+		"service":     s.opts.Service,
+		"concurrency": conc,
+		"system":      SystemStats(ctx),
+		"config":      s.opts.Config,
+	}
+}
+
+// ActiveTasks counts in-flight requests (less the one asking) plus background work.
+func (s *Server) ActiveTasks() int64 {
+	n := s.inflight.Load() - 1
+	if n < 0 {
+		n = 0
+	}
+	if s.opts.ActiveTasks != nil {
+		n += s.opts.ActiveTasks()
+	}
+	return n
+}
+
+// Draining reports whether shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Serve accepts on ln until ctx ends, then drains: readiness turns 503,
+// the listener closes, in-flight requests get up to ShutdownTimeout, and
+// closers run in order (pools, tracer).
+func (s *Server) Serve(ctx context.Context, ln net.Listener, closers ...func(context.Context) error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.App.Listener(ln) }()
+	s.opts.Logger.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.opts.Logger.Info("shutting down: draining in-flight requests", "timeout", s.opts.ShutdownTimeout.String())
+	timeout := s.opts.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	err := s.App.ShutdownWithTimeout(timeout)
+	if err != nil {
+		s.opts.Logger.Warn("drain incomplete", "err", err.Error())
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range closers {
+		if cerr := c(cctx); cerr != nil {
+			s.opts.Logger.Warn("close failed", "err", cerr.Error())
+		}
+	}
+	s.opts.Logger.Info("stopped")
+	return err
+}
+
+// ListenAndServe listens on addr and calls Serve.
+func (s *Server) ListenAndServe(ctx context.Context, addr string, closers ...func(context.Context) error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln, closers...)
+}
+
+// SignalContext ends when the process gets SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}

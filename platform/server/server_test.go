@@ -1,0 +1,223 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/semaphore"
+)
+
+func newTestServer(t *testing.T, logs *bytes.Buffer, mutate func(*Options)) *Server {
+	t.Helper()
+	m := metrics.New("svc")
+	o := Options{
+		Service: "svc", Logger: slog.New(slog.NewJSONHandler(logs, nil)), Metrics: m, BodyLimit: 1024,
+		ShutdownTimeout: 2 * time.Second,
+		Semaphores:      []*semaphore.Semaphore{semaphore.New("llm", 5, 0, m)},
+		Config:          map[string]any{"max_concurrent_llm_requests": 5},
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	s := New(o)
+	s.App.Get("/apierr", func(c *fiber.Ctx) error { return apierr.Invalid("npi", "must be 10 digits") })
+	s.App.Get("/boom", func(c *fiber.Ctx) error { return errors.New("db password=secret exploded") })
+	s.App.Get("/panic", func(c *fiber.Ctx) error { panic("kaboom") })
+	s.App.Get("/busy", func(c *fiber.Ctx) error { return semaphore.ErrBusy })
+	s.App.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
+	s.App.Get("/actor", func(c *fiber.Ctx) error { return c.SendString(Actor(c) + "|" + RequestID(c)) })
+	return s
+}
+
+func do(t *testing.T, s *Server, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := s.App.Test(req, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &body)
+	return resp.StatusCode, body
+}
+
+func TestErrorsAreJSON(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, nil)
+	tests := []struct {
+		name, method, path string
+		body               string
+		wantStatus         int
+		wantCode           string
+	}{
+		{"validation", "GET", "/apierr", "", 422, "validation_failed"},
+		{"internal hides cause", "GET", "/boom", "", 500, "internal"},
+		{"panic", "GET", "/panic", "", 500, "internal"},
+		{"busy", "GET", "/busy", "", 503, "busy"},
+		{"unknown route", "GET", "/nope", "", 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			status, body := do(t, s, req)
+			if status != tt.wantStatus || body["code"] != tt.wantCode {
+				t.Fatalf("got %d %v, want %d %s", status, body, tt.wantStatus, tt.wantCode)
+			}
+			if d, _ := body["detail"].(string); d == "" || strings.Contains(d, "secret") {
+				t.Fatalf("detail %q must be present and must not leak the cause", d)
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "exploded") {
+		t.Fatal("the cause of a 500 must be logged")
+	}
+}
+
+func TestBodyTooLargeOverTheWire(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.App.Listener(ln) }()
+	t.Cleanup(func() { _ = s.App.Shutdown() })
+	resp, err := http.Post("http://"+ln.Addr().String()+"/echo", "text/plain", strings.NewReader(strings.Repeat("x", 5000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 413 || body["code"] != "body_too_large" {
+		t.Fatalf("got %d %v", resp.StatusCode, body)
+	}
+}
+
+func TestHealthEndpoints(t *testing.T) {
+	var logs bytes.Buffer
+	dbUp := true
+	s := newTestServer(t, &logs, func(o *Options) {
+		o.Checks = []Check{{Name: "postgres", Fn: func(context.Context) error {
+			if dbUp {
+				return nil
+			}
+			return errors.New("connection refused")
+		}}}
+		o.Info = func(context.Context) map[string]any { return map[string]any{"llm_configured": false} }
+	})
+	if st, body := do(t, s, httptest.NewRequest("GET", "/readyz", nil)); st != 200 || body["status"] != "ready" {
+		t.Fatalf("readyz %d %v", st, body)
+	}
+	if st, body := do(t, s, httptest.NewRequest("GET", "/health", nil)); st != 200 || body["llm_configured"] != false {
+		t.Fatalf("health %d %v", st, body)
+	}
+	dbUp = false
+	if st, _ := do(t, s, httptest.NewRequest("GET", "/readyz", nil)); st != 503 {
+		t.Fatalf("readyz with db down: %d", st)
+	}
+	if st, body := do(t, s, httptest.NewRequest("GET", "/health", nil)); st != 503 || body["status"] != "unhealthy" {
+		t.Fatalf("health with db down: %d %v", st, body)
+	}
+	if st, _ := do(t, s, httptest.NewRequest("GET", "/livez", nil)); st != 200 {
+		t.Fatalf("livez must not depend on the db: %d", st)
+	}
+	st, body := do(t, s, httptest.NewRequest("GET", "/health/concurrency", nil))
+	if st != 200 {
+		t.Fatal(st)
+	}
+	conc := body["concurrency"].(map[string]any)
+	llm := conc["llm_semaphore"].(map[string]any)
+	if llm["total"] != float64(5) || llm["utilization"] != "0.0%" {
+		t.Fatalf("llm_semaphore = %v", llm)
+	}
+	sys := body["system"].(map[string]any)
+	if sys["memory_available_gb"].(float64) <= 0 {
+		t.Fatalf("system = %v", sys)
+	}
+	if body["config"].(map[string]any)["max_concurrent_llm_requests"] != float64(5) {
+		t.Fatalf("config = %v", body["config"])
+	}
+}
+
+func TestActorAndRequestID(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, nil)
+	req := httptest.NewRequest("GET", "/actor", nil)
+	req.Header.Set(HeaderActor, "key_ops")
+	req.Header.Set(HeaderRequestID, "rid-9")
+	resp, _ := s.App.Test(req)
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "key_ops|rid-9" || resp.Header.Get(HeaderRequestID) != "rid-9" {
+		t.Fatalf("got %q, header %q", b, resp.Header.Get(HeaderRequestID))
+	}
+}
+
+func TestGracefulShutdownDrains(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, nil)
+	release := make(chan struct{})
+	s.App.Get("/slow", func(c *fiber.Ctx) error { <-release; return c.SendString("done") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan struct{})
+	served := make(chan error, 1)
+	go func() {
+		served <- s.Serve(ctx, ln, func(context.Context) error { close(closed); return nil })
+	}()
+	url := "http://" + ln.Addr().String()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(url + "/slow")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	// Wait until the slow request is in flight, then ask to stop.
+	for s.inflight.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	if !s.Draining() {
+		t.Fatal("not draining after cancel")
+	}
+	select {
+	case <-closed:
+		t.Fatal("closers ran before the in-flight request finished")
+	default:
+	}
+	close(release)
+	if r := <-got; r != "done" {
+		t.Fatalf("in-flight request got %q", r)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	<-closed
+	if _, err := http.Get(url + "/livez"); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
