@@ -16,6 +16,8 @@ type Error struct {
 	Detail string `json:"detail"`
 	// Field names the offending input field for validation errors.
 	Field string `json:"field,omitempty"`
+	// Errors lists item-level problems (e.g. bad roster lines) when there are many.
+	Errors any `json:"errors,omitempty"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Detail) }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os/signal"
@@ -56,8 +57,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// RequestTimeout bounds a handler's context (0: none).
 	RequestTimeout time.Duration
-	// StreamRequestBody lets handlers read large uploads as a stream.
-	StreamRequestBody bool
+	// StreamPaths are path prefixes whose handlers read large uploads as a
+	// stream (c.Request().BodyStream()); every other route still gets
+	// BodyLimit, enforced here.
+	StreamPaths []string
 	// Semaphores appear in /health/concurrency as "<name>_semaphore".
 	Semaphores []*semaphore.Semaphore
 	// Checks run for /readyz and /health.
@@ -95,7 +98,7 @@ func New(o Options) *Server {
 		AppName:               o.Service,
 		DisableStartupMessage: true,
 		BodyLimit:             o.BodyLimit,
-		StreamRequestBody:     o.StreamRequestBody,
+		StreamRequestBody:     len(o.StreamPaths) > 0,
 		ErrorHandler:          s.errorHandler,
 		ReadTimeout:           60 * time.Second,
 		IdleTimeout:           90 * time.Second,
@@ -117,6 +120,9 @@ func New(o Options) *Server {
 		return c.Next()
 	})
 	app.Use(o.Metrics.Middleware())
+	if len(o.StreamPaths) > 0 {
+		app.Use(s.limitUnstreamedBodies)
+	}
 	app.Use(func(c *fiber.Ctx) error {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
@@ -133,6 +139,32 @@ func New(o Options) *Server {
 	}
 	app.Get("/metrics", adaptor.HTTPHandler(o.Metrics.Handler()))
 	return s
+}
+
+// limitUnstreamedBodies buffers, up to BodyLimit, the body of any request
+// not on a streaming path: with streaming on, fasthttp hands over bodies past
+// the limit as streams instead of refusing them.
+func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
+	for _, p := range s.opts.StreamPaths {
+		if strings.HasPrefix(c.Path(), p) {
+			return c.Next()
+		}
+	}
+	req := c.Request()
+	if req.Header.ContentLength() > s.opts.BodyLimit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	if stream := req.BodyStream(); stream != nil {
+		body, err := io.ReadAll(io.LimitReader(stream, int64(s.opts.BodyLimit)+1))
+		if err != nil {
+			return apierr.BadRequest("bad_request", "could not read the request body")
+		}
+		if len(body) > s.opts.BodyLimit {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		req.SetBody(body)
+	}
+	return c.Next()
 }
 
 // RequestID returns the request's id (set by the gateway or made here).

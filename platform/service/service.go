@@ -1,0 +1,127 @@
+// Package service wires what every service's main needs, in one place:
+// logger, metrics, tracing, the database pool with its migrations, and the
+// `migrate` subcommand that a Kubernetes Job runs before a rollout.
+package service
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/provcred/platform/config"
+	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/logging"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/server"
+	"github.com/provcred/platform/tracing"
+)
+
+// Database says which schema a service owns and how to migrate it.
+type Database struct {
+	// Schema is the service's own schema; migrations land there.
+	Schema string
+	// SearchPath for the pool; defaults to Schema.
+	SearchPath string
+	// Migrations are NNNN_name.sql files (nil: none).
+	Migrations fs.FS
+	// Extra runs after Migrations (e.g. River's own migrations).
+	Extra func(ctx context.Context, pool *pgxpool.Pool) error
+	// URL overrides Base.DatabaseURL (e.g. a read replica).
+	URL string
+}
+
+// Deps are the shared pieces a service is built from.
+type Deps struct {
+	Name    string
+	Log     *slog.Logger
+	Metrics *metrics.Registry
+	Tracer  trace.TracerProvider
+	Pool    *pgxpool.Pool
+	closers []func(context.Context) error
+}
+
+// Init builds the logger, metrics and tracing, connects to the database
+// (when db is not nil) and applies migrations. When the process was started
+// as `<binary> migrate`, it migrates and exits.
+func Init(ctx context.Context, name string, base config.Base, db *Database) (*Deps, error) {
+	d := &Deps{Name: name, Log: logging.New(os.Stdout, name, base.LogLevel), Metrics: metrics.New(name)}
+	tp, shutdown, err := tracing.Setup(ctx, name, base.OTLPEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	d.Tracer = tp
+	d.closers = append(d.closers, shutdown)
+	if db == nil {
+		return d, nil
+	}
+	url := base.DatabaseURL
+	if db.URL != "" {
+		url = db.URL
+	}
+	path := db.SearchPath
+	if path == "" {
+		path = db.Schema
+	}
+	pool, err := database.Connect(ctx, database.Options{URL: url, SearchPath: path, MaxConns: base.DatabaseMaxConns,
+		ConnectTimeout: base.DatabaseConnectTimeout, Tracer: tp, Logger: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	d.Pool = pool
+	d.Metrics.RegisterPool(name, pool)
+	if db.Migrations != nil {
+		applied, err := database.Migrate(ctx, pool, db.Schema, db.Migrations)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			d.Log.Info("migrations applied", "schema", db.Schema, "files", applied)
+		}
+	}
+	if db.Extra != nil {
+		if err := db.Extra(ctx, pool); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		d.Log.Info("migrations done; exiting (migrate subcommand)")
+		pool.Close()
+		os.Exit(0)
+	}
+	return d, nil
+}
+
+// DBCheck is the readiness check of the pool.
+func (d *Deps) DBCheck() server.Check {
+	return server.Check{Name: "postgres", Fn: func(ctx context.Context) error { return d.Pool.Ping(ctx) }}
+}
+
+// Serve runs srv on addr until ctx ends, then drains it and closes the
+// pool, extra closers (in order) and the tracer.
+func (d *Deps) Serve(ctx context.Context, srv *server.Server, addr string, closers ...func(context.Context) error) error {
+	all := append([]func(context.Context) error{}, closers...)
+	if d.Pool != nil {
+		all = append(all, func(context.Context) error { d.Pool.Close(); return nil })
+	}
+	all = append(all, d.closers...)
+	return srv.ListenAndServe(ctx, addr, all...)
+}
+
+// Main runs fn with a context that ends on SIGTERM/SIGINT and exits 1 with
+// one JSON log line if it fails.
+func Main(name string, fn func(ctx context.Context) error) {
+	ctx, stop := server.SignalContext()
+	defer stop()
+	if err := fn(ctx); err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("service failed", "service", name, "err", err.Error())
+		stop()
+		os.Exit(1)
+	}
+}

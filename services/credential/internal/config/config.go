@@ -1,0 +1,57 @@
+// Package config is the credential service's typed configuration, parsed
+// once from environment variables (see README.md for every variable).
+package config
+
+import (
+	"fmt"
+
+	"github.com/provcred/platform/config"
+)
+
+// Config of the credential service.
+type Config struct {
+	config.Base
+	// Checks configures the verification sources (checks.go).
+	Checks
+	// Batch configures durable batch credentialing (batch.go).
+	Batch
+	// MaxConcurrentBatchRequests: providers verified at once per replica.
+	MaxConcurrentBatchRequests int `env:"MAX_CONCURRENT_BATCH_REQUESTS" envDefault:"10"`
+	// BatchMaxProviders caps one batch or roster.
+	BatchMaxProviders int `env:"BATCH_MAX_PROVIDERS" envDefault:"50000"`
+	// RosterMaxBytes caps a roster CSV upload.
+	RosterMaxBytes int64 `env:"ROSTER_MAX_BYTES" envDefault:"67108864"`
+}
+
+// Validate checks values the types alone do not.
+func (c Config) Validate() error {
+	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if c.MaxConcurrentBatchRequests < 1 || c.MaxConcurrentBatchRequests > 1000 {
+		return fmt.Errorf("MAX_CONCURRENT_BATCH_REQUESTS: must be from 1 to 1000, got %d", c.MaxConcurrentBatchRequests)
+	}
+	if c.BatchMaxProviders < 1 {
+		return fmt.Errorf("BATCH_MAX_PROVIDERS: must be at least 1, got %d", c.BatchMaxProviders)
+	}
+	if c.RosterMaxBytes < 1024 {
+		return fmt.Errorf("ROSTER_MAX_BYTES: must be at least 1024, got %d", c.RosterMaxBytes)
+	}
+	if err := c.Checks.Validate(); err != nil {
+		return err
+	}
+	return c.Batch.Validate()
+}
+
+// Public is the configuration shown in /health/concurrency (no secrets).
+func (c Config) Public() map[string]any {
+	return map[string]any{
+		"max_concurrent_batch_requests":  c.MaxConcurrentBatchRequests,
+		"max_concurrent_file_operations": c.MaxConcurrentFileOperations,
+		"batch_max_providers":            c.BatchMaxProviders,
+		"database_max_conns":             c.DatabaseMaxConns,
+		"body_limit_bytes":               c.BodyLimitBytes,
+		"roster_max_bytes":               c.RosterMaxBytes,
+		"request_timeout":                c.RequestTimeout.String(),
+	}
+}

@@ -1,0 +1,163 @@
+package providers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/page"
+	"github.com/provcred/platform/server"
+)
+
+// Handler serves /providers.
+type Handler struct {
+	Store *Store
+	// Import parses and upserts a roster CSV (see package roster); set by main
+	// so this package does not depend on the roster format.
+	Import fiber.Handler
+}
+
+// Routes registers the provider endpoints.
+func (h *Handler) Routes(r fiber.Router) {
+	r.Get("/providers", h.list)
+	r.Post("/providers", h.create)
+	if h.Import != nil {
+		r.Post("/providers/import", h.Import)
+	}
+	r.Get("/providers/:id", h.get)
+	r.Put("/providers/:id", h.replace)
+	r.Delete("/providers/:id", h.delete)
+}
+
+// ActorOf reads who is acting from the request.
+func ActorOf(c *fiber.Ctx) Actor { return Actor{ID: server.Actor(c), RequestID: server.RequestID(c)} }
+
+// DecodeJSON reads a JSON body strictly (whatever the Content-Type says:
+// curl's default form type is a common slip, and the body tells): unknown fields are rejected (422
+// naming the field), an SSN most firmly, and syntax errors are 400s.
+func DecodeJSON(c *fiber.Ctx, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.More() {
+			return apierr.BadRequest("invalid_json", "the body must hold one JSON object")
+		}
+		return nil
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return apierr.BadRequest("invalid_json", "the body is empty; send a JSON object")
+	case errors.As(err, &syn):
+		return apierr.BadRequest("invalid_json", fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
+	case errors.As(err, &typ):
+		return apierr.Invalid(typ.Field, "must be a JSON "+typ.Type.String())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if strings.Contains(strings.ToLower(field), "ssn") || strings.Contains(strings.ToLower(field), "social_security") {
+			return apierr.Invalid(field, "is refused: the platform never stores Social Security numbers")
+		}
+		return apierr.Invalid(field, "is not a known field")
+	default:
+		// Field-level errors from custom types (dates) carry no field name from
+		// encoding/json; the message says what was wrong.
+		return apierr.New(fiber.StatusUnprocessableEntity, "validation_failed", err.Error())
+	}
+}
+
+// input reads and validates a provider from the body.
+func input(c *fiber.Ctx) (*Provider, error) {
+	var p Provider
+	if err := DecodeJSON(c, &p); err != nil {
+		return nil, err
+	}
+	p.Normalize()
+	if e := p.Validate(time.Now()); e != nil {
+		return nil, e
+	}
+	return &p, nil
+}
+
+func (h *Handler) create(c *fiber.Ctx) error {
+	p, err := input(c)
+	if err != nil {
+		return err
+	}
+	out, err := h.Store.Create(c.UserContext(), ActorOf(c), p)
+	if err != nil {
+		return err
+	}
+	c.Location("/providers/" + out.ID)
+	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+func (h *Handler) get(c *fiber.Ctx) error {
+	p, err := h.Store.Get(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+func (h *Handler) replace(c *fiber.Ctx) error {
+	p, err := input(c)
+	if err != nil {
+		return err
+	}
+	if p.ID != "" && p.ID != c.Params("id") {
+		return apierr.Invalid("id", "does not match the id in the path")
+	}
+	out, err := h.Store.Replace(c.UserContext(), ActorOf(c), c.Params("id"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+func (h *Handler) delete(c *fiber.Ctx) error {
+	if err := h.Store.Delete(c.UserContext(), ActorOf(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+var decisions = map[string]bool{"": true, "none": true, "approved": true, "denied": true, "needs_review": true, "incomplete": true}
+
+func (h *Handler) list(c *fiber.Ctx) error {
+	limit, err := page.Limit(c)
+	if err != nil {
+		return err
+	}
+	f := Filter{State: strings.ToUpper(c.Query("state")), Specialty: c.Query("specialty"), Decision: c.Query("decision"), Q: strings.TrimSpace(c.Query("q"))}
+	if f.State != "" && !States[f.State] {
+		return apierr.Invalid("state", "must be a two-letter US state or territory code")
+	}
+	if !decisions[f.Decision] {
+		return apierr.Invalid("decision", "must be approved, denied, needs_review, incomplete or none")
+	}
+	var cur ListCursor
+	ok, err := page.Decode(c, &cur)
+	if err != nil {
+		return err
+	}
+	var after *ListCursor
+	if ok {
+		after = &cur
+	}
+	rows, err := h.Store.List(c.UserContext(), f, after, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(page.Build(rows, limit, func(p *Provider) any {
+		return ListCursor{LastName: strings.ToLower(p.LastName), ID: p.ID}
+	}))
+}

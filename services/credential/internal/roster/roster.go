@@ -1,0 +1,188 @@
+// Package roster parses provider roster CSV files: one row per provider
+// license, columns found by header name (any order, case-insensitive):
+//
+//	id,npi,first_name,middle_name,last_name,suffix,date_of_birth,specialty,
+//	taxonomy_code,license_state,license_number,license_type,license_expires_on,dea_number
+//
+// Only npi, first_name and last_name are required columns. Rows for the
+// same provider (same id, else same NPI) are merged, each adding a license.
+// Every row is validated as the API validates a provider; errors carry the
+// line number.
+package roster
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/provcred/credential/internal/providers"
+)
+
+// Columns is the documented column set, in the generator's order.
+var Columns = []string{"id", "npi", "first_name", "middle_name", "last_name", "suffix", "date_of_birth",
+	"specialty", "taxonomy_code", "license_state", "license_number", "license_type", "license_expires_on", "dea_number"}
+
+var required = []string{"npi", "first_name", "last_name"}
+
+// LineError is a problem with one line of the file.
+type LineError struct {
+	Line   int    `json:"line"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+func (e LineError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+}
+
+// Result of Parse.
+type Result struct {
+	Providers []*providers.Provider
+	Rows      int
+	Errors    []LineError
+}
+
+// Parse reads the roster. It stops at maxProviders distinct providers (a
+// LineError says so) and collects at most maxErrors row errors; a file-level
+// problem (no header, missing column, broken CSV) is returned as error.
+func Parse(r io.Reader, now time.Time, maxProviders, maxErrors int) (*Result, error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, LineError{Line: 1, Reason: "the file is empty; expected a header row"}
+	}
+	if err != nil {
+		return nil, csvError(err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	for _, c := range required {
+		if _, ok := col[c]; !ok {
+			return nil, LineError{Line: 1, Reason: fmt.Sprintf("missing required column %q (columns: %s)", c, strings.Join(Columns, ","))}
+		}
+	}
+	res := &Result{}
+	byKey := map[string]*providers.Provider{}
+	line := 1
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line++
+		if err != nil {
+			return res, csvError(err)
+		}
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		if isBlank(rec) {
+			continue
+		}
+		res.Rows++
+		p, lerr := rowProvider(get, now)
+		if lerr == nil {
+			key := p.ID
+			if key == "" {
+				key = "npi:" + p.NPI
+			}
+			if prev, ok := byKey[key]; ok {
+				lerr = merge(prev, p, now)
+			} else if len(byKey) >= maxProviders {
+				return res, LineError{Line: line, Reason: fmt.Sprintf("the roster has more than %d providers (BATCH_MAX_PROVIDERS)", maxProviders)}
+			} else {
+				byKey[key] = p
+				res.Providers = append(res.Providers, p)
+			}
+		}
+		if lerr != nil {
+			lerr.Line = line
+			res.Errors = append(res.Errors, *lerr)
+			if len(res.Errors) >= maxErrors {
+				break
+			}
+		}
+	}
+	if res.Rows == 0 {
+		return res, LineError{Line: line, Reason: "the roster has a header but no rows"}
+	}
+	return res, nil
+}
+
+func rowProvider(get func(string) string, now time.Time) (*providers.Provider, *LineError) {
+	p := &providers.Provider{
+		ID: get("id"), NPI: get("npi"), FirstName: get("first_name"), MiddleName: get("middle_name"),
+		LastName: get("last_name"), Suffix: get("suffix"), Specialty: get("specialty"),
+		TaxonomyCode: get("taxonomy_code"), DEANumber: get("dea_number"),
+	}
+	if s := get("date_of_birth"); s != "" {
+		d, err := providers.ParseDate(s)
+		if err != nil {
+			return nil, &LineError{Field: "date_of_birth", Reason: err.Error()}
+		}
+		p.DateOfBirth = &d
+	}
+	if st, num := get("license_state"), get("license_number"); st != "" || num != "" {
+		l := providers.License{State: st, Number: num, Type: get("license_type")}
+		if s := get("license_expires_on"); s != "" {
+			d, err := providers.ParseDate(s)
+			if err != nil {
+				return nil, &LineError{Field: "license_expires_on", Reason: err.Error()}
+			}
+			l.ExpiresOn = &d
+		}
+		p.Licenses = []providers.License{l}
+	}
+	p.Normalize()
+	if e := p.Validate(now); e != nil {
+		field := e.Field
+		if strings.HasPrefix(field, "licenses[0].") {
+			field = "license_" + strings.TrimPrefix(field, "licenses[0].")
+		}
+		return nil, &LineError{Field: field, Reason: strings.TrimPrefix(e.Detail, e.Field+": ")}
+	}
+	return p, nil
+}
+
+// merge adds a further row's license to the provider it repeats; the
+// identity columns must agree.
+func merge(into, row *providers.Provider, now time.Time) *LineError {
+	if into.NPI != row.NPI || !strings.EqualFold(into.LastName, row.LastName) {
+		return &LineError{Field: "npi", Reason: "repeats provider " + into.ID + into.NPI + " with a different NPI or last name"}
+	}
+	into.Licenses = append(into.Licenses, row.Licenses...)
+	if e := into.Validate(now); e != nil {
+		return &LineError{Field: e.Field, Reason: e.Detail}
+	}
+	return nil
+}
+
+func isBlank(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return LineError{Line: pe.StartLine, Reason: "malformed CSV: " + pe.Err.Error()}
+	}
+	return fmt.Errorf("read roster: %w", err)
+}
