@@ -21,6 +21,8 @@ CREATE TABLE source_imports (
     -- The date the publisher gave the file (from the upload or its name).
     file_date   date,
     row_count   bigint NOT NULL DEFAULT 0,
+    -- 1, 2, 3... per source, given when the import becomes active.
+    version     integer,
     error       text NOT NULL DEFAULT '',
     error_line  bigint,
     actor       text NOT NULL DEFAULT 'system',

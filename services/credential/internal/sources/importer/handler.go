@@ -1,0 +1,171 @@
+package importer
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/semaphore"
+)
+
+// Handler serves the admin import endpoints. Admin-only access is enforced
+// by the gateway.
+type Handler struct {
+	Importer *Importer
+	// Files bounds concurrent file operations (semaphore "file",
+	// MAX_CONCURRENT_FILE_OPERATIONS), shared with the service's other file endpoints.
+	Files *semaphore.Semaphore
+}
+
+// NewHandler returns the import endpoints' handler.
+func NewHandler(im *Importer, files *semaphore.Semaphore) *Handler {
+	return &Handler{Importer: im, Files: files}
+}
+
+// Routes registers:
+//
+//	POST /admin/imports/:source   raw text/csv body, ?file_name=&file_date=YYYY-MM-DD
+//	GET  /admin/imports           ?source=&limit=&cursor=
+//	GET  /admin/imports/:id
+func (h *Handler) Routes(r fiber.Router) {
+	r.Post("/admin/imports/:source", h.upload)
+	r.Get("/admin/imports", h.list)
+	r.Get("/admin/imports/:id", h.get)
+}
+
+func (h *Handler) upload(c *fiber.Ctx) error {
+	source := c.Params("source")
+	if !sources.Known(source) {
+		return apierr.Newf(http.StatusBadRequest, "unknown_source",
+			"source %q is not one of %s", clip(source), strings.Join(sources.Names, ", "))
+	}
+	req := Request{
+		Source:    source,
+		FileName:  firstNonEmpty(c.Query("file_name"), c.Get("X-File-Name"), source+".csv"),
+		Actor:     firstNonEmpty(c.Get("X-Actor-Id"), "anonymous"),
+		RequestID: firstNonEmpty(c.Get(fiber.HeaderXRequestID), requestIDLocal(c)),
+	}
+	if fd := c.Query("file_date"); fd != "" {
+		t, err := time.Parse("2006-01-02", fd)
+		if err != nil {
+			return apierr.Invalid("file_date", "must be YYYY-MM-DD")
+		}
+		req.FileDate = &t
+	}
+	ctx := c.UserContext()
+	if err := h.Files.Acquire(ctx); err != nil {
+		return apierr.Unavailable("file_operations_busy",
+			"Too many file operations are running; retry in a moment.")
+	}
+	defer h.Files.Release()
+
+	// With StreamRequestBody on, the body is read from the connection as the
+	// CSV reader asks for it: memory stays constant whatever the file's size.
+	var body io.Reader = c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Body())
+	}
+	req.Body = body
+	rec, err := h.Importer.Import(ctx, req)
+	if err != nil {
+		var le *sources.LineError
+		switch {
+		case errors.As(err, &le):
+			return apierr.New(http.StatusUnprocessableEntity, "import_failed", le.Error())
+		case errors.Is(err, ErrBusy):
+			return apierr.Newf(http.StatusConflict, "import_in_progress",
+				"an import of %s is already loading; retry when it is done", source)
+		case errors.Is(err, ErrUnknownSource):
+			return apierr.Newf(http.StatusBadRequest, "unknown_source", "source %q is unknown", source)
+		}
+		return err // logged and rendered as 500 internal by the server's error handler
+	}
+	return c.JSON(rec)
+}
+
+type listPage struct {
+	Items      []*Record `json:"items"`
+	NextCursor string    `json:"next_cursor"`
+}
+
+func (h *Handler) list(c *fiber.Ctx) error {
+	source := c.Query("source")
+	if source != "" && !sources.Known(source) {
+		return apierr.Newf(http.StatusBadRequest, "unknown_source", "source %q is unknown", clip(source))
+	}
+	limit := 50
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return apierr.Invalid("limit", "must be an integer from 1 to 500")
+		}
+		limit = n
+	}
+	var before int64
+	if cur := c.Query("cursor"); cur != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cur)
+		if err == nil {
+			before, err = strconv.ParseInt(strings.TrimPrefix(string(b), "i:"), 10, 64)
+		}
+		if err != nil || !strings.HasPrefix(string(b), "i:") || before <= 0 {
+			return apierr.BadRequest("invalid_cursor", "cursor is not one this endpoint returned")
+		}
+	}
+	items, err := h.Importer.List(c.UserContext(), source, before, limit+1)
+	if err != nil {
+		return err
+	}
+	page := listPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte("i:" + strconv.FormatInt(items[limit-1].ID, 10)))
+	}
+	if page.Items == nil {
+		page.Items = []*Record{}
+	}
+	return c.JSON(page)
+}
+
+func (h *Handler) get(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return apierr.NotFound("no such import")
+	}
+	rec, err := h.Importer.Get(c.UserContext(), id)
+	if err != nil {
+		return apierr.NotFound("no such import")
+	}
+	return c.JSON(rec)
+}
+
+func requestIDLocal(c *fiber.Ctx) string {
+	if s, ok := c.Locals("requestid").(string); ok {
+		return s
+	}
+	return ""
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

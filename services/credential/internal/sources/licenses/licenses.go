@@ -1,0 +1,137 @@
+// Package licenses reads a state license roster CSV. Its columns are ours
+// (docs/sources.md), matched by name:
+//
+//	state,license_number,license_type,status,issue_date,expiration_date,last_name,first_name,middle_name,npi
+//
+// state, license_number and status are required in every row; dates are
+// YYYY-MM-DD (MM/DD/YYYY accepted); status is stored lower-case.
+package licenses
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/provcred/credential/internal/names"
+	"github.com/provcred/credential/internal/sources"
+)
+
+// Columns is the roster header the generator writes.
+var Columns = []string{"state", "license_number", "license_type", "status", "issue_date", "expiration_date",
+	"last_name", "first_name", "middle_name", "npi"}
+
+var required = []string{"state", "license_number", "status", "expiration_date", "last_name", "first_name"}
+
+// Format is the license roster's sources.Format.
+type Format struct{}
+
+// Source implements sources.Format.
+func (Format) Source() string { return sources.Licenses }
+
+// Table implements sources.Format.
+func (Format) Table() string { return "license_rows" }
+
+// Columns implements sources.Format.
+func (Format) Columns() []string { return tableColumns }
+
+var tableColumns = []string{"line", "state", "license_number", "license_type", "status", "issue_date", "expiry_date",
+	"last_name", "first_name", "middle_name", "last_norm", "first_norm", "npi", "record", "digest"}
+
+// Indexes implements sources.Format.
+func (Format) Indexes() []string {
+	return []string{
+		"CREATE INDEX ON %s (state, license_number)",
+		"CREATE INDEX ON %s (npi) WHERE npi IS NOT NULL",
+		"CREATE INDEX ON %s (last_norm, first_norm)",
+	}
+}
+
+// Parser parses roster rows under a bound header.
+type Parser struct {
+	state, number, typ, status, issue, expiry, last, first, middle, npi int
+	enc                                                                 *sources.Encoder
+}
+
+// Bind implements sources.Format.
+func (Format) Bind(header []string) (sources.RowParser, error) {
+	h, err := sources.NewHeader(header)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := h.Require(required...)
+	if err != nil {
+		return nil, err
+	}
+	return &Parser{
+		state: idx[0], number: idx[1], status: idx[2], expiry: idx[3], last: idx[4], first: idx[5],
+		typ: h.Find("license_type"), issue: h.Find("issue_date"), middle: h.Find("middle_name"), npi: h.Find("npi"),
+		enc: sources.NewEncoder(h.Names(), false),
+	}, nil
+}
+
+// NormalizeStatus lower-cases a status and folds common spellings onto the
+// words the engine tests for (active, expired, revoked, suspended, inactive,
+// probation, surrendered); anything else is kept lower-cased.
+func NormalizeStatus(s string) string {
+	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	switch s {
+	case "a", "current", "clear", "active - clear", "active clear":
+		return "active"
+	case "e", "lapsed", "expire":
+		return "expired"
+	case "r", "revocation":
+		return "revoked"
+	case "s", "suspension":
+		return "suspended"
+	case "i":
+		return "inactive"
+	case "p", "active on probation", "probationary":
+		return "probation"
+	}
+	return s
+}
+
+// Parse implements sources.RowParser.
+func (p *Parser) Parse(rec []string, line int64, dst []any) error {
+	f := func(i int) string { return sources.Field(rec, i) }
+	state := strings.ToUpper(f(p.state))
+	if len(state) != 2 || state[0] < 'A' || state[0] > 'Z' || state[1] < 'A' || state[1] > 'Z' {
+		return fmt.Errorf("state %q is not a two-letter code", f(p.state))
+	}
+	number := f(p.number)
+	if number == "" {
+		return fmt.Errorf("license_number is empty")
+	}
+	status := NormalizeStatus(f(p.status))
+	if status == "" {
+		return fmt.Errorf("status is empty")
+	}
+	issue, err := sources.DateISO(f(p.issue))
+	if err != nil {
+		return fmt.Errorf("issue_date: %w", err)
+	}
+	expiry, err := sources.DateISO(f(p.expiry))
+	if err != nil {
+		return fmt.Errorf("expiration_date: %w", err)
+	}
+	npi, err := sources.NPI(f(p.npi))
+	if err != nil {
+		return err
+	}
+	last, first := f(p.last), f(p.first)
+	dst[0] = line
+	dst[1] = state
+	dst[2] = number
+	dst[3] = f(p.typ)
+	dst[4] = status
+	dst[5] = issue
+	dst[6] = expiry
+	dst[7] = last
+	dst[8] = first
+	dst[9] = f(p.middle)
+	dst[10] = names.Part(last)
+	dst[11] = names.Part(first)
+	dst[12] = npi
+	dst[13] = p.enc.Record(rec)
+	dst[14] = p.enc.Digest(rec)
+	return nil
+}

@@ -1,0 +1,337 @@
+package sources
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Format is one source's file format: how its header and rows map onto the
+// columns of its partitioned table.
+type Format interface {
+	// Source is the source name (LEIE, SAM, NPPES, Licenses).
+	Source() string
+	// Table is the partitioned parent table the rows go to.
+	Table() string
+	// Columns are the columns a RowParser fills, in order (import_id excluded:
+	// it is the version table's default).
+	Columns() []string
+	// Indexes are the CREATE INDEX statements for one version table, with %s
+	// standing for its name. They match the parent's indexes so that ATTACH
+	// PARTITION adopts them instead of building its own.
+	Indexes() []string
+	// Bind checks the header row and returns the parser for the rows under it.
+	// The error is the reason, reported at line 1.
+	Bind(header []string) (RowParser, error)
+}
+
+// RowParser turns one CSV record into column values.
+type RowParser interface {
+	// Parse fills dst (len(Columns())) from rec, found at file line `line`.
+	// dst's values are only valid until the next call. The error is the reason.
+	Parse(rec []string, line int64, dst []any) error
+}
+
+// Header finds columns by name: names compare trimmed and case-insensitively,
+// and a UTF-8 byte order mark before the first name is ignored, because the
+// publishers' files differ in exactly those ways between releases.
+type Header struct {
+	names []string
+	index map[string]int
+}
+
+// NewHeader indexes a header record. A name that appears twice is an error.
+func NewHeader(rec []string) (*Header, error) {
+	h := &Header{names: make([]string, len(rec)), index: make(map[string]int, len(rec))}
+	for i, n := range rec {
+		if i == 0 {
+			n = strings.TrimPrefix(n, "\ufeff")
+		}
+		n = strings.TrimSpace(n)
+		h.names[i] = n
+		key := strings.ToLower(n)
+		if key == "" {
+			continue
+		}
+		if _, dup := h.index[key]; dup {
+			return nil, fmt.Errorf("column %q appears twice in the header", n)
+		}
+		h.index[key] = i
+	}
+	return h, nil
+}
+
+// Names are the header's column names as given (trimmed).
+func (h *Header) Names() []string { return h.names }
+
+// Find returns the index of column name, or -1.
+func (h *Header) Find(name string) int {
+	if i, ok := h.index[strings.ToLower(name)]; ok {
+		return i
+	}
+	return -1
+}
+
+// Require returns the indexes of names, or an error naming every missing column.
+func (h *Header) Require(names ...string) ([]int, error) {
+	idx := make([]int, len(names))
+	var missing []string
+	for i, n := range names {
+		idx[i] = h.Find(n)
+		if idx[i] < 0 {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("header is missing column(s) %s", quoteList(missing))
+	}
+	return idx, nil
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// Field returns rec[i] trimmed, or "" when i < 0 (an optional column absent).
+func Field(rec []string, i int) string {
+	if i < 0 || i >= len(rec) {
+		return ""
+	}
+	return strings.TrimSpace(rec[i])
+}
+
+// NullString is nil for "", else s: what a nullable text column gets.
+func NullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// NPI normalizes an NPI field: "" and the LEIE's 0000000000 mean none (nil);
+// anything else must be 10 digits. The check digit is not enforced: the
+// source says what it says, and the engine compares exactly.
+func NPI(s string) (any, error) {
+	if s == "" || s == "0000000000" {
+		return nil, nil
+	}
+	if len(s) != 10 {
+		return nil, fmt.Errorf("NPI %q is not 10 digits", clip(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return nil, fmt.Errorf("NPI %q is not 10 digits", clip(s))
+		}
+	}
+	return s, nil
+}
+
+// DateYYYYMMDD parses the LEIE's dates: YYYYMMDD, with "" and 00000000 meaning none.
+func DateYYYYMMDD(s string) (any, error) {
+	if s == "" || s == "00000000" {
+		return nil, nil
+	}
+	if len(s) != 8 || !digits(s) {
+		return nil, fmt.Errorf("date %q is not YYYYMMDD", clip(s))
+	}
+	return date(s[0:4], s[4:6], s[6:8], s)
+}
+
+// DateMDY parses MM/DD/YYYY (SAM, NPPES); "" means none. One-digit months and
+// days are accepted ("1/2/2024"), as spreadsheets re-save them that way.
+func DateMDY(s string) (any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 || len(parts[0]) < 1 || len(parts[0]) > 2 || len(parts[1]) < 1 || len(parts[1]) > 2 ||
+		len(parts[2]) != 4 || !digits(parts[0]) || !digits(parts[1]) || !digits(parts[2]) {
+		return nil, fmt.Errorf("date %q is not MM/DD/YYYY", clip(s))
+	}
+	return date(parts[2], parts[0], parts[1], s)
+}
+
+// DateISO parses YYYY-MM-DD, and also MM/DD/YYYY; "" means none.
+func DateISO(s string) (any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if strings.Contains(s, "/") {
+		return DateMDY(s)
+	}
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' || !digits(s[0:4]) || !digits(s[5:7]) || !digits(s[8:10]) {
+		return nil, fmt.Errorf("date %q is not YYYY-MM-DD", clip(s))
+	}
+	return date(s[0:4], s[5:7], s[8:10], s)
+}
+
+func date(y, m, d, orig string) (any, error) {
+	yi, mi, di := atoi(y), atoi(m), atoi(d)
+	if yi < 1800 || yi > 2200 || mi < 1 || mi > 12 || di < 1 || di > 31 {
+		return nil, fmt.Errorf("date %q is out of range", clip(orig))
+	}
+	t := time.Date(yi, time.Month(mi), di, 0, 0, 0, 0, time.UTC)
+	if t.Day() != di { // 02/30 rolled over into March
+		return nil, fmt.Errorf("date %q does not exist", clip(orig))
+	}
+	return t, nil
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+// clip keeps error messages short and bounded whatever a hostile file holds.
+func clip(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// Encoder builds a row's record (the raw row as a JSON object, header name →
+// value) and digest, reusing its buffers from row to row.
+//
+// The digest is the SHA-256 (hex) of the row re-encoded as CSV with every
+// field quoted, quotes doubled, fields joined by commas and no line ending.
+// For the LEIE, whose file quotes every field, that is exactly the raw line,
+// so an auditor can check a digest with `sha256sum` on the line from the file.
+type Encoder struct {
+	names     []string
+	omitEmpty bool
+	rec, dig  []byte
+}
+
+// NewEncoder makes an encoder for header names. With omitEmpty, empty
+// fields are left out of the record (the NPPES file's ~330 mostly empty
+// columns would otherwise dominate the table); the digest always covers every field.
+func NewEncoder(names []string, omitEmpty bool) *Encoder {
+	e := &Encoder{names: make([]string, len(names)), omitEmpty: omitEmpty}
+	copy(e.names, names)
+	for i, n := range e.names {
+		if n == "" {
+			e.names[i] = fmt.Sprintf("column_%d", i+1)
+		}
+	}
+	return e
+}
+
+// Record returns the JSON object for rec; valid until the next call.
+func (e *Encoder) Record(rec []string) []byte {
+	b := append(e.rec[:0], '{')
+	first := true
+	for i, v := range rec {
+		if e.omitEmpty && v == "" {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		name := ""
+		if i < len(e.names) {
+			name = e.names[i]
+		} else {
+			name = fmt.Sprintf("column_%d", i+1)
+		}
+		b = AppendJSONString(b, name)
+		b = append(b, ':')
+		b = AppendJSONString(b, v)
+	}
+	b = append(b, '}')
+	e.rec = b
+	return b
+}
+
+// Digest returns the hex SHA-256 of rec re-encoded as a fully quoted CSV line.
+func (e *Encoder) Digest(rec []string) string {
+	b := e.dig[:0]
+	for i, v := range rec {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		for j := 0; j < len(v); j++ {
+			if v[j] == '"' {
+				b = append(b, '"')
+			}
+			b = append(b, v[j])
+		}
+		b = append(b, '"')
+	}
+	e.dig = b
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD
+// and NUL is escaped, so PostgreSQL's jsonb always accepts the result.
+func AppendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\ufffd"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// CleanText makes s storable in a PostgreSQL text column: NUL bytes are
+// dropped and invalid UTF-8 replaced, since either would make COPY fail on
+// a byte the publisher's file should never have held anyway.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\ufffd"), "\x00", "")
+}

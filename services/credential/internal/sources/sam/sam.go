@@ -1,0 +1,123 @@
+// Package sam reads the SAM.gov exclusions public extract CSV: dates
+// MM/DD/YYYY, a Termination Date of "Indefinite" for open-ended exclusions,
+// and firms (Classification other than Individual) named in Name.
+package sam
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/provcred/credential/internal/names"
+	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/leie"
+)
+
+// Columns is the public extract's header, in the publisher's order.
+var Columns = []string{"Classification", "Name", "Prefix", "First", "Middle", "Last", "Suffix",
+	"Address 1", "Address 2", "Address 3", "Address 4", "City", "State / Province", "Country", "Zip Code",
+	"DUNS", "Exclusion Program", "Excluding Agency", "CT Code", "Exclusion Type", "Additional Comments",
+	"Active Date", "Termination Date", "Record Status", "Cross-Reference", "SAM Number", "CAGE", "NPI",
+	"Creation_Date"}
+
+// required are the columns the checks need; the others are kept in the
+// record only, so a release that renames, say, DUNS to Unique Entity ID
+// still loads.
+var required = []string{"Classification", "Name", "First", "Middle", "Last", "Exclusion Type",
+	"Active Date", "Termination Date", "NPI"}
+
+// Format is SAM's sources.Format.
+type Format struct{}
+
+// Source implements sources.Format.
+func (Format) Source() string { return sources.SAM }
+
+// Table implements sources.Format.
+func (Format) Table() string { return "exclusion_rows" }
+
+// Columns implements sources.Format.
+func (Format) Columns() []string { return leie.ExclusionColumns }
+
+// Indexes implements sources.Format.
+func (Format) Indexes() []string { return leie.ExclusionIndexes }
+
+// Parser parses SAM rows under a bound header.
+type Parser struct {
+	class, name, first, middle, last, exclType, active, term, npi int
+	state, status                                                 int
+	enc                                                           *sources.Encoder
+}
+
+// Bind implements sources.Format.
+func (Format) Bind(header []string) (sources.RowParser, error) {
+	h, err := sources.NewHeader(header)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := h.Require(required...)
+	if err != nil {
+		return nil, err
+	}
+	return &Parser{
+		class: idx[0], name: idx[1], first: idx[2], middle: idx[3], last: idx[4], exclType: idx[5],
+		active: idx[6], term: idx[7], npi: idx[8],
+		state: h.Find("State / Province"), status: h.Find("Record Status"),
+		enc: sources.NewEncoder(h.Names(), false),
+	}, nil
+}
+
+// TerminationDate parses SAM's Termination Date: "Indefinite" (any case) and
+// "" mean the exclusion has no end (nil).
+func TerminationDate(s string) (any, error) {
+	if strings.EqualFold(s, "indefinite") {
+		return nil, nil
+	}
+	return sources.DateMDY(s)
+}
+
+// Parse implements sources.RowParser.
+func (p *Parser) Parse(rec []string, line int64, dst []any) error {
+	f := func(i int) string { return sources.Field(rec, i) }
+	npi, err := sources.NPI(f(p.npi))
+	if err != nil {
+		return err
+	}
+	active, err := sources.DateMDY(f(p.active))
+	if err != nil {
+		return fmt.Errorf("Active Date: %w", err)
+	}
+	term, err := TerminationDate(f(p.term))
+	if err != nil {
+		return fmt.Errorf("Termination Date: %w", err)
+	}
+	class := f(p.class)
+	last, first := f(p.last), f(p.first)
+	business := ""
+	if !strings.EqualFold(class, "Individual") {
+		business = f(p.name)
+	}
+	if last == "" && first == "" && f(p.name) == "" {
+		return fmt.Errorf("row has no Name, First or Last")
+	}
+	dst[0] = sources.SAM
+	dst[1] = line
+	dst[2] = npi
+	dst[3] = last
+	dst[4] = first
+	dst[5] = f(p.middle)
+	dst[6] = business
+	dst[7] = names.Part(last)
+	dst[8] = names.Part(first)
+	dst[9] = nil // SAM publishes no date of birth
+	dst[10] = f(p.exclType)
+	dst[11] = active
+	dst[12] = nil
+	dst[13] = nil
+	dst[14] = ""
+	dst[15] = term
+	dst[16] = f(p.state)
+	dst[17] = class
+	dst[18] = f(p.status)
+	dst[19] = p.enc.Record(rec)
+	dst[20] = p.enc.Digest(rec)
+	return nil
+}
