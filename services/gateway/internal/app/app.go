@@ -1,0 +1,317 @@
+// Package app assembles the gateway: the platform server, the open
+// endpoints (health, docs), connection shedding, and for every route of the
+// table: rate limit, authentication, role check, then the proxy.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/server"
+
+	"github.com/provcred/gateway/internal/auth"
+	"github.com/provcred/gateway/internal/config"
+	"github.com/provcred/gateway/internal/health"
+	"github.com/provcred/gateway/internal/openapi"
+	"github.com/provcred/gateway/internal/proxy"
+	"github.com/provcred/gateway/internal/ratelimit"
+	"github.com/provcred/gateway/internal/routes"
+)
+
+// Service is the gateway's service label.
+const Service = "gateway"
+
+// Gateway is the assembled gateway.
+type Gateway struct {
+	Server    *server.Server
+	Metrics   *metrics.Registry
+	cfg       *config.Config
+	log       *slog.Logger
+	keys      *auth.Store
+	limiter   ratelimit.Limiter
+	local     *ratelimit.Local
+	upstreams map[string]*proxy.Upstream
+	inflight  atomic.Int64
+
+	shed          prometheus.Counter
+	backendErrors prometheus.Counter
+}
+
+// Deps are the optional collaborators (tests inject a clock or limiter).
+type Deps struct {
+	Logger  *slog.Logger
+	Tracer  oteltrace.TracerProvider
+	Metrics *metrics.Registry
+	Limiter ratelimit.Limiter
+	Now     func() time.Time
+}
+
+// New builds the gateway from a validated configuration.
+func New(cfg *config.Config, d Deps) (*Gateway, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New(Service)
+	}
+	g := &Gateway{
+		cfg: cfg, log: d.Logger, Metrics: d.Metrics,
+		keys: auth.NewStore(cfg.Keys), upstreams: map[string]*proxy.Upstream{},
+	}
+	g.shed = g.Metrics.CounterVec("gateway_shed_requests_total",
+		"Requests refused with 503 overloaded because MAX_CONCURRENT_CONNECTIONS were in flight.").WithLabelValues()
+	g.backendErrors = g.Metrics.CounterVec("ratelimit_backend_errors_total",
+		"Rate limiter errors (the request was let through).").WithLabelValues()
+	g.limiter = d.Limiter
+	if g.limiter == nil {
+		g.local = ratelimit.NewLocal(ratelimit.Options{
+			Policy:  ratelimit.Policy{Rate: cfg.RateLimitRequestsPerMinute, Period: time.Minute, Burst: cfg.RateLimitBurst},
+			MaxKeys: cfg.RateLimitMaxKeys, Now: d.Now, Metrics: g.Metrics,
+		})
+		g.limiter = g.local
+	}
+	for name, base := range map[string]string{
+		routes.Credential: cfg.CredentialURL, routes.Stats: cfg.StatsURL, routes.Chat: cfg.ChatURL,
+	} {
+		up, err := proxy.New(proxy.Options{
+			Name: name, BaseURL: base, Timeout: cfg.Timeout(name), MaxConns: cfg.MaxConcurrentConnections,
+			Breaker: breaker.Settings{ConsecutiveFailures: cfg.BreakerFailures, OpenTimeout: cfg.BreakerOpenTimeout},
+			Metrics: g.Metrics,
+		})
+		if err != nil {
+			return nil, err
+		}
+		g.upstreams[name] = up
+	}
+
+	g.Server = server.New(server.Options{
+		Service: Service, Logger: d.Logger, Metrics: g.Metrics, Tracer: d.Tracer,
+		BodyLimit: cfg.BodyLimitBytes,
+		// Only the import routes stream; the server caps every other body.
+		StreamPaths:     []string{"/providers/import", "/admin/imports"},
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Config:          cfg.Public(),
+		Info:            g.healthInfo,
+		Concurrency:     g.concurrency,
+	})
+	fs := g.Server.App.Server()
+	// Import uploads are proxied as a raw stream; parsing multipart here
+	// would spool them to disk and break the pass-through.
+	fs.DisablePreParseMultipartForm = true
+	// The server's read timeout covers the whole body; an import upload
+	// may legitimately take as long as IMPORT_TIMEOUT.
+	fs.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if routes.IsImportPath(string(h.RequestURI())) || routes.IsImportPath(string(pathOnly(h.RequestURI()))) {
+			return fasthttp.RequestConfig{ReadTimeout: cfg.ImportTimeout, WriteTimeout: cfg.ImportTimeout}
+		}
+		return fasthttp.RequestConfig{}
+	}
+
+	app := g.Server.App
+	openapi.New().Routes(app)
+	// Registered after the health and docs endpoints, so probes are never shed.
+	app.Use(g.shedding)
+	for _, rt := range routes.Table {
+		h := g.handler(rt)
+		for _, m := range rt.Methods {
+			app.Add(m, rt.Path, h)
+		}
+	}
+	return g, nil
+}
+
+func pathOnly(uri []byte) []byte {
+	for i, b := range uri {
+		if b == '?' {
+			return uri[:i]
+		}
+	}
+	return uri
+}
+
+// Serve runs the gateway on ln until ctx ends, then drains.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	return g.Server.Serve(ctx, ln, g.Close)
+}
+
+// Close drops the idle upstream connections (a closer for the drain).
+func (g *Gateway) Close(context.Context) error {
+	for _, u := range g.upstreams {
+		u.Close()
+	}
+	return nil
+}
+
+// shedding refuses requests past MAX_CONCURRENT_CONNECTIONS in flight with
+// a quick 503, before any auth or proxy work is spent on them.
+func (g *Gateway) shedding(c *fiber.Ctx) error {
+	n := g.inflight.Add(1)
+	defer g.inflight.Add(-1)
+	if n > int64(g.cfg.MaxConcurrentConnections) {
+		g.shed.Inc()
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return apierr.Unavailable("overloaded", "The gateway is at its connection limit. Please retry shortly.")
+	}
+	return c.Next()
+}
+
+// Errors of the auth and rate-limit steps (stable codes, see docs/api.md).
+var (
+	errUnauthorized = apierr.New(fiber.StatusUnauthorized, "unauthorized",
+		"A valid API key is required: send Authorization: Bearer <key>.")
+	errRateLimited = apierr.New(fiber.StatusTooManyRequests, "rate_limited",
+		"Too many requests. Please try again later.")
+)
+
+func (g *Gateway) handler(rt routes.Route) fiber.Handler {
+	up := g.upstreams[rt.Upstream]
+	fwd := proxy.Forward{BodyLimit: int64(g.cfg.BodyLimitBytes)}
+	if rt.Import {
+		fwd = proxy.Forward{Stream: true, Timeout: g.cfg.ImportTimeout, BodyLimit: g.cfg.ImportBodyLimitBytes}
+	}
+	return func(c *fiber.Ctx) error {
+		key, authed := auth.Key{}, false
+		if tok, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization)); ok {
+			key, authed = g.keys.Lookup(tok)
+		}
+		// An authenticated client is limited per key (shared by all its
+		// hosts), anyone else per address, so bad keys are limited too.
+		rlKey := "ip:" + g.clientIP(c).String()
+		if authed {
+			rlKey = "key:" + key.ID
+		}
+		if err := g.rateLimit(c, rlKey); err != nil {
+			return err
+		}
+		if !authed {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="provcred"`)
+			return errUnauthorized
+		}
+		if key.Role < rt.Role {
+			return apierr.Newf(fiber.StatusForbidden, "forbidden",
+				"This API key (role %s) may not %s %s: it needs the %s role.", key.Role, c.Method(), rt.Path, rt.Role)
+		}
+		f := fwd
+		f.Actor, f.Role = key.ID, key.Role.String()
+		return up.Handle(c, f)
+	}
+}
+
+func (g *Gateway) rateLimit(c *fiber.Ctx, key string) error {
+	d, err := g.limiter.Allow(c.UserContext(), key)
+	if err != nil {
+		// Fail open: a limiter outage must not take the API down.
+		g.backendErrors.Inc()
+		g.log.WarnContext(c.UserContext(), "rate limiter failed; request let through", "err", err.Error())
+		return nil
+	}
+	c.Set("RateLimit-Policy", g.policy().HeaderPolicy())
+	c.Set("RateLimit", ratelimit.Header(d))
+	if !d.Allowed {
+		c.Set(fiber.HeaderRetryAfter, fmt.Sprint(ratelimit.RetryAfterSeconds(d)))
+		return errRateLimited
+	}
+	return nil
+}
+
+func (g *Gateway) policy() ratelimit.Policy {
+	return ratelimit.Policy{Rate: g.cfg.RateLimitRequestsPerMinute, Period: time.Minute, Burst: g.cfg.RateLimitBurst}
+}
+
+func (g *Gateway) clientIP(c *fiber.Ctx) netip.Addr {
+	peer := netip.Addr{}
+	if ip := c.Context().RemoteIP(); ip != nil {
+		peer, _ = netip.AddrFromSlice(ip)
+	}
+	var xff []string
+	if len(g.cfg.Proxies) > 0 {
+		for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+			xff = append(xff, string(v))
+		}
+	}
+	return ratelimit.ClientIP(peer, xff, g.cfg.Proxies)
+}
+
+func (g *Gateway) targets() map[string]health.Target {
+	t := make(map[string]health.Target, len(g.upstreams))
+	for n, u := range g.upstreams {
+		t[n] = u
+	}
+	return t
+}
+
+// healthInfo adds the upstreams' status to /health (short form).
+func (g *Gateway) healthInfo(ctx context.Context) map[string]any {
+	ctx = proxy.WithRequestID(ctx, "")
+	reports, ok := health.Probe(ctx, g.targets(), "/health", g.cfg.HealthTimeout)
+	out := map[string]any{"upstreams": health.Short(reports), "breakers": g.breakerStates()}
+	if !ok {
+		out["status"] = "degraded"
+	}
+	return out
+}
+
+func (g *Gateway) breakerStates() map[string]string {
+	out := map[string]string{}
+	for _, u := range g.upstreams {
+		out[u.Breaker().Name()] = u.Breaker().State()
+	}
+	return out
+}
+
+// concurrency is the gateway's /health/concurrency: its own figures plus
+// every upstream's report.
+func (g *Gateway) concurrency(c *fiber.Ctx) error {
+	ctx := proxy.WithRequestID(c.UserContext(), server.RequestID(c))
+	reports, ok := health.Probe(ctx, g.targets(), "/health/concurrency", g.cfg.HealthTimeout)
+	body := g.Server.ConcurrencyReport(ctx)
+	conc, _ := body["concurrency"].(map[string]any)
+	if conc == nil {
+		conc = map[string]any{}
+		body["concurrency"] = conc
+	}
+	inUse := g.inflight.Load()
+	total := int64(g.cfg.MaxConcurrentConnections)
+	conc["connections"] = map[string]any{
+		"in_use": inUse, "total": total, "available": max(total-inUse, 0),
+		"utilization": fmt.Sprintf("%.1f%%", float64(inUse)*100/float64(total)),
+	}
+	rl := map[string]any{
+		"algorithm": "gcra", "backend": "local",
+		"requests_per_minute": g.cfg.RateLimitRequestsPerMinute, "burst": g.cfg.RateLimitBurst,
+	}
+	if g.local != nil {
+		rl["keys"] = g.local.Keys()
+	} else {
+		rl["backend"] = fmt.Sprintf("%T", g.limiter)
+	}
+	conc["rate_limiter"] = rl
+	breakers := map[string]any{}
+	for _, u := range g.upstreams {
+		b := u.Breaker()
+		cnt := b.Counts()
+		breakers[b.Name()] = map[string]any{"state": b.State(), "consecutive_failures": cnt.ConsecutiveFailures}
+		if b.State() != "closed" {
+			ok = false
+		}
+	}
+	conc["breakers"] = breakers
+	body["upstreams"] = reports
+	if !ok && body["status"] == "healthy" {
+		body["status"] = "degraded"
+	}
+	return c.JSON(body)
+}

@@ -1,0 +1,213 @@
+// Package auth checks API keys and roles. Keys are configured only as the
+// hex SHA-256 of the secret ("id:role:sha256hex"), so a leaked config or
+// environment does not leak a usable key; the gateway hashes what the client
+// presents and looks the hash up.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Role is what a key may do. Roles are ordered: each includes the ones below.
+type Role int
+
+// Roles, weakest first.
+const (
+	RoleNone Role = iota
+	RoleReader
+	RoleOperator
+	RoleAdmin
+)
+
+// ParseRole reads "reader", "operator" or "admin".
+func ParseRole(s string) (Role, error) {
+	switch s {
+	case "reader":
+		return RoleReader, nil
+	case "operator":
+		return RoleOperator, nil
+	case "admin":
+		return RoleAdmin, nil
+	}
+	return RoleNone, fmt.Errorf("unknown role %q (want reader, operator or admin)", s)
+}
+
+func (r Role) String() string {
+	switch r {
+	case RoleReader:
+		return "reader"
+	case RoleOperator:
+		return "operator"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+// Key is one configured API key.
+type Key struct {
+	ID   string
+	Role Role
+	// Hash is the lowercase hex SHA-256 of the secret.
+	Hash string
+}
+
+// KeyPrefix starts every generated key, so a key found in a log or a repo
+// is recognisable (and greppable by secret scanners).
+const KeyPrefix = "pc_"
+
+// ParseKeys reads key entries "id:role:sha256hex" separated by commas or
+// newlines; blank lines and text after '#' are ignored. source names the
+// variable or file in errors. Errors never echo a hash.
+func ParseKeys(s, source string) ([]Key, error) {
+	var keys []Key
+	lines := strings.Split(s, "\n")
+	for ln, line := range lines {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		for _, entry := range strings.Split(line, ",") {
+			entry = strings.TrimSpace(entry)
+			if entry == "" {
+				continue
+			}
+			k, err := parseEntry(entry)
+			if err != nil {
+				where := source
+				if len(lines) > 1 {
+					where = fmt.Sprintf("%s line %d", source, ln+1)
+				}
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+func parseEntry(e string) (Key, error) {
+	parts := strings.Split(e, ":")
+	if len(parts) != 3 {
+		return Key{}, errors.New("an API key entry must be id:role:sha256hex")
+	}
+	id, role, hash := strings.TrimSpace(parts[0]), strings.TrimSpace(parts[1]), strings.ToLower(strings.TrimSpace(parts[2]))
+	if !validID(id) {
+		return Key{}, fmt.Errorf("key id %q: want 1-64 characters of A-Z a-z 0-9 _ . -", id)
+	}
+	r, err := ParseRole(role)
+	if err != nil {
+		return Key{}, fmt.Errorf("key %q: %w", id, err)
+	}
+	if len(hash) != 64 {
+		return Key{}, fmt.Errorf("key %q: the hash must be 64 hex characters (SHA-256), got %d characters", id, len(hash))
+	}
+	if _, err := hex.DecodeString(hash); err != nil {
+		return Key{}, fmt.Errorf("key %q: the hash is not hexadecimal", id)
+	}
+	return Key{ID: id, Role: r, Hash: hash}, nil
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// CheckUnique fails when two entries share an id or a hash: either would
+// make the audit trail's actor ambiguous.
+func CheckUnique(keys []Key) error {
+	ids := map[string]bool{}
+	hashes := map[string]string{}
+	for _, k := range keys {
+		if ids[k.ID] {
+			return fmt.Errorf("key id %q is configured twice", k.ID)
+		}
+		ids[k.ID] = true
+		if other, ok := hashes[k.Hash]; ok {
+			return fmt.Errorf("keys %q and %q have the same secret", other, k.ID)
+		}
+		hashes[k.Hash] = k.ID
+	}
+	return nil
+}
+
+// Store looks presented keys up by hash.
+type Store struct {
+	byHash map[string]Key
+}
+
+// NewStore indexes keys.
+func NewStore(keys []Key) *Store {
+	s := &Store{byHash: make(map[string]Key, len(keys))}
+	for _, k := range keys {
+		s.byHash[k.Hash] = k
+	}
+	return s
+}
+
+// Len is the number of configured keys.
+func (s *Store) Len() int { return len(s.byHash) }
+
+// Lookup returns the key whose secret is presented. The comparison is a map
+// lookup on the SHA-256 of the secret: timing can at most reveal a prefix of
+// a hash, which does not help forge a secret (preimage resistance), so no
+// constant-time compare is needed.
+func (s *Store) Lookup(secret string) (Key, bool) {
+	if secret == "" {
+		return Key{}, false
+	}
+	k, ok := s.byHash[Hash(secret)]
+	return k, ok
+}
+
+// Hash is the hex SHA-256 of a secret, as configured in API_KEYS.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// BearerToken extracts the token from an Authorization header value
+// ("Bearer <token>", scheme case-insensitive). ok is false when absent or malformed.
+func BearerToken(h string) (string, bool) {
+	scheme, tok, found := strings.Cut(strings.TrimSpace(h), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", false
+	}
+	return tok, true
+}
+
+// Generate makes a fresh key for id and role: the secret to hand to the
+// client (32 random bytes, base64url, "pc_" prefix) and the API_KEYS entry
+// to configure.
+func Generate(id string, role Role) (secret, entry string, err error) {
+	if !validID(id) {
+		return "", "", fmt.Errorf("key id %q: want 1-64 characters of A-Z a-z 0-9 _ . -", id)
+	}
+	if role == RoleNone {
+		return "", "", errors.New("a role is required (reader, operator or admin)")
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("random: %w", err)
+	}
+	secret = KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, fmt.Sprintf("%s:%s:%s", id, role, Hash(secret)), nil
+}

@@ -1,0 +1,221 @@
+// Package config holds the gateway's settings, parsed once from the
+// environment. The gateway has no database: DATABASE_URL and friends from
+// config.Base are ignored.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/provcred/platform/config"
+
+	"github.com/provcred/gateway/internal/auth"
+)
+
+// Config is the gateway's configuration.
+type Config struct {
+	config.Base
+
+	// Listen address; the gateway's own default differs from Base's.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8000"`
+
+	CredentialURL string `env:"CREDENTIAL_URL" envDefault:"http://127.0.0.1:8001"`
+	StatsURL      string `env:"STATS_URL" envDefault:"http://127.0.0.1:8002"`
+	ChatURL       string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8003"`
+
+	// UpstreamTimeout is the default per-request timeout towards a service;
+	// the per-upstream variables override it when set.
+	UpstreamTimeout   time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s"`
+	CredentialTimeout time.Duration `env:"CREDENTIAL_TIMEOUT"`
+	StatsTimeout      time.Duration `env:"STATS_TIMEOUT"`
+	ChatTimeout       time.Duration `env:"CHAT_TIMEOUT"`
+	// ImportTimeout bounds the import routes, which stream whole rosters
+	// and bulk files and so need far longer than an API call.
+	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m"`
+	// ImportBodyLimitBytes caps an import upload (0: unlimited).
+	ImportBodyLimitBytes int64 `env:"IMPORT_BODY_LIMIT_BYTES" envDefault:"10737418240"`
+
+	MaxConcurrentConnections   int `env:"MAX_CONCURRENT_CONNECTIONS" envDefault:"1000"`
+	RateLimitRequestsPerMinute int `env:"RATE_LIMIT_REQUESTS_PER_MINUTE" envDefault:"200"`
+	// RateLimitBurst is how many requests a client may send at once; it
+	// defaults to the per-minute figure, so a client may spend its whole
+	// minute in one go, as with the original fixed-window limiter.
+	RateLimitBurst int `env:"RATE_LIMIT_BURST"`
+	// RateLimitMaxKeys bounds the in-process limiter's memory.
+	RateLimitMaxKeys int `env:"RATE_LIMIT_MAX_KEYS" envDefault:"100000"`
+
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
+
+	APIKeys     string `env:"API_KEYS"`
+	APIKeysFile string `env:"API_KEYS_FILE"`
+
+	BreakerFailures    uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
+	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
+
+	// HealthTimeout bounds each upstream probe of /health and /health/concurrency.
+	HealthTimeout time.Duration `env:"HEALTH_UPSTREAM_TIMEOUT" envDefault:"2s"`
+
+	// Parsed forms, filled by Validate.
+	Proxies []netip.Prefix `env:"-"`
+	Keys    []auth.Key     `env:"-"`
+}
+
+// Validate checks every value and fills the parsed fields. Errors name the
+// variable so an operator can fix the deployment from the message alone.
+func (c *Config) Validate() error {
+	// Base's own checks, minus the database ones the gateway does not use.
+	c.Base.HTTPAddr = c.HTTPAddr
+	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("HTTP_ADDR: want host:port, got %q", c.HTTPAddr)
+	}
+	for _, u := range []struct{ name, val string }{
+		{"CREDENTIAL_URL", c.CredentialURL}, {"STATS_URL", c.StatsURL}, {"CHAT_URL", c.ChatURL},
+	} {
+		if err := checkURL(u.val); err != nil {
+			return fmt.Errorf("%s: %w", u.name, err)
+		}
+	}
+	if err := config.Positive("UPSTREAM_TIMEOUT", c.UpstreamTimeout, "IMPORT_TIMEOUT", c.ImportTimeout,
+		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout, "HEALTH_UPSTREAM_TIMEOUT", c.HealthTimeout); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"CREDENTIAL_TIMEOUT", c.CredentialTimeout}, {"STATS_TIMEOUT", c.StatsTimeout}, {"CHAT_TIMEOUT", c.ChatTimeout}} {
+		if t.d < 0 {
+			return fmt.Errorf("%s: must be a positive duration, got %s", t.name, t.d)
+		}
+	}
+	if c.ImportBodyLimitBytes < 0 {
+		return fmt.Errorf("IMPORT_BODY_LIMIT_BYTES: must be 0 (unlimited) or positive, got %d", c.ImportBodyLimitBytes)
+	}
+	if c.MaxConcurrentConnections < 1 {
+		return fmt.Errorf("MAX_CONCURRENT_CONNECTIONS: must be at least 1, got %d", c.MaxConcurrentConnections)
+	}
+	if c.RateLimitRequestsPerMinute < 1 {
+		return fmt.Errorf("RATE_LIMIT_REQUESTS_PER_MINUTE: must be at least 1, got %d", c.RateLimitRequestsPerMinute)
+	}
+	if c.RateLimitBurst < 0 {
+		return fmt.Errorf("RATE_LIMIT_BURST: must be at least 1, got %d", c.RateLimitBurst)
+	}
+	if c.RateLimitBurst == 0 {
+		c.RateLimitBurst = c.RateLimitRequestsPerMinute
+	}
+	if c.RateLimitMaxKeys < 1 {
+		return fmt.Errorf("RATE_LIMIT_MAX_KEYS: must be at least 1, got %d", c.RateLimitMaxKeys)
+	}
+	if c.BreakerFailures < 1 {
+		return fmt.Errorf("BREAKER_FAILURES: must be at least 1, got %d", c.BreakerFailures)
+	}
+	c.Proxies = c.Proxies[:0]
+	for _, p := range c.TrustedProxies {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("TRUSTED_PROXIES: %q is not a CIDR or IP address", p)
+		}
+		c.Proxies = append(c.Proxies, pfx)
+	}
+	keys, err := auth.ParseKeys(c.APIKeys, "API_KEYS")
+	if err != nil {
+		return err
+	}
+	if c.APIKeysFile != "" {
+		b, err := os.ReadFile(c.APIKeysFile)
+		if err != nil {
+			return fmt.Errorf("API_KEYS_FILE: %w", err)
+		}
+		more, err := auth.ParseKeys(string(b), "API_KEYS_FILE")
+		if err != nil {
+			return err
+		}
+		keys = append(keys, more...)
+	}
+	if err := auth.CheckUnique(keys); err != nil {
+		return fmt.Errorf("API_KEYS/API_KEYS_FILE: %w", err)
+	}
+	c.Keys = keys
+	return nil
+}
+
+// Timeout returns the per-request timeout of the named upstream.
+func (c *Config) Timeout(upstream string) time.Duration {
+	var d time.Duration
+	switch upstream {
+	case "credential":
+		d = c.CredentialTimeout
+	case "stats":
+		d = c.StatsTimeout
+	case "chat":
+		d = c.ChatTimeout
+	}
+	if d <= 0 {
+		return c.UpstreamTimeout
+	}
+	return d
+}
+
+// Public is the effective configuration shown in /health/concurrency: no
+// keys, no hashes.
+func (c *Config) Public() map[string]any {
+	return map[string]any{
+		"max_concurrent_connections":     c.MaxConcurrentConnections,
+		"rate_limit_requests_per_minute": c.RateLimitRequestsPerMinute,
+		"rate_limit_burst":               c.RateLimitBurst,
+		"upstream_timeout":               c.UpstreamTimeout.String(),
+		"credential_timeout":             c.Timeout("credential").String(),
+		"stats_timeout":                  c.Timeout("stats").String(),
+		"chat_timeout":                   c.Timeout("chat").String(),
+		"import_timeout":                 c.ImportTimeout.String(),
+		"breaker_failures":               c.BreakerFailures,
+		"breaker_open_timeout":           c.BreakerOpenTimeout.String(),
+		"trusted_proxies":                len(c.Proxies),
+		"api_keys":                       len(c.Keys),
+	}
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL: %q", s)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("want an http:// or https:// URL, got %q", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("missing host in %q", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("must not carry a query or fragment: %q", s)
+	}
+	return nil
+}
+
+// parsePrefix accepts a CIDR or a bare address (as a /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

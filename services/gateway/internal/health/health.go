@@ -1,0 +1,86 @@
+// Package health aggregates the services' health into the gateway's
+// /health and /health/concurrency: every upstream is probed at once with a
+// short timeout, and a dead one shows as {"status":"unreachable"} while the
+// gateway itself keeps answering 200 with "status":"degraded".
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// Target is an upstream that can be probed.
+type Target interface {
+	Get(ctx context.Context, path string, timeout time.Duration) (int, []byte, error)
+}
+
+// Unreachable is what an upstream that did not answer looks like.
+const Unreachable = "unreachable"
+
+// Probe GETs path on every target concurrently and returns each one's JSON
+// body (or {"status":"unreachable"}), keyed by name, and whether all are OK.
+func Probe(ctx context.Context, targets map[string]Target, path string, timeout time.Duration) (map[string]any, bool) {
+	type result struct {
+		name string
+		body map[string]any
+		ok   bool
+	}
+	ch := make(chan result, len(targets))
+	var wg sync.WaitGroup
+	for name, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch <- probeOne(ctx, name, t, path, timeout)
+		}()
+	}
+	wg.Wait()
+	close(ch)
+	out := make(map[string]any, len(targets))
+	all := true
+	for r := range ch {
+		out[r.name] = r.body
+		all = all && r.ok
+	}
+	return out, all
+}
+
+func probeOne(ctx context.Context, name string, t Target, path string, timeout time.Duration) (r struct {
+	name string
+	body map[string]any
+	ok   bool
+}) {
+	r.name = name
+	status, body, err := t.Get(ctx, path, timeout)
+	if err != nil {
+		// The error text (a dial or timeout message) names no secret.
+		r.body = map[string]any{"status": Unreachable, "error": err.Error()}
+		return r
+	}
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil || m == nil {
+		m = map[string]any{"status": "invalid_response"}
+	}
+	if status >= 500 {
+		if _, has := m["status"]; !has {
+			m["status"] = "unhealthy"
+		}
+	}
+	m["http_status"] = status
+	s, _ := m["status"].(string)
+	r.ok = status < 400 && (s == "healthy" || s == "ready" || s == "alive")
+	r.body = m
+	return r
+}
+
+// Short keeps only the status of each upstream's report, for /health.
+func Short(reports map[string]any) map[string]any {
+	out := make(map[string]any, len(reports))
+	for name, r := range reports {
+		m, _ := r.(map[string]any)
+		out[name] = map[string]any{"status": m["status"]}
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+// Package proxy forwards requests to the services: one fasthttp client, one
+// circuit breaker and one timeout per upstream. A dead upstream or an open
+// breaker fails fast with 503 upstream_unavailable, a slow one with 504
+// upstream_timeout; whatever the upstream answers (status, headers, body,
+// Retry-After included) goes back to the client unchanged.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/server"
+	"github.com/provcred/platform/tracing"
+)
+
+// Upstream is one service behind the gateway.
+type Upstream struct {
+	Name    string
+	BaseURL string
+	Timeout time.Duration
+
+	host    string
+	prefix  string
+	client  *fasthttp.HostClient
+	breaker *breaker.Breaker
+	openFor time.Duration
+}
+
+// Options configure an Upstream.
+type Options struct {
+	Name    string
+	BaseURL string
+	// Timeout bounds one request (connect, send, answer headers and a
+	// buffered body).
+	Timeout time.Duration
+	// MaxConns caps open connections to the upstream.
+	MaxConns int
+	Breaker  breaker.Settings
+	Metrics  *metrics.Registry
+}
+
+// New builds the client and the breaker (named upstream_<name>) for one service.
+func New(o Options) (*Upstream, error) {
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("upstream %s: bad URL %q", o.Name, o.BaseURL)
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1024
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	if o.Breaker.OpenTimeout == 0 {
+		o.Breaker.OpenTimeout = 10 * time.Second
+	}
+	up := &Upstream{
+		Name: o.Name, BaseURL: o.BaseURL, Timeout: o.Timeout,
+		host: u.Host, prefix: strings.TrimRight(u.Path, "/"), openFor: o.Breaker.OpenTimeout,
+		client: &fasthttp.HostClient{
+			Addr:  addr,
+			IsTLS: u.Scheme == "https",
+			Name:  "provcred-gateway",
+			// The connect must fail fast on a dead host so the client gets
+			// its 503 well within a second, whatever the request timeout.
+			Dial:                          dialer(2 * time.Second),
+			MaxConns:                      o.MaxConns,
+			MaxConnWaitTimeout:            time.Second,
+			MaxIdleConnDuration:           30 * time.Second,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: true,
+			DisablePathNormalizing:        true,
+			// Responses are streamed so server-sent events and large
+			// exports pass through without being held whole in memory.
+			StreamResponseBody: true,
+			// Never replay a request the upstream may have acted on; only
+			// idempotent requests on a stale keep-alive connection retry.
+			MaxIdemponentCallAttempts: 2,
+		},
+		breaker: breaker.New("upstream_"+o.Name, o.Breaker, o.Metrics),
+	}
+	return up, nil
+}
+
+// Breaker exposes the upstream's breaker for health reports.
+func (u *Upstream) Breaker() *breaker.Breaker { return u.breaker }
+
+// Close drops idle connections.
+func (u *Upstream) Close() { u.client.CloseIdleConnections() }
+
+// Forward options for one route.
+type Forward struct {
+	// Timeout overrides the upstream's (import routes).
+	Timeout time.Duration
+	// Stream sends the request body as it arrives instead of buffering it.
+	Stream bool
+	// BodyLimit caps the body (0: no cap). Bodies over it get 413.
+	BodyLimit int64
+	// Actor and Role are the authenticated key's; they replace whatever
+	// the client sent in X-Actor-Id / X-Actor-Role.
+	Actor, Role string
+}
+
+// hopHeaders are connection-scoped (RFC 9110 7.6.1) and never forwarded.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
+	"Proxy-Authenticate", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// Errors the gateway answers with.
+var (
+	errBodyTooLarge = apierr.New(fiber.StatusRequestEntityTooLarge, "body_too_large", "The request body is larger than the limit.")
+)
+
+// Unavailable is the 503 for a dead upstream or an open breaker.
+func Unavailable(name string) *apierr.Error {
+	return apierr.Unavailable("upstream_unavailable", fmt.Sprintf("The %s service is unavailable. Please retry shortly.", name))
+}
+
+// Timeout is the 504 for an upstream that did not answer in time.
+func Timeout(name string) *apierr.Error {
+	return apierr.New(fiber.StatusGatewayTimeout, "upstream_timeout", fmt.Sprintf("The %s service did not answer in time.", name))
+}
+
+// Handle forwards the request in c to the upstream and writes its answer to c.
+func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	if err := u.buildRequest(c, req, f); err != nil {
+		return err
+	}
+	timeout := u.Timeout
+	if f.Timeout > 0 {
+		timeout = f.Timeout
+	}
+	resp := fasthttp.AcquireResponse()
+	released := false
+	defer func() {
+		if !released {
+			fasthttp.ReleaseResponse(resp)
+		}
+	}()
+
+	err := u.breaker.Do(c.UserContext(), func(context.Context) error {
+		if err := u.client.DoTimeout(req, resp, timeout); err != nil {
+			return err
+		}
+		if resp.StatusCode() >= 500 {
+			// Counted against the breaker, still passed through below.
+			return &breaker.StatusError{Code: resp.StatusCode()}
+		}
+		return nil
+	})
+	var se *breaker.StatusError
+	switch {
+	case err == nil, errors.As(err, &se):
+	case errors.Is(err, breaker.ErrOpen):
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((u.openFor+time.Second-1)/time.Second)))
+		return Unavailable(u.Name)
+	case errors.Is(err, fasthttp.ErrTimeout) || breaker.IsTimeout(err):
+		return Timeout(u.Name)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return errBodyTooLarge
+	default:
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return fmt.Errorf("%w: %w", Unavailable(u.Name), err)
+	}
+	released = u.writeResponse(c, resp)
+	return nil
+}
+
+func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) error {
+	in := c.Request()
+	in.Header.CopyTo(&req.Header)
+	for _, h := range hopHeaders {
+		req.Header.Del(h)
+	}
+	// The key stays at the edge: upstreams trust X-Actor-Id instead, and
+	// never see (or log) a secret.
+	req.Header.Del(fiber.HeaderAuthorization)
+	req.Header.Del(server.HeaderActor)
+	req.Header.Del(server.HeaderRole)
+	if f.Actor != "" {
+		req.Header.Set(server.HeaderActor, f.Actor)
+		req.Header.Set(server.HeaderRole, f.Role)
+	}
+	req.Header.Set(server.HeaderRequestID, server.RequestID(c))
+	// Carry the trace on. The platform middleware already rewrote the
+	// incoming traceparent when it records a span; injecting from the
+	// request context covers spans started after it.
+	if sc := trace.SpanContextFromContext(c.UserContext()); sc.IsValid() {
+		tracing.Propagator.Inject(c.UserContext(), reqCarrier{&req.Header})
+	}
+	if ip := c.Context().RemoteIP(); ip != nil {
+		prior := string(in.Header.Peek(fiber.HeaderXForwardedFor))
+		if prior != "" {
+			prior += ", "
+		}
+		req.Header.Set(fiber.HeaderXForwardedFor, prior+ip.String())
+	}
+	req.Header.SetHost(u.host)
+	uri := c.Request().URI().RequestURI()
+	req.SetRequestURI(u.prefix + string(uri))
+	req.URI().SetScheme("http")
+	if u.client.IsTLS {
+		req.URI().SetScheme("https")
+	}
+	req.URI().SetHost(u.host)
+
+	cl := in.Header.ContentLength()
+	if f.BodyLimit > 0 && int64(cl) > f.BodyLimit {
+		return errBodyTooLarge
+	}
+	if f.Stream && in.IsBodyStream() {
+		body := c.Context().RequestBodyStream()
+		if f.BodyLimit > 0 && cl < 0 {
+			body = &limitReader{r: body, left: f.BodyLimit}
+		}
+		req.SetBodyStream(body, cl)
+		return nil
+	}
+	if in.IsBodyStream() && cl < 0 {
+		// Chunked body on a buffered route: read at most the limit.
+		limit := f.BodyLimit
+		if limit <= 0 {
+			limit = 1 << 30
+		}
+		b, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), limit+1))
+		if err != nil {
+			return apierr.BadRequest("bad_request", "The request body could not be read.")
+		}
+		if int64(len(b)) > limit {
+			return errBodyTooLarge
+		}
+		req.SetBody(b)
+		return nil
+	}
+	req.SetBody(c.Body())
+	return nil
+}
+
+// writeResponse copies the upstream's answer to c. Small bodies are copied
+// and resp can be released; large or unknown-length bodies (event streams,
+// exports) are streamed, and resp is released when the stream is done:
+// the return value says whether resp was handed over.
+func (u *Upstream) writeResponse(c *fiber.Ctx, resp *fasthttp.Response) bool {
+	out := c.Response()
+	out.SetStatusCode(resp.StatusCode())
+	seen := map[string]bool{}
+	resp.Header.VisitAll(func(k, v []byte) {
+		key := string(k)
+		switch strings.ToLower(key) {
+		case "content-length", "connection", "keep-alive", "transfer-encoding", "trailer":
+			return
+		}
+		if !seen[key] {
+			seen[key] = true
+			out.Header.Del(key)
+		}
+		out.Header.AddBytesKV(k, v)
+	})
+	cl := resp.Header.ContentLength()
+	stream := resp.IsBodyStream() && (cl < 0 || cl > smallBody ||
+		bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream")))
+	if !stream {
+		out.SetBody(resp.Body())
+		return false
+	}
+	out.SetBodyStream(&releasingReader{resp: resp, r: resp.BodyStream()}, cl)
+	return true
+}
+
+// smallBody is the largest response copied instead of streamed.
+const smallBody = 256 << 10
+
+// releasingReader gives the upstream response (and its connection) back to
+// the pool once fasthttp has written the body to the client.
+type releasingReader struct {
+	resp *fasthttp.Response
+	r    io.Reader
+}
+
+func (r *releasingReader) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+// Close is called by fasthttp after the body was sent (or the send failed).
+func (r *releasingReader) Close() error {
+	err := r.resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(r.resp)
+	return err
+}
+
+// limitReader fails (instead of truncating) a body that runs over the cap,
+// so the upstream sees a broken upload, never a silently shortened file.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+var errUploadTooLarge = errors.New("upload exceeds the body limit")
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One more byte tells a body exactly at the limit from a longer one.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, errUploadTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+type reqCarrier struct{ h *fasthttp.RequestHeader }
+
+func (r reqCarrier) Get(k string) string { return string(r.h.Peek(k)) }
+func (r reqCarrier) Set(k, v string)     { r.h.Set(k, v) }
+func (r reqCarrier) Keys() []string {
+	var keys []string
+	r.h.VisitAll(func(k, _ []byte) { keys = append(keys, string(k)) })
+	return keys
+}
+
+// Get fetches path from the upstream without the breaker (health probes
+// must see the upstream as it is, and must not trip or be blocked by it).
+// It returns the status and body.
+func (u *Upstream) Get(ctx context.Context, path string, timeout time.Duration) (int, []byte, error) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	scheme := "http"
+	if u.client.IsTLS {
+		scheme = "https"
+	}
+	req.SetRequestURI(scheme + "://" + u.host + u.prefix + path)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	if rid, ok := ctx.Value(requestIDKey{}).(string); ok {
+		req.Header.Set(server.HeaderRequestID, rid)
+	}
+	if err := u.client.DoTimeout(req, resp, timeout); err != nil {
+		return 0, nil, fmt.Errorf("GET %s%s: %w", u.Name, path, err)
+	}
+	body := append([]byte(nil), resp.Body()...)
+	return resp.StatusCode(), body, nil
+}
+
+type requestIDKey struct{}
+
+// WithRequestID lets Get forward the caller's request id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}

@@ -1,0 +1,73 @@
+// Package routes is the gateway's route table: which public path goes to
+// which service and which role it needs. It is data, so the proxy, the
+// OpenAPI check and the docs test all read the same list.
+package routes
+
+import (
+	"github.com/provcred/gateway/internal/auth"
+)
+
+// Upstream names, also the breaker suffixes (upstream_<name>).
+const (
+	Credential = "credential"
+	Stats      = "stats"
+	Chat       = "chat"
+)
+
+// Read and write method sets.
+var (
+	Read  = []string{"GET", "HEAD"}
+	Write = []string{"POST", "PUT", "PATCH", "DELETE"}
+	Any   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+)
+
+// Route sends Methods on Path (a Fiber pattern) to Upstream for keys of at
+// least Role.
+type Route struct {
+	Methods  []string
+	Path     string
+	Upstream string
+	Role     auth.Role
+	// Import routes stream the request body to the upstream (no size cap
+	// beyond IMPORT_BODY_LIMIT_BYTES, no buffering) and get IMPORT_TIMEOUT.
+	Import bool
+}
+
+// Table is every proxied route. Order matters where patterns overlap: the
+// first match wins (POST /providers/import before POST /providers/*).
+var Table = []Route{
+	{Methods: []string{"POST"}, Path: "/providers/import", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	{Methods: Read, Path: "/providers", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: []string{"POST"}, Path: "/providers", Upstream: Credential, Role: auth.RoleAdmin},
+	{Methods: Read, Path: "/providers/*", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: Write, Path: "/providers/*", Upstream: Credential, Role: auth.RoleAdmin},
+
+	{Methods: []string{"POST"}, Path: "/credential/:provider_id", Upstream: Credential, Role: auth.RoleOperator},
+	{Methods: []string{"POST"}, Path: "/batch-credential", Upstream: Credential, Role: auth.RoleOperator},
+	{Methods: []string{"DELETE"}, Path: "/batch/:batch_id", Upstream: Credential, Role: auth.RoleOperator},
+
+	{Methods: Read, Path: "/results", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: Read, Path: "/results/*", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: Read, Path: "/logs", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: Read, Path: "/logs/*", Upstream: Credential, Role: auth.RoleReader},
+
+	{Methods: Any, Path: "/admin/imports", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	{Methods: Any, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+
+	{Methods: Read, Path: "/stats/*", Upstream: Stats, Role: auth.RoleReader},
+
+	{Methods: []string{"POST"}, Path: "/chat", Upstream: Chat, Role: auth.RoleOperator},
+}
+
+// Open lists the paths the gateway serves itself, without a key and without
+// rate limiting (probes and documentation).
+var Open = []string{"/livez", "/readyz", "/health", "/health/concurrency", "/metrics", "/openapi.json", "/docs"}
+
+// IsImportPath reports whether a raw request path belongs to an import
+// route. It runs before routing (when the request headers arrive) to give
+// the connection the import read timeout, so it matches by prefix.
+func IsImportPath(path string) bool {
+	return path == "/providers/import" || path == "/admin/imports" || hasPrefix(path, "/admin/imports/")
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
