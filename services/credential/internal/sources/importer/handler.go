@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/server"
 )
 
 // Handler serves the admin import endpoints. Admin-only access is enforced
@@ -51,8 +53,8 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 	req := Request{
 		Source:    source,
 		FileName:  firstNonEmpty(c.Query("file_name"), c.Get("X-File-Name"), source+".csv"),
-		Actor:     firstNonEmpty(c.Get("X-Actor-Id"), "anonymous"),
-		RequestID: firstNonEmpty(c.Get(fiber.HeaderXRequestID), requestIDLocal(c)),
+		Actor:     server.Actor(c),
+		RequestID: server.RequestID(c),
 	}
 	if fd := c.Query("file_date"); fd != "" {
 		t, err := time.Parse("2006-01-02", fd)
@@ -141,17 +143,13 @@ func (h *Handler) get(c *fiber.Ctx) error {
 		return apierr.NotFound("no such import")
 	}
 	rec, err := h.Importer.Get(c.UserContext(), id)
-	if err != nil {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return apierr.NotFound("no such import")
 	}
-	return c.JSON(rec)
-}
-
-func requestIDLocal(c *fiber.Ctx) string {
-	if s, ok := c.Locals("requestid").(string); ok {
-		return s
+	if err != nil {
+		return err
 	}
-	return ""
+	return c.JSON(rec)
 }
 
 func firstNonEmpty(ss ...string) string {

@@ -418,7 +418,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 var (
-	reDashed = regexp.MustCompile(`(?:^|[^0-9])((?:19|20)[0-9]{2})-?([01][0-9])-?([0-3][0-9])(?:[^0-9]|$)`)
+	reDashed = regexp.MustCompile(`((?:19|20)[0-9]{2})-?([01][0-9])-?([0-3][0-9])`)
 	reJulian = regexp.MustCompile(`_([0-9]{2})([0-9]{3})\.[A-Za-z]+$`)
 )
 
@@ -430,6 +430,9 @@ func FileDateFromName(name string) *time.Time {
 	if ms := reDashed.FindAllStringSubmatchIndex(name, -1); len(ms) > 0 {
 		for i := len(ms) - 1; i >= 0; i-- {
 			m := ms[i]
+			if (m[0] > 0 && isDigit(name[m[0]-1])) || (m[1] < len(name) && isDigit(name[m[1]])) {
+				continue // part of a longer number
+			}
 			y, _ := strconv.Atoi(name[m[2]:m[3]])
 			mo, _ := strconv.Atoi(name[m[4]:m[5]])
 			d, _ := strconv.Atoi(name[m[6]:m[7]])
@@ -451,3 +454,5 @@ func FileDateFromName(name string) *time.Time {
 	}
 	return nil
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
