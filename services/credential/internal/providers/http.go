@@ -55,6 +55,8 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apierr.BadRequest("invalid_json", "the JSON body ends too early")
 	case errors.Is(err, io.EOF):
 		return apierr.BadRequest("invalid_json", "the body is empty; send a JSON object")
 	case errors.As(err, &syn):

@@ -1,0 +1,4 @@
+package providers
+
+// testNow lets external tests validate fixtures at the fixed test time.
+var TestNow = now

@@ -1,0 +1,96 @@
+package roster_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/roster"
+	"github.com/provcred/credential/internal/testdb"
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/semaphore"
+)
+
+func TestImportUpsertsAndAudits(t *testing.T) {
+	pool, _ := testdb.New(t)
+	store := providers.NewStore(pool)
+	ctx := context.Background()
+	existing := &providers.Provider{ID: "keep_me", NPI: "1245319599", FirstName: "Bob", LastName: "Ray"}
+	existing.Normalize()
+	if _, err := store.Create(ctx, providers.Actor{ID: "seed"}, existing); err != nil {
+		t.Fatal(err)
+	}
+	sem := semaphore.New("file", 1, 0, metrics.New("t"))
+	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
+		ae, ok := apierr.As(err)
+		if !ok {
+			t.Errorf("non-API error: %v", err)
+			ae = apierr.Internal()
+		}
+		return c.Status(ae.Status).JSON(ae)
+	}})
+	app.Post("/providers/import", roster.ImportHandler(store, sem, 100, 1<<20))
+	post := func(ctype, body string) (int, map[string]any) {
+		req := httptest.NewRequest("POST", "/providers/import", strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("X-Actor-Id", "key_admin")
+		resp, err := app.Test(req, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		_ = json.Unmarshal(b, &out)
+		return resp.StatusCode, out
+	}
+	csv := "npi,first_name,last_name,license_state,license_number,license_expires_on\n" +
+		"1234567893,Ann,Lee,CA,A1,2027-01-01\n1245319599,Bob,Ray-Jones,NY,B1,\n1245319599,Bob,Ray-Jones,NJ,B2,\n"
+	st, body := post("text/csv", csv)
+	if st != 200 || body["created"] != float64(1) || body["updated"] != float64(1) || body["rows"] != float64(3) {
+		t.Fatalf("%d %v", st, body)
+	}
+	bob, err := store.Get(ctx, "keep_me")
+	if err != nil || bob.LastName != "Ray-Jones" || len(bob.Licenses) != 2 {
+		t.Fatalf("NPI match must update the existing provider: %+v %v", bob, err)
+	}
+	var audits int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE actor = 'key_admin' AND before IS NOT NULL AND provider_id = 'keep_me' AND event = 'provider.updated'`).Scan(&audits)
+	if audits != 1 {
+		t.Fatalf("audit entries for the update = %d", audits)
+	}
+	// A bad row anywhere writes nothing.
+	st, body = post("text/csv", "npi,first_name,last_name\n1003000126,Cy,Doe\n1234567890,Bad,Npi\n")
+	if st != 422 || body["code"] != "invalid_roster" || len(body["errors"].([]any)) != 1 {
+		t.Fatalf("%d %v", st, body)
+	}
+	if _, err := store.Get(ctx, "none"); err == nil {
+		t.Fatal("unexpected")
+	}
+	var n int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM providers`).Scan(&n)
+	if n != 2 {
+		t.Fatalf("providers = %d after a rejected roster, want 2", n)
+	}
+	if st, body := post("application/json", "{}"); st != 415 {
+		t.Fatalf("%d %v", st, body)
+	}
+	// NPI clash between a row with an explicit id and another provider.
+	st, body = post("text/csv", "id,npi,first_name,last_name\nother,1234567893,Ann,Lee\n")
+	if st != 409 || body["code"] != "npi_exists" {
+		t.Fatalf("%d %v", st, body)
+	}
+	// The file semaphore is enforced.
+	_ = sem.Acquire(ctx)
+	st, body = post("text/csv", csv)
+	sem.Release()
+	if st != 503 || body["code"] != "file_operations_busy" {
+		t.Fatalf("%d %v", st, body)
+	}
+}
