@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `make run`: the whole platform on this machine, with demo data.
+#   - PostgreSQL: $DATABASE_URL, else 127.0.0.1:5432, else a private server
+#     under .pgdata/ when initdb is on the PATH.
+#   - builds the four services into bin/, starts them, waits until ready,
+#   - makes a dev admin key, loads generated demo sources and providers
+#     through the gateway, and prints where to reach it. Ctrl-C stops all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUN="$ROOT/.run"
+mkdir -p "$RUN/logs" bin
+
+GATEWAY_PORT=${GATEWAY_PORT:-8000}
+DEMO_PROVIDERS=${DEMO_PROVIDERS:-200}
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping..."
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${PRIVATE_PG:-}" ]; then $PG_AS "$PG_BIN/pg_ctl" -D "$ROOT/.pgdata" -m fast stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup INT TERM EXIT
+
+tcp_up() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# --- PostgreSQL -------------------------------------------------------------
+if [ -z "${DATABASE_URL:-}" ]; then
+  if tcp_up 127.0.0.1 5432; then
+    DATABASE_URL="postgres://postgres@127.0.0.1:5432/credentialing?sslmode=disable"
+  else
+    INITDB=$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1 || true)
+    [ -n "$INITDB" ] || { echo "No PostgreSQL on 127.0.0.1:5432, no DATABASE_URL, and no initdb on the PATH." >&2; exit 1; }
+    PG_BIN=$(dirname "$INITDB"); PG_AS=""
+    if [ "$(id -u)" = 0 ]; then PG_AS="runuser -u postgres --"; fi
+    if [ ! -f "$ROOT/.pgdata/PG_VERSION" ]; then
+      echo "initialising a private PostgreSQL under .pgdata/"
+      mkdir -p "$ROOT/.pgdata"; [ -n "$PG_AS" ] && chown postgres "$ROOT/.pgdata"
+      $PG_AS "$INITDB" -D "$ROOT/.pgdata" -U postgres --auth=trust >/dev/null
+    fi
+    $PG_AS "$PG_BIN/pg_ctl" -D "$ROOT/.pgdata" -o "-p 55432 -k /tmp -c listen_addresses=127.0.0.1" -l "$RUN/logs/postgres.log" -w start >/dev/null
+    PRIVATE_PG=1
+    DATABASE_URL="postgres://postgres@127.0.0.1:55432/credentialing?sslmode=disable"
+  fi
+fi
+export DATABASE_URL
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+
+echo "building..."
+go build -o bin/ github.com/provcred/gateway/cmd/gateway github.com/provcred/credential/cmd/credential \
+  github.com/provcred/credential/cmd/credctl github.com/provcred/credential/cmd/credgen \
+  github.com/provcred/chat/cmd/chat github.com/provcred/stats/cmd/stats github.com/provcred/platform/cmd/pgensure
+bin/pgensure "$DATABASE_URL"
+
+# --- keys ---------------------------------------------------------------------
+eval "$(bin/gateway keygen --id dev-admin --role admin)"
+ADMIN_KEY=$API_KEY; ADMIN_ENTRY=$API_KEYS_ENTRY
+export API_KEYS="${API_KEYS:+$API_KEYS,}$ADMIN_ENTRY"
+
+# --- services -----------------------------------------------------------------
+start() { # name port [env...]
+  local name=$1 port=$2; shift 2
+  env HTTP_ADDR="127.0.0.1:$port" "$@" "bin/$name" >"$RUN/logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+wait_ready() { # name port
+  for _ in $(seq 1 150); do
+    curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || true
+    sleep 0.2
+  done
+  echo "$1 did not become ready; last log lines:" >&2; tail -20 "$RUN/logs/$1.log" >&2; exit 1
+}
+start credential 8001; wait_ready credential 8001   # applies the schema first
+start stats 8002; start chat 8003
+start gateway "$GATEWAY_PORT" CREDENTIAL_URL=http://127.0.0.1:8001 STATS_URL=http://127.0.0.1:8002 CHAT_URL=http://127.0.0.1:8003
+wait_ready stats 8002; wait_ready chat 8003; wait_ready gateway "$GATEWAY_PORT"
+GW="http://127.0.0.1:$GATEWAY_PORT"
+
+# --- demo data ------------------------------------------------------------------
+DEMO="$RUN/demo"
+bin/credgen -out "$DEMO" -providers "$DEMO_PROVIDERS" -seed 1 >/dev/null
+for src in leie sam nppes licenses; do
+  f=$(ls "$DEMO"/"$src"*.csv 2>/dev/null | head -1 || true)
+  [ -n "$f" ] || continue
+  curl -fsS -X POST "$GW/admin/imports/$src" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
+    --data-binary @"$f" >/dev/null || echo "warning: importing $src failed (see $RUN/logs/credential.log)"
+done
+curl -fsS -X POST "$GW/providers/import" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
+  --data-binary @"$DEMO/roster.csv" >/dev/null || echo "warning: loading demo providers failed"
+
+cat <<TXT
+
+The credentialing platform is up.
+  gateway:     $GW      (API docs: $GW/docs)
+  admin key:   $ADMIN_KEY
+  logs:        $RUN/logs/
+  demo files:  $DEMO/
+
+Try:
+  curl -s $GW/health/concurrency
+  curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/providers?limit=5"
+  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/<provider id>
+
+Ctrl-C stops everything.
+TXT
+wait -n "${pids[@]}" || true
+echo "a service exited; see $RUN/logs/" >&2
