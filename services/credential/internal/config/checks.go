@@ -1,7 +1,128 @@
 package config
 
-// Checks configures the verification sources. Owned by the check engine.
-type Checks struct{}
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
 
-// Validate checks the source settings.
-func (c Checks) Validate() error { return nil }
+	"github.com/provcred/platform/config"
+)
+
+// Checks configures the verification sources the check engine consults.
+type Checks struct {
+	// NPPESMode is "table" (the imported bulk file) or "api" (the live NPI Registry).
+	NPPESMode string `env:"NPPES_MODE" envDefault:"table"`
+	// NPPESAPIURL is the NPI Registry base URL; the client calls {url}/api/?version=2.1&number=N.
+	NPPESAPIURL string `env:"NPPES_API_URL" envDefault:"https://npiregistry.cms.hhs.gov"`
+	// NPPESTimeout bounds one NPI Registry attempt.
+	NPPESTimeout time.Duration `env:"NPPES_TIMEOUT" envDefault:"5s"`
+	// NPPESRetries is how many times a timed-out or 5xx NPI Registry call is retried.
+	NPPESRetries int `env:"NPPES_RETRIES" envDefault:"2"`
+	// LicenseVerifyURLs lists per-state license verification endpoints,
+	// "CA=https://...,NY=https://..."; states not listed use the imported roster.
+	LicenseVerifyURLs string `env:"LICENSE_VERIFY_URLS"`
+	// LicenseVerifyTimeout bounds one state endpoint call.
+	LicenseVerifyTimeout time.Duration `env:"LICENSE_VERIFY_TIMEOUT" envDefault:"5s"`
+	// SourceQueryTimeout bounds one check's queries of the imported sources.
+	SourceQueryTimeout time.Duration `env:"SOURCE_QUERY_TIMEOUT" envDefault:"5s"`
+	// CheckConcurrency is each check's semaphore capacity (check_nppes, check_leie, ...).
+	CheckConcurrency int `env:"CHECK_CONCURRENCY" envDefault:"32"`
+	// CheckMaxWait bounds the wait for a check's permit; past it the check is unavailable.
+	CheckMaxWait time.Duration `env:"CHECK_MAX_WAIT" envDefault:"10s"`
+	// Breaker settings for remote sources (state license endpoints, the NPI Registry).
+	BreakerConsecutiveFailures uint32        `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5"`
+	BreakerOpenTimeout         time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"30s"`
+	BreakerHalfOpenRequests    uint32        `env:"BREAKER_HALF_OPEN_REQUESTS" envDefault:"1"`
+}
+
+var stateCode = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// LicenseEndpoints parses LICENSE_VERIFY_URLS into state → base URL.
+func (c Checks) LicenseEndpoints() (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(c.LicenseVerifyURLs, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		state, u, ok := strings.Cut(pair, "=")
+		state = strings.ToUpper(strings.TrimSpace(state))
+		u = strings.TrimSpace(u)
+		if !ok || !stateCode.MatchString(state) {
+			return nil, fmt.Errorf("LICENSE_VERIFY_URLS: %q is not STATE=URL with a two-letter state", pair)
+		}
+		if _, dup := out[state]; dup {
+			return nil, fmt.Errorf("LICENSE_VERIFY_URLS: state %s is listed twice", state)
+		}
+		if err := httpURL(u); err != nil {
+			return nil, fmt.Errorf("LICENSE_VERIFY_URLS: %s: %w", state, err)
+		}
+		out[state] = u
+	}
+	return out, nil
+}
+
+func httpURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http(s) URL, got %q", s)
+	}
+	return nil
+}
+
+// Validate checks the source settings, naming the variable at fault.
+func (c Checks) Validate() error {
+	switch c.NPPESMode {
+	case "table", "api":
+	default:
+		return fmt.Errorf("NPPES_MODE: must be table or api, got %q", c.NPPESMode)
+	}
+	if c.NPPESMode == "api" {
+		if err := httpURL(c.NPPESAPIURL); err != nil {
+			return fmt.Errorf("NPPES_API_URL: %w", err)
+		}
+	}
+	if c.NPPESRetries < 0 || c.NPPESRetries > 10 {
+		return fmt.Errorf("NPPES_RETRIES: must be from 0 to 10, got %d", c.NPPESRetries)
+	}
+	if _, err := c.LicenseEndpoints(); err != nil {
+		return err
+	}
+	if c.CheckConcurrency < 1 || c.CheckConcurrency > 10000 {
+		return fmt.Errorf("CHECK_CONCURRENCY: must be from 1 to 10000, got %d", c.CheckConcurrency)
+	}
+	if c.BreakerConsecutiveFailures < 1 {
+		return fmt.Errorf("BREAKER_CONSECUTIVE_FAILURES: must be at least 1, got %d", c.BreakerConsecutiveFailures)
+	}
+	if c.BreakerHalfOpenRequests < 1 {
+		return fmt.Errorf("BREAKER_HALF_OPEN_REQUESTS: must be at least 1, got %d", c.BreakerHalfOpenRequests)
+	}
+	return config.Positive("NPPES_TIMEOUT", c.NPPESTimeout, "LICENSE_VERIFY_TIMEOUT", c.LicenseVerifyTimeout,
+		"SOURCE_QUERY_TIMEOUT", c.SourceQueryTimeout, "CHECK_MAX_WAIT", c.CheckMaxWait,
+		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout)
+}
+
+// ChecksPublic is the source configuration shown in /health/concurrency
+// (URLs are public registry addresses, not secrets; states only for licenses).
+func (c Checks) ChecksPublic() map[string]any {
+	eps, _ := c.LicenseEndpoints()
+	states := make([]string, 0, len(eps))
+	for s := range eps {
+		states = append(states, s)
+	}
+	sort.Strings(states)
+	return map[string]any{
+		"nppes_mode":             c.NPPESMode,
+		"nppes_timeout":          c.NPPESTimeout.String(),
+		"nppes_retries":          c.NPPESRetries,
+		"license_verify_states":  states,
+		"source_query_timeout":   c.SourceQueryTimeout.String(),
+		"check_concurrency":      c.CheckConcurrency,
+		"breaker_failures":       c.BreakerConsecutiveFailures,
+		"breaker_open_timeout":   c.BreakerOpenTimeout.String(),
+		"license_verify_timeout": c.LicenseVerifyTimeout.String(),
+	}
+}

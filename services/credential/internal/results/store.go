@@ -1,0 +1,227 @@
+package results
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/provcred/credential/internal/audit"
+)
+
+// ErrBatchResultExists is returned by Save when the batch already holds a
+// final (not incomplete) run for the provider: the partial unique index
+// credential_runs_batch_final_idx refused the second one.
+var ErrBatchResultExists = errors.New("the batch already has a final result for this provider")
+
+// Store reads and writes runs.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Save stores run and its checks, and in the same transaction sets the
+// provider's decision, last_verified_at (not for an incomplete run: nothing
+// was verified) and approved_at (when approved), and appends the
+// credential.completed audit entry. Runs of one provider are serialized by an
+// advisory lock so exactly one is marked latest: the one that finished last.
+func (s *Store) Save(ctx context.Context, run *Run) error {
+	reasons, err := json.Marshal(run.Reasons)
+	if err != nil {
+		return fmt.Errorf("encode reasons: %w", err)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('credential_runs:' || $1, 0))`, run.ProviderID); err != nil {
+			return fmt.Errorf("lock provider runs: %w", err)
+		}
+		var newest *time.Time
+		err := tx.QueryRow(ctx, `SELECT finished_at FROM credential_runs WHERE provider_id = $1 AND latest`, run.ProviderID).Scan(&newest)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("find latest run: %w", err)
+		}
+		latest := newest == nil || !newest.After(run.FinishedAt)
+		if latest && newest != nil {
+			if _, err := tx.Exec(ctx, `UPDATE credential_runs SET latest = false WHERE provider_id = $1 AND latest`, run.ProviderID); err != nil {
+				return fmt.Errorf("unmark latest run: %w", err)
+			}
+		}
+		var batch any
+		if run.BatchID != nil {
+			batch = *run.BatchID
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO credential_runs (id, provider_id, npi, batch_id, decision, reasons, actor,
+			request_id, latest, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			run.ID, run.ProviderID, run.NPI, batch, run.Decision, reasons, run.Actor, run.RequestID, latest,
+			run.StartedAt, run.FinishedAt)
+		if err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "credential_runs_batch_final_idx" {
+				return ErrBatchResultExists
+			}
+			return fmt.Errorf("insert run: %w", err)
+		}
+		b := &pgx.Batch{}
+		for _, c := range run.Checks {
+			ev, err := json.Marshal(c.Evidence)
+			if err != nil {
+				return fmt.Errorf("encode evidence of %s: %w", c.Check, err)
+			}
+			b.Queue(`INSERT INTO credential_checks (run_id, "check", outcome, detail, evidence, duration_ms)
+				VALUES ($1, $2, $3, $4, $5, $6)`, run.ID, c.Check, c.Outcome, c.Detail, ev, c.DurationMS)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("insert checks: %w", err)
+		}
+		var before *string
+		if latest {
+			err := tx.QueryRow(ctx, `WITH old AS (SELECT id, decision FROM providers WHERE id = $1 FOR UPDATE)
+				UPDATE providers p SET decision = $2,
+					last_verified_at = CASE WHEN $2 = 'incomplete' THEN p.last_verified_at ELSE $3 END,
+					approved_at = CASE WHEN $2 = 'approved' THEN $3 ELSE p.approved_at END
+				FROM old WHERE p.id = old.id RETURNING old.decision`, run.ProviderID, run.Decision, run.FinishedAt).Scan(&before)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: the provider was deleted meanwhile
+				return fmt.Errorf("update provider decision: %w", err)
+			}
+		}
+		return audit.Write(ctx, tx, audit.Entry{
+			Actor: run.Actor, RequestID: run.RequestID, Event: "credential.completed", ProviderID: run.ProviderID,
+			Entity: "credential_run", EntityID: run.ID,
+			Before: map[string]any{"decision": before},
+			After:  map[string]any{"decision": run.Decision, "run_id": run.ID, "batch_id": run.BatchID, "reasons": run.Reasons, "latest": latest},
+		})
+	})
+}
+
+const selectRun = `SELECT r.id::text, r.provider_id, r.npi, r.batch_id::text, r.decision, r.reasons, r.actor,
+	r.request_id, r.started_at, r.finished_at,
+	COALESCE((SELECT json_agg(json_build_object('check', c."check", 'outcome', c.outcome, 'detail', c.detail,
+		'evidence', c.evidence, 'duration_ms', c.duration_ms)
+		ORDER BY array_position(ARRAY['npi_format','nppes','leie','sam','license'], c."check"))
+		FROM credential_checks c WHERE c.run_id = r.id), '[]')
+	FROM credential_runs r`
+
+func scanRun(row pgx.Row) (*Run, error) {
+	var r Run
+	var reasons, checks []byte
+	if err := row.Scan(&r.ID, &r.ProviderID, &r.NPI, &r.BatchID, &r.Decision, &reasons, &r.Actor, &r.RequestID,
+		&r.StartedAt, &r.FinishedAt, &checks); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(reasons, &r.Reasons); err != nil {
+		return nil, fmt.Errorf("decode reasons of run %s: %w", r.ID, err)
+	}
+	if err := json.Unmarshal(checks, &r.Checks); err != nil {
+		return nil, fmt.Errorf("decode checks of run %s: %w", r.ID, err)
+	}
+	return &r, nil
+}
+
+func (s *Store) queryRuns(ctx context.Context, sql string, args ...any) ([]*Run, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query runs: %w", err)
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query runs: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) one(ctx context.Context, sql string, args ...any) (*Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get run: %w", err)
+	}
+	return r, nil
+}
+
+// Get returns the run, or nil when there is none.
+func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
+	return s.one(ctx, selectRun+` WHERE r.id = $1::uuid`, runID)
+}
+
+// Latest returns the provider's latest run, or nil.
+func (s *Store) Latest(ctx context.Context, providerID string) (*Run, error) {
+	return s.one(ctx, selectRun+` WHERE r.provider_id = $1 AND r.latest`, providerID)
+}
+
+// BatchFinal returns the batch's final (not incomplete) run for the provider, or nil.
+func (s *Store) BatchFinal(ctx context.Context, batchID, providerID string) (*Run, error) {
+	return s.one(ctx, selectRun+` WHERE r.batch_id = $1::uuid AND r.provider_id = $2 AND r.decision <> 'incomplete'`,
+		batchID, providerID)
+}
+
+// Cursor is the keyset position in a newest-first list of runs.
+type Cursor struct {
+	FinishedAt time.Time `json:"f"`
+	ID         string    `json:"i"`
+}
+
+// History returns up to limit+1 runs of the provider, newest first, after the cursor.
+func (s *Store) History(ctx context.Context, providerID string, after *Cursor, limit int) ([]*Run, error) {
+	if after == nil {
+		return s.queryRuns(ctx, selectRun+` WHERE r.provider_id = $1 ORDER BY r.finished_at DESC, r.id DESC LIMIT $2`,
+			providerID, limit+1)
+	}
+	return s.queryRuns(ctx, selectRun+` WHERE r.provider_id = $1 AND (r.finished_at, r.id) < ($2, $3::uuid)
+		ORDER BY r.finished_at DESC, r.id DESC LIMIT $4`, providerID, after.FinishedAt, after.ID, limit+1)
+}
+
+// Filter narrows List.
+type Filter struct {
+	Decision   string
+	ProviderID string
+	// Since keeps runs finished at or after it.
+	Since *time.Time
+}
+
+// List returns up to limit+1 latest runs (one per provider), newest first.
+func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) ([]*Run, error) {
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	where := []string{"r.latest"}
+	if f.Decision != "" {
+		where = append(where, "r.decision = "+arg(f.Decision))
+	}
+	if f.ProviderID != "" {
+		where = append(where, "r.provider_id = "+arg(f.ProviderID))
+	}
+	if f.Since != nil {
+		where = append(where, "r.finished_at >= "+arg(*f.Since))
+	}
+	if after != nil {
+		where = append(where, "(r.finished_at, r.id) < ("+arg(after.FinishedAt)+", "+arg(after.ID)+"::uuid)")
+	}
+	sql := selectRun + " WHERE " + strings.Join(where, " AND ") + " ORDER BY r.finished_at DESC, r.id DESC LIMIT " + arg(limit+1)
+	return s.queryRuns(ctx, sql, args...)
+}
+
+// ProviderExists reports whether the provider record exists.
+func (s *Store) ProviderExists(ctx context.Context, providerID string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM providers WHERE id = $1)`, providerID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("provider exists: %w", err)
+	}
+	return ok, nil
+}
