@@ -1,0 +1,258 @@
+// Package batch is durable batch credentialing: POST /batch-credential
+// records a batch and one River job per provider in one transaction; River
+// workers (queue `credential_batch`, MAX_CONCURRENT_BATCH_REQUESTS per
+// replica) run the check engine for each provider, snoozing a provider whose
+// result is `incomplete` (a source was down) and retrying it later;
+// GET /results/batch/{id} reports progress; DELETE /batch/{id} cancels what
+// has not run. Every replica on the same database takes jobs, and a replica
+// that dies mid-job has its jobs rescued by River and run again; the engine
+// is idempotent per (batch, provider), so each provider ends with exactly
+// one final result.
+//
+// batch_items (migration 0004) is the record of each provider's outcome;
+// River's river_job rows are only the work queue.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/provcred/credential/internal/config"
+	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/semaphore"
+)
+
+// QueueName is the River queue batch jobs run on.
+const QueueName = "credential_batch"
+
+// Credentialer runs the checks for one provider of a batch. The check
+// engine (internal/checks.Engine) implements it; it must be idempotent per
+// (batchID, providerID) once it has a final result, because a job may run
+// again after a replica dies mid-job.
+type Credentialer interface {
+	CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (runID string, decision string, err error)
+}
+
+// Decisions the engine gives.
+const (
+	DecisionApproved    = "approved"
+	DecisionDenied      = "denied"
+	DecisionNeedsReview = "needs_review"
+	DecisionIncomplete  = "incomplete"
+)
+
+// Options configure New.
+type Options struct {
+	Pool         *pgxpool.Pool
+	Credentialer Credentialer
+	// Providers upserts roster CSV submissions.
+	Providers *providers.Store
+	// Semaphore is the service's `batch` semaphore (shown in
+	// /health/concurrency); each running job holds one permit.
+	Semaphore *semaphore.Semaphore
+	// Files, when set, bounds roster parsing like other file operations.
+	Files   *semaphore.Semaphore
+	Metrics *metrics.Registry
+	Logger  *slog.Logger
+	Config  config.Batch
+	// MaxWorkers is MAX_CONCURRENT_BATCH_REQUESTS.
+	MaxWorkers int
+	// MaxProviders is BATCH_MAX_PROVIDERS.
+	MaxProviders int
+	// RosterMaxBytes caps a CSV or JSON body.
+	RosterMaxBytes int64
+	// SoftStopTimeout is how long Stop lets running jobs finish before
+	// cancelling them (they are then retried, not counted as attempts).
+	SoftStopTimeout time.Duration
+	// IsNotFound reports the engine's "unknown provider" error
+	// (checks.ErrProviderNotFound); a 404 apierr also counts.
+	IsNotFound func(error) bool
+	// Schema is where River's tables live (default store.Schema).
+	Schema string
+}
+
+// Service owns the River client, the workers and the HTTP handlers.
+type Service struct {
+	o       Options
+	pool    *pgxpool.Pool
+	client  *river.Client[pgx.Tx]
+	log     *slog.Logger
+	m       *batchMetrics
+	running atomic.Int64
+
+	stopSampler context.CancelFunc
+	samplerDone chan struct{}
+	startOnce   sync.Once
+
+	// testHookAfterJobs runs inside the submission transaction after the
+	// jobs were inserted; tests make it fail to prove the rollback.
+	testHookAfterJobs func(ctx context.Context, tx pgx.Tx) error
+	// now is the clock (tests).
+	now func() time.Time
+}
+
+// New builds the service; call Start to work jobs and Stop on shutdown.
+func New(o Options) (*Service, error) {
+	if o.Pool == nil || o.Metrics == nil {
+		return nil, errors.New("batch: Pool and Metrics are required")
+	}
+	if o.Credentialer == nil && o.Config.BatchWorkersEnabled {
+		return nil, errors.New("batch: a Credentialer is required when workers are enabled")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Schema == "" {
+		o.Schema = store.Schema
+	}
+	if o.MaxWorkers < 1 {
+		o.MaxWorkers = 10
+	}
+	if o.MaxProviders < 1 {
+		o.MaxProviders = 50000
+	}
+	if o.RosterMaxBytes <= 0 {
+		o.RosterMaxBytes = 64 << 20
+	}
+	if o.Config.BatchMaxAttempts < 1 {
+		o.Config.BatchMaxAttempts = 5
+	}
+	if o.Semaphore == nil {
+		o.Semaphore = semaphore.New("batch", o.MaxWorkers, time.Minute, o.Metrics)
+	}
+	s := &Service{o: o, pool: o.Pool, log: o.Logger.With("component", "batch"), now: time.Now}
+	s.m = newMetrics(o.Metrics)
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &worker{s: s})
+	cfg := &river.Config{
+		Schema:               o.Schema,
+		Workers:              workers,
+		JobTimeout:           o.Config.BatchJobTimeout,
+		RescueStuckJobsAfter: o.Config.BatchRescueStuckAfter,
+		SoftStopTimeout:      o.SoftStopTimeout,
+		Logger:               s.log,
+		// Fetch soon after a job frees a slot: per-provider work is short and
+		// the ceiling is workers / latency.
+		FetchCooldown: 20 * time.Millisecond,
+		// Batch records are kept in batch_items; River's rows can go sooner
+		// than its 24h default, which keeps its table and indexes small.
+		CompletedJobRetentionPeriod: time.Hour,
+	}
+	if o.Config.BatchWorkersEnabled {
+		cfg.Queues = map[string]river.QueueConfig{QueueName: {MaxWorkers: o.MaxWorkers}}
+	}
+	client, err := river.NewClient(riverpgxv5.New(o.Pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("batch: river client: %w", err)
+	}
+	s.client = client
+	return s, nil
+}
+
+// Client is the River client (for tests and tools).
+func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
+
+// Start starts the workers (when enabled) and the queue metrics sampler.
+// The client keeps running until Stop, not until ctx ends, so that the HTTP
+// server drains first and jobs stop last.
+func (s *Service) Start(ctx context.Context) error {
+	var err error
+	s.startOnce.Do(func() {
+		if s.o.Config.BatchWorkersEnabled {
+			if err = s.client.Start(context.WithoutCancel(ctx)); err != nil {
+				err = fmt.Errorf("batch: start river: %w", err)
+				return
+			}
+		}
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopSampler = cancel
+		s.samplerDone = make(chan struct{})
+		go s.sample(sctx)
+	})
+	return err
+}
+
+// Stop lets running jobs finish (up to SoftStopTimeout, then cancels them
+// so River makes them available again) and stops the sampler. It has the
+// closer signature service.Deps.Serve takes.
+func (s *Service) Stop(ctx context.Context) error {
+	if s.stopSampler != nil {
+		s.stopSampler()
+		<-s.samplerDone
+	}
+	if !s.o.Config.BatchWorkersEnabled {
+		return nil
+	}
+	if err := s.client.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("batch: stop river: %w", err)
+	}
+	return nil
+}
+
+// Running is the number of batch jobs being worked now in this replica
+// (for server.Options.ActiveTasks).
+func (s *Service) Running() int64 { return s.running.Load() }
+
+// Migrate applies River's own migrations into the credential schema. Pass it
+// as service.Database.Extra: it runs after the service's SQL migrations. A
+// session advisory lock makes replicas starting together apply them once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return MigrateSchema(ctx, pool, store.Schema)
+}
+
+// MigrateSchema is Migrate into a given schema.
+func MigrateSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("river migrate: %w", err)
+	}
+	defer conn.Release()
+	const lockSQL = `SELECT pg_advisory_lock(hashtext('river-migrate:' || $1))`
+	if _, err := conn.Exec(ctx, lockSQL, schema); err != nil {
+		return fmt.Errorf("river migrate lock: %w", err)
+	}
+	defer func() {
+		// A fresh context: the lock must go even if ctx ended.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtext('river-migrate:' || $1))`, schema)
+	}()
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("river migrate schema: %w", err)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
+	if err != nil {
+		return fmt.Errorf("river migrate: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrate: %w", err)
+	}
+	return nil
+}
+
+// isNotFound reports whether err means the provider does not exist.
+func (s *Service) isNotFound(err error) bool {
+	if s.o.IsNotFound != nil && s.o.IsNotFound(err) {
+		return true
+	}
+	if e, ok := apierr.As(err); ok && e.Status == http.StatusNotFound {
+		return true
+	}
+	return false
+}
