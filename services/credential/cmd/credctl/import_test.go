@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestImportCommand(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "UPDATED.csv")
+	content := strings.Repeat(`"A","B"`+"\n", 5000)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		path, query, auth, ctype string
+		body                     []byte
+		length                   int64
+	}
+	fail := false
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.path, got.query, got.auth, got.ctype = r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type")
+		got.length = r.ContentLength
+		got.body, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if fail {
+			w.WriteHeader(422)
+			fmt.Fprint(w, `{"code":"import_failed","detail":"line 3: EXCLDATE: date \"x\" is not YYYYMMDD"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"id":7,"source":"leie","status":"active","version":2,"rows":5000,"bytes":%d,"sha256":"ab","load_ms":10,"index_ms":2,"swap_ms":1,"replaced":6}`, len(got.body))
+	}))
+	defer s.Close()
+
+	var out, errb bytes.Buffer
+	code := run([]string{"import", "--source", "leie", "--file", path, "--url", s.URL, "--api-key", "k123", "--file-date", "2024-10-01", "--quiet"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if got.path != "/admin/imports/leie" || got.query != "file_date=2024-10-01&file_name=UPDATED.csv" || got.auth != "Bearer k123" ||
+		got.ctype != "text/csv" || string(got.body) != content || got.length != int64(len(content)) {
+		t.Errorf("request: %s?%s auth %q type %q len %d body %d bytes", got.path, got.query, got.auth, got.ctype, got.length, len(got.body))
+	}
+	if !strings.Contains(out.String(), "import 7: leie version 2 active, 5000 rows") || !strings.Contains(out.String(), "replaced import 6") {
+		t.Errorf("output %q", out.String())
+	}
+
+	fail = true
+	out.Reset()
+	errb.Reset()
+	code = run([]string{"import", "--source", "leie", "--file", path, "--url", s.URL, "--quiet"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "HTTP 422 import_failed: line 3: EXCLDATE") {
+		t.Errorf("failure: exit %d, stderr %q", code, errb.String())
+	}
+	if code := run([]string{"import", "--file", path}, &out, &errb); code != 2 {
+		t.Errorf("missing --source: exit %d", code)
+	}
+	if code := run([]string{"nope"}, &out, &errb); code != 2 {
+		t.Errorf("unknown command: exit %d", code)
+	}
+}
