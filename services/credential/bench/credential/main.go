@@ -1,16 +1,16 @@
 // Command credential benchmarks the check engine and continuous monitoring
 // on a scratch database, each next to a baseline measured in the same run:
 //
-//	go run ./bench/credential [-providers 50000] [-exclusions 80000] [-requests 400] [-concurrency 8] [-runs 3]
+//		go run ./bench/credential [-providers 50000] [-exclusions 80000] [-requests 400] [-concurrency 8] [-runs 3]
 //
-//  1. Re-screening: monitor.Rescreen of every provider against an LEIE
-//     version (the set-based UPDATE + audit INSERT ... SELECT), next to the
-//     same join as a plain SELECT count(*): the ratio is what flagging and
-//     auditing cost on top of finding the matches.
-//  2. POST /credential latency through a real listener (platform server,
-//     results handler, engine with local sources), sequential and
-//     concurrent, next to two floors: GET /livez on the same server (HTTP
-//     cost) and the five source lookups as plain sequential SQL (data cost).
+//	 1. Re-screening: monitor.Rescreen of every provider against an LEIE
+//	    version (the set-based UPDATE + audit INSERT ... SELECT), next to the
+//	    same join as a plain SELECT count(*): the ratio is what flagging and
+//	    auditing cost on top of finding the matches.
+//	 2. POST /credential latency through a real listener (platform server,
+//	    results handler, engine with local sources), sequential and
+//	    concurrent, next to two floors: GET /livez on the same server (HTTP
+//	    cost) and the five source lookups as plain sequential SQL (data cost).
 //
 // Sources are loaded through the real importer (LEIE, SAM, NPPES, licenses);
 // providers are COPYed in directly (their API is not what is measured).

@@ -7,9 +7,9 @@ import (
 
 func TestParseFilter(t *testing.T) {
 	for _, c := range []struct {
-		name                                  string
+		name                                 string
 		provider, actor, event, since, until string
-		field                                 string // "" when valid
+		field                                string // "" when valid
 	}{
 		{name: "empty"},
 		{name: "all", provider: "p1", actor: "key_1", event: "credential.completed", since: "2026-01-01", until: "2026-01-02T00:00:00Z"},

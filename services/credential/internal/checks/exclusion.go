@@ -245,4 +245,3 @@ func label(source string) string {
 	}
 	return source
 }
-

@@ -121,4 +121,3 @@ func shortErr(err error) string {
 	}
 	return s
 }
-

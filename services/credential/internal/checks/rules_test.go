@@ -40,7 +40,9 @@ func lic(state, number string) []providers.License {
 // ruleCases: every rule of docs/verification.md and the edge cases of the brief.
 // Placeholders: "$NPI" in a source row is replaced by the provider's NPI.
 func ruleCases() []ruleCase {
-	ok := func(last, first string) *nppesRow { return &nppesRow{NPI: "$NPI", Entity: "1", Last: last, First: first} }
+	ok := func(last, first string) *nppesRow {
+		return &nppesRow{NPI: "$NPI", Entity: "1", Last: last, First: first}
+	}
 	active := func(state, number, last, first string) licRow {
 		return licRow{State: state, Number: number, Status: "Active", Expiry: future, Last: last, First: first, NPI: "$NPI"}
 	}
