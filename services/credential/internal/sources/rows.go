@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/provcred/credential/internal/names"
 )
 
 // Format is one source's file format: how its header and rows map onto the
@@ -23,6 +25,9 @@ type Format interface {
 	// standing for its name. They match the parent's indexes so that ATTACH
 	// PARTITION adopts them instead of building its own.
 	Indexes() []string
+	// Analyze names the columns lookups filter on, whose statistics the
+	// planner needs.
+	Analyze() []string
 	// Bind checks the header row and returns the parser for the rows under it.
 	// The error is the reason, reported at line 1.
 	Bind(header []string) (RowParser, error)
@@ -295,34 +300,39 @@ const hexDigits = "0123456789abcdef"
 // and NUL is escaped, so PostgreSQL's jsonb always accepts the result.
 func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	start := 0 // bytes s[start:i] need no escaping and are appended in one go
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, "\ufffd"...)
-		} else {
-			b = append(b, s[i:i+size]...)
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
 		}
-		i += size
+		b = append(b, s[start:i]...)
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default: // invalid UTF-8
+			b = append(b, "\ufffd"...)
+		}
+		i++
+		start = i
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
@@ -334,4 +344,29 @@ func CleanText(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\ufffd"), "\x00", "")
+}
+
+// NameNorm memoizes names.Part for one import. names.Part folds accents
+// through golang.org/x/text transformers, which costs ~20µs a call; list
+// files repeat the same family and given names thousands of times, so a
+// bounded cache makes it cheap while giving exactly names.Part's answer.
+type NameNorm struct {
+	m map[string]string
+}
+
+// nameNormMax bounds the cache (a few MB); when full it starts over.
+const nameNormMax = 1 << 16
+
+// Part returns names.Part(s).
+func (n *NameNorm) Part(s string) string {
+	if v, ok := n.m[s]; ok {
+		return v
+	}
+	if n.m == nil || len(n.m) >= nameNormMax {
+		n.m = make(map[string]string, 1024)
+	}
+	v := names.Part(s)
+	// Clone: s shares its backing array with the whole CSV line.
+	n.m[strings.Clone(s)] = v
+	return v
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func d(y, m, day int) time.Time { return time.Date(y, time.Month(m), day, 0, 0, 0, 0, time.UTC) }
@@ -140,6 +141,11 @@ func FuzzEncoder(f *testing.F) {
 		var m map[string]string
 		if err := json.Unmarshal(e.Record([]string{a, b, c}), &m); err != nil {
 			t.Fatalf("record not JSON: %v", err)
+		}
+		for k, v := range map[string]string{"x": a, "y": b, "z": c} {
+			if utf8.ValidString(v) && m[k] != v {
+				t.Fatalf("%q round-tripped as %q", v, m[k])
+			}
 		}
 		if len(e.Digest([]string{a, b, c})) != 64 {
 			t.Fatal("digest length")

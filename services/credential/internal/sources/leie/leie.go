@@ -6,7 +6,6 @@ package leie
 import (
 	"fmt"
 
-	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/sources"
 )
 
@@ -26,6 +25,9 @@ func (Format) Table() string { return "exclusion_rows" }
 // Columns implements sources.Format.
 func (Format) Columns() []string { return ExclusionColumns }
 
+// Analyze implements sources.Format.
+func (Format) Analyze() []string { return []string{"npi", "last_norm", "first_norm"} }
+
 // Indexes implements sources.Format.
 func (Format) Indexes() []string { return ExclusionIndexes }
 
@@ -42,8 +44,9 @@ var ExclusionIndexes = []string{
 
 // Parser parses LEIE rows under a bound header.
 type Parser struct {
-	idx []int // positions of Columns in the file
-	enc *sources.Encoder
+	idx  []int // positions of Columns in the file
+	enc  *sources.Encoder
+	norm sources.NameNorm
 }
 
 // Bind implements sources.Format: every column of the published header is required.
@@ -115,8 +118,8 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	dst[4] = first
 	dst[5] = f(cMid)
 	dst[6] = f(cBus)
-	dst[7] = names.Part(last)
-	dst[8] = names.Part(first)
+	dst[7] = p.norm.Part(last)
+	dst[8] = p.norm.Part(first)
 	dst[9] = dob
 	dst[10] = f(cExclType)
 	dst[11] = excl

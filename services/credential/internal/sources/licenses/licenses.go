@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/sources"
 )
 
@@ -36,6 +35,11 @@ func (Format) Columns() []string { return tableColumns }
 var tableColumns = []string{"line", "state", "license_number", "license_type", "status", "issue_date", "expiry_date",
 	"last_name", "first_name", "middle_name", "last_norm", "first_norm", "npi", "record", "digest"}
 
+// Analyze implements sources.Format.
+func (Format) Analyze() []string {
+	return []string{"state", "license_number", "npi", "last_norm", "first_norm"}
+}
+
 // Indexes implements sources.Format.
 func (Format) Indexes() []string {
 	return []string{
@@ -49,6 +53,7 @@ func (Format) Indexes() []string {
 type Parser struct {
 	state, number, typ, status, issue, expiry, last, first, middle, npi int
 	enc                                                                 *sources.Encoder
+	norm                                                                sources.NameNorm
 }
 
 // Bind implements sources.Format.
@@ -128,8 +133,8 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	dst[7] = last
 	dst[8] = first
 	dst[9] = f(p.middle)
-	dst[10] = names.Part(last)
-	dst[11] = names.Part(first)
+	dst[10] = p.norm.Part(last)
+	dst[11] = p.norm.Part(first)
 	dst[12] = npi
 	dst[13] = p.enc.Record(rec)
 	dst[14] = p.enc.Digest(rec)

@@ -47,6 +47,9 @@ var bulkColumns = []string{"line", "npi", "entity_type", "last_name", "first_nam
 	"credential", "organization_name", "deactivation_date", "reactivation_date", "enumeration_date",
 	"primary_taxonomy", "taxonomies", "state", "record", "digest"}
 
+// Analyze implements sources.Format.
+func (BulkFormat) Analyze() []string { return []string{"npi"} }
+
 // Indexes implements sources.Format. The unique index also rejects a file
 // that lists an NPI twice.
 func (BulkFormat) Indexes() []string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/leie"
 )
@@ -37,6 +36,9 @@ func (Format) Table() string { return "exclusion_rows" }
 // Columns implements sources.Format.
 func (Format) Columns() []string { return leie.ExclusionColumns }
 
+// Analyze implements sources.Format.
+func (Format) Analyze() []string { return []string{"npi", "last_norm", "first_norm"} }
+
 // Indexes implements sources.Format.
 func (Format) Indexes() []string { return leie.ExclusionIndexes }
 
@@ -45,6 +47,7 @@ type Parser struct {
 	class, name, first, middle, last, exclType, active, term, npi int
 	state, status                                                 int
 	enc                                                           *sources.Encoder
+	norm                                                          sources.NameNorm
 }
 
 // Bind implements sources.Format.
@@ -105,8 +108,8 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	dst[4] = first
 	dst[5] = f(p.middle)
 	dst[6] = business
-	dst[7] = names.Part(last)
-	dst[8] = names.Part(first)
+	dst[7] = p.norm.Part(last)
+	dst[8] = p.norm.Part(first)
 	dst[9] = nil // SAM publishes no date of birth
 	dst[10] = f(p.exclType)
 	dst[11] = active
