@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/store"
@@ -79,8 +80,8 @@ type Options struct {
 	// SoftStopTimeout is how long Stop lets running jobs finish before
 	// cancelling them (they are then retried, not counted as attempts).
 	SoftStopTimeout time.Duration
-	// IsNotFound reports the engine's "unknown provider" error
-	// (checks.ErrProviderNotFound); a 404 apierr also counts.
+	// IsNotFound adds errors meaning "unknown provider" besides
+	// checks.ErrProviderNotFound and a 404 apierr (optional).
 	IsNotFound func(error) bool
 	// Schema is where River's tables live (default store.Schema).
 	Schema string
@@ -248,7 +249,7 @@ func MigrateSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error
 
 // isNotFound reports whether err means the provider does not exist.
 func (s *Service) isNotFound(err error) bool {
-	if s.o.IsNotFound != nil && s.o.IsNotFound(err) {
+	if errors.Is(err, checks.ErrProviderNotFound) || (s.o.IsNotFound != nil && s.o.IsNotFound(err)) {
 		return true
 	}
 	if e, ok := apierr.As(err); ok && e.Status == http.StatusNotFound {

@@ -6,9 +6,13 @@ package batchtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -137,4 +141,52 @@ func Load(ctx context.Context, pool *pgxpool.Pool, ps []Provider, log *slog.Logg
 		}
 	}
 	return nil
+}
+
+// Registry is a stand-in NPI Registry (API v2.1 wire format) that knows ps
+// and answers every lookup after Delay: the fixed per-provider latency the
+// batch tests and benchmark measure against.
+type Registry struct {
+	Delay  time.Duration
+	byNPI  map[string]Provider
+	served atomic.Int64
+}
+
+// NewRegistry serves ps.
+func NewRegistry(ps []Provider, delay time.Duration) *Registry {
+	r := &Registry{Delay: delay, byNPI: make(map[string]Provider, len(ps))}
+	for _, p := range ps {
+		r.byNPI[p.NPI] = p
+	}
+	return r
+}
+
+// Served counts lookups answered.
+func (r *Registry) Served() int64 { return r.served.Load() }
+
+// ServeHTTP answers GET /api/?version=2.1&number=N.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	select {
+	case <-time.After(r.Delay):
+	case <-req.Context().Done():
+		return
+	}
+	r.served.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	num := req.URL.Query().Get("number")
+	p, ok := r.byNPI[num]
+	if !ok {
+		_, _ = w.Write([]byte(`{"result_count":0,"results":[]}`))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"result_count": 1,
+		"results": []any{map[string]any{
+			"number": p.NPI, "enumeration_type": "NPI-1", "last_updated_epoch": "1700000000000",
+			"basic": map[string]any{"first_name": strings.ToUpper(p.First), "last_name": strings.ToUpper(p.Last),
+				"credential": "M.D.", "status": "A", "enumeration_date": "2005-05-23", "sex": "F"},
+			"addresses":  []any{map[string]any{"address_purpose": "LOCATION", "state": p.LicenseState}},
+			"taxonomies": []any{map[string]any{"code": "207Q00000X", "desc": "Family Medicine", "primary": true, "state": p.LicenseState, "license": p.LicenseNumber}},
+		}},
+	})
 }
