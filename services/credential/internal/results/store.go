@@ -33,71 +33,93 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // was verified) and approved_at (when approved), and appends the
 // credential.completed audit entry. Runs of one provider are serialized by an
 // advisory lock so exactly one is marked latest: the one that finished last.
+//
+// The transaction is two pipelined batches (lock and read; then every
+// write), so a run costs four round trips whatever the number of checks.
 func (s *Store) Save(ctx context.Context, run *Run) error {
 	reasons, err := json.Marshal(run.Reasons)
 	if err != nil {
 		return fmt.Errorf("encode reasons: %w", err)
 	}
+	evidence := make([][]byte, len(run.Checks))
+	for i, c := range run.Checks {
+		if evidence[i], err = json.Marshal(c.Evidence); err != nil {
+			return fmt.Errorf("encode evidence of %s: %w", c.Check, err)
+		}
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('credential_runs:' || $1, 0))`, run.ProviderID); err != nil {
+		var newest *time.Time
+		var before *string
+		read := &pgx.Batch{}
+		read.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('credential_runs:' || $1, 0))`, run.ProviderID)
+		read.Queue(`SELECT (SELECT finished_at FROM credential_runs WHERE provider_id = $1 AND latest),
+			(SELECT decision FROM providers WHERE id = $1)`, run.ProviderID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&newest, &before)
+		})
+		if err := tx.SendBatch(ctx, read).Close(); err != nil {
 			return fmt.Errorf("lock provider runs: %w", err)
 		}
-		var newest *time.Time
-		err := tx.QueryRow(ctx, `SELECT finished_at FROM credential_runs WHERE provider_id = $1 AND latest`, run.ProviderID).Scan(&newest)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("find latest run: %w", err)
-		}
 		latest := newest == nil || !newest.After(run.FinishedAt)
+
+		w := &pgx.Batch{}
 		if latest && newest != nil {
-			if _, err := tx.Exec(ctx, `UPDATE credential_runs SET latest = false WHERE provider_id = $1 AND latest`, run.ProviderID); err != nil {
-				return fmt.Errorf("unmark latest run: %w", err)
-			}
+			w.Queue(`UPDATE credential_runs SET latest = false WHERE provider_id = $1 AND latest`, run.ProviderID)
 		}
 		var batch any
 		if run.BatchID != nil {
 			batch = *run.BatchID
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO credential_runs (id, provider_id, npi, batch_id, decision, reasons, actor,
+		w.Queue(`INSERT INTO credential_runs (id, provider_id, npi, batch_id, decision, reasons, actor,
 			request_id, latest, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			run.ID, run.ProviderID, run.NPI, batch, run.Decision, reasons, run.Actor, run.RequestID, latest,
 			run.StartedAt, run.FinishedAt)
-		if err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "credential_runs_batch_final_idx" {
-				return ErrBatchResultExists
+		if len(run.Checks) > 0 {
+			var sb strings.Builder
+			sb.WriteString(`INSERT INTO credential_checks (run_id, "check", outcome, detail, evidence, duration_ms) VALUES `)
+			args := []any{run.ID}
+			for i, c := range run.Checks {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&sb, "($1, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+				args = append(args, c.Check, c.Outcome, c.Detail, evidence[i], c.DurationMS)
 			}
-			return fmt.Errorf("insert run: %w", err)
+			w.Queue(sb.String(), args...)
 		}
-		b := &pgx.Batch{}
-		for _, c := range run.Checks {
-			ev, err := json.Marshal(c.Evidence)
-			if err != nil {
-				return fmt.Errorf("encode evidence of %s: %w", c.Check, err)
-			}
-			b.Queue(`INSERT INTO credential_checks (run_id, "check", outcome, detail, evidence, duration_ms)
-				VALUES ($1, $2, $3, $4, $5, $6)`, run.ID, c.Check, c.Outcome, c.Detail, ev, c.DurationMS)
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("insert checks: %w", err)
-		}
-		var before *string
 		if latest {
-			err := tx.QueryRow(ctx, `WITH old AS (SELECT id, decision FROM providers WHERE id = $1 FOR UPDATE)
-				UPDATE providers p SET decision = $2,
+			w.Queue(`UPDATE providers p SET decision = $2,
 					last_verified_at = CASE WHEN $2 = 'incomplete' THEN p.last_verified_at ELSE $3 END,
 					approved_at = CASE WHEN $2 = 'approved' THEN $3 ELSE p.approved_at END
-				FROM old WHERE p.id = old.id RETURNING old.decision`, run.ProviderID, run.Decision, run.FinishedAt).Scan(&before)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: the provider was deleted meanwhile
-				return fmt.Errorf("update provider decision: %w", err)
-			}
+				WHERE p.id = $1`, run.ProviderID, run.Decision, run.FinishedAt) // no row: the provider was deleted meanwhile
 		}
-		return audit.Write(ctx, tx, audit.Entry{
+		if err := audit.Write(ctx, queued{w}, audit.Entry{
 			Actor: run.Actor, RequestID: run.RequestID, Event: "credential.completed", ProviderID: run.ProviderID,
 			Entity: "credential_run", EntityID: run.ID,
 			Before: map[string]any{"decision": before},
 			After:  map[string]any{"decision": run.Decision, "run_id": run.ID, "batch_id": run.BatchID, "reasons": run.Reasons, "latest": latest},
-		})
+		}); err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, w).Close(); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "credential_runs_batch_final_idx" {
+				return ErrBatchResultExists
+			}
+			return fmt.Errorf("store run: %w", err)
+		}
+		return nil
 	})
+}
+
+// queued is an audit.Execer that queues the statement into a batch, so the
+// audit entry travels with the change it describes (same transaction, same
+// round trip); its errors surface when the batch is closed.
+type queued struct{ b *pgx.Batch }
+
+func (q queued) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
 }
 
 const selectRun = `SELECT r.id::text, r.provider_id, r.npi, r.batch_id::text, r.decision, r.reasons, r.actor,
