@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+func init() {
+	commands["batch"] = command{
+		Summary: "credential a roster file or a list of ids as a durable batch (submit, status, cancel)",
+		Run:     runBatch,
+	}
+}
+
+const batchUsage = `usage:
+  credctl batch submit (--file roster.csv | --ids id1,id2,... | --ids-file ids.txt) [flags]
+  credctl batch status <batch_id> [--json]
+  credctl batch cancel <batch_id>`
+
+func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, batchUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "submit":
+		return batchSubmit(ctx, args[1:], stdout, stderr)
+	case "status":
+		return batchStatus(ctx, args[1:], stdout, stderr)
+	case "cancel":
+		return batchCancel(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stderr, batchUsage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "credctl batch: unknown subcommand %q\n%s\n", args[0], batchUsage)
+	return errUsage
+}
+
+// batchProgress is the part of GET /results/batch/{id} credctl shows.
+type batchProgress struct {
+	BatchID              string         `json:"batch_id"`
+	Status               string         `json:"status"`
+	StatusURL            string         `json:"status_url"`
+	Total                int            `json:"total"`
+	Duplicates           int            `json:"duplicates_removed"`
+	Counts               map[string]int `json:"counts"`
+	Done                 int            `json:"done"`
+	ElapsedSeconds       float64        `json:"elapsed_seconds"`
+	ThroughputPerSecond  float64        `json:"throughput_per_second"`
+	EstimatedSecondsLeft *float64       `json:"estimated_seconds_left"`
+	UnknownIDs           []string       `json:"unknown_ids"`
+	Replayed             bool           `json:"replayed"`
+	ItemsCanceled        *int           `json:"items_canceled"`
+}
+
+func (p *batchProgress) ended() bool { return p.Status == "finished" || p.Status == "canceled" }
+
+// stateOrder is the order states are printed in.
+var stateOrder = []string{"approved", "denied", "needs_review", "incomplete", "unknown_provider", "failed", "canceled", "running", "queued"}
+
+type client struct {
+	base, apiKey string
+}
+
+// do sends one request; non-2xx answers become errors carrying the API's code.
+func (c *client) do(ctx context.Context, method, path, ctype string, body io.Reader, header http.Header) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var ae apiError
+		if json.Unmarshal(raw, &ae) == nil && ae.Code != "" {
+			return resp.StatusCode, raw, fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, ae.Code, ae.Detail)
+		}
+		return resp.StatusCode, raw, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, raw, nil
+}
+
+func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("batch submit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base, apiKey := connFlags(fs)
+	file := fs.String("file", "", "roster CSV to upsert and credential (columns: docs/batch.md)")
+	ids := fs.String("ids", "", "comma-separated provider ids")
+	idsFile := fs.String("ids-file", "", "file with one provider id per line")
+	key := fs.String("idempotency-key", "", "Idempotency-Key; default: random per run, reused on retries")
+	follow := fs.Bool("follow", true, "poll the batch and show a progress bar until it ends")
+	interval := fs.Duration("interval", time.Second, "how often to poll the progress")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	asJSON := fs.Bool("json", false, "print the final progress as JSON")
+	timeout := fs.Duration("timeout", 24*time.Hour, "stop following after this long (the batch keeps running)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	given := 0
+	for _, s := range []string{*file, *ids, *idsFile} {
+		if s != "" {
+			given++
+		}
+	}
+	if given != 1 || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "credctl batch submit: give exactly one of --file, --ids, --ids-file")
+		fs.Usage()
+		return errUsage
+	}
+	var body []byte
+	ctype := "application/json"
+	switch {
+	case *file != "":
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		body, ctype = b, "text/csv"
+	default:
+		list, err := idList(*ids, *idsFile)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return errors.New("no provider ids given")
+		}
+		body, _ = json.Marshal(map[string][]string{"provider_ids": list})
+	}
+	if *key == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		*key = "credctl-" + hex.EncodeToString(b)
+	}
+	c := &client{base: *base, apiKey: *apiKey}
+	h := http.Header{"Idempotency-Key": {*key}}
+
+	// Transport errors and 5xx are retried with the same key: the server
+	// answers a retry with the batch the first attempt made, never a second.
+	var raw []byte
+	var err error
+	for attempt := 1; ; attempt++ {
+		var code int
+		code, raw, err = c.do(ctx, http.MethodPost, "/batch-credential", ctype, bytes.NewReader(body), h)
+		if err == nil || attempt == 3 || (code != 0 && code < 500) || ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(stderr, "submit failed (%v); retrying with the same Idempotency-Key\n", err)
+		time.Sleep(time.Duration(attempt) * time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("submit: %w", err)
+	}
+	var p batchProgress
+	if err := json.Unmarshal(raw, &p); err != nil || p.BatchID == "" {
+		return errors.New("the server's answer is not a batch")
+	}
+	note := ""
+	if p.Replayed {
+		note = " (already submitted with this Idempotency-Key)"
+	}
+	fmt.Fprintf(stderr, "batch %s: %d providers%s; status %s\n", p.BatchID, p.Total, note, p.StatusURL)
+	if p.Duplicates > 0 {
+		fmt.Fprintf(stderr, "%d duplicate ids removed\n", p.Duplicates)
+	}
+	if n := len(p.UnknownIDs); n > 0 {
+		fmt.Fprintf(stderr, "%d unknown provider ids (e.g. %s)\n", p.Counts["unknown_provider"], strings.Join(p.UnknownIDs[:min(n, 5)], ", "))
+	}
+	if !*follow {
+		return printProgress(stdout, &p, *asJSON, raw)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	final, raw, err := followBatch(ctx, c, p.BatchID, *interval, *quiet, stderr)
+	if err != nil {
+		return err
+	}
+	return printProgress(stdout, final, *asJSON, raw)
+}
+
+// followBatch polls the progress with a bar until the batch ends.
+func followBatch(ctx context.Context, c *client, id string, every time.Duration, quiet bool, stderr io.Writer) (*batchProgress, []byte, error) {
+	var bar *progressbar.ProgressBar
+	defer func() {
+		if bar != nil {
+			_ = bar.Exit()
+			fmt.Fprintln(stderr)
+		}
+	}()
+	failures := 0
+	for {
+		_, raw, err := c.do(ctx, http.MethodGet, "/results/batch/"+url.PathEscape(id)+"?limit=1", "", nil, nil)
+		var p batchProgress
+		if err == nil {
+			err = json.Unmarshal(raw, &p)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("stopped following (the batch keeps running; `credctl batch status %s`): %w", id, ctx.Err())
+			}
+			// The gateway or a replica may blip; the batch is durable, keep polling.
+			failures++
+			if failures >= 30 {
+				return nil, nil, fmt.Errorf("progress: %w", err)
+			}
+		} else {
+			failures = 0
+			if !quiet {
+				if bar == nil {
+					bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(stderr),
+						progressbar.OptionSetDescription("credentialing"), progressbar.OptionShowCount(),
+						progressbar.OptionShowIts(), progressbar.OptionSetItsString("providers"),
+						progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(),
+						progressbar.OptionThrottle(100*time.Millisecond))
+				}
+				bar.Describe(fmt.Sprintf("credentialing (%d approved, %d review, %d denied, %d incomplete)",
+					p.Counts["approved"], p.Counts["needs_review"], p.Counts["denied"], p.Counts["incomplete"]))
+				_ = bar.Set(p.Done)
+			}
+			if p.ended() {
+				return &p, raw, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("stopped following (the batch keeps running; `credctl batch status %s`): %w", id, ctx.Err())
+		case <-time.After(every):
+		}
+	}
+}
+
+func printProgress(w io.Writer, p *batchProgress, asJSON bool, raw []byte) error {
+	if asJSON {
+		_, err := w.Write(append(bytes.TrimSpace(raw), '\n'))
+		return err
+	}
+	fmt.Fprintf(w, "batch %s %s: %d/%d done", p.BatchID, p.Status, p.Done, p.Total)
+	if p.ThroughputPerSecond > 0 {
+		fmt.Fprintf(w, ", %.1f providers/s over %.1fs", p.ThroughputPerSecond, p.ElapsedSeconds)
+	}
+	if !p.ended() && p.EstimatedSecondsLeft != nil {
+		fmt.Fprintf(w, ", about %s left", (time.Duration(*p.EstimatedSecondsLeft) * time.Second).String())
+	}
+	fmt.Fprintln(w)
+	for _, st := range stateOrder {
+		if n := p.Counts[st]; n > 0 {
+			fmt.Fprintf(w, "  %-17s %d\n", st, n)
+		}
+	}
+	return nil
+}
+
+// idList reads --ids or --ids-file (one id per line, # comments).
+func idList(ids, file string) ([]string, error) {
+	var out []string
+	if ids != "" {
+		for _, s := range strings.Split(ids, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		s := strings.TrimSpace(sc.Text())
+		if s != "" && !strings.HasPrefix(s, "#") {
+			out = append(out, s)
+		}
+	}
+	return out, sc.Err()
+}
+
+func batchStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("batch status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base, apiKey := connFlags(fs)
+	asJSON := fs.Bool("json", false, "print the progress as JSON")
+	if err := fs.Parse(reorder(args)); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, batchUsage)
+		return errUsage
+	}
+	c := &client{base: *base, apiKey: *apiKey}
+	_, raw, err := c.do(ctx, http.MethodGet, "/results/batch/"+url.PathEscape(fs.Arg(0))+"?limit=1", "", nil, nil)
+	if err != nil {
+		return err
+	}
+	var p batchProgress
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return errors.New("the server's answer is not a batch")
+	}
+	return printProgress(stdout, &p, *asJSON, raw)
+}
+
+func batchCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("batch cancel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base, apiKey := connFlags(fs)
+	if err := fs.Parse(reorder(args)); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, batchUsage)
+		return errUsage
+	}
+	c := &client{base: *base, apiKey: *apiKey}
+	_, raw, err := c.do(ctx, http.MethodDelete, "/batch/"+url.PathEscape(fs.Arg(0)), "", nil, nil)
+	if err != nil {
+		return err
+	}
+	var p batchProgress
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return errors.New("the server's answer is not a batch")
+	}
+	n := 0
+	if p.ItemsCanceled != nil {
+		n = *p.ItemsCanceled
+	}
+	fmt.Fprintf(stdout, "canceled %d providers not yet verified; ", n)
+	return printProgress(stdout, &p, false, raw)
+}
+
+// reorder moves flags before the positional batch id, so both
+// `status ID --json` and `status --json ID` work.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && (a == "--url" || a == "-url" || a == "--api-key" || a == "-api-key") && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}

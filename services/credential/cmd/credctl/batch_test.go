@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provcred/credential/internal/batch"
+	"github.com/provcred/credential/internal/batch/batchtest"
+	"github.com/provcred/credential/internal/checks"
+	"github.com/provcred/credential/internal/config"
+	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/testdb"
+	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/server"
+)
+
+// TestBatchCommand drives `credctl batch` against the real batch service and
+// check engine on a real database, over HTTP.
+func TestBatchCommand(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := testdb.New(t)
+	if err := batch.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ps := batchtest.Providers("cli_", 5)
+	if err := batchtest.Load(ctx, pool, ps, log); err != nil {
+		t.Fatal(err)
+	}
+	reg := metrics.New("credential")
+	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: checks.New(checks.Options{DB: pool, Metrics: reg, Log: log}),
+		Providers: providers.NewStore(pool), Metrics: reg, Logger: log, MaxWorkers: 4, MaxProviders: 100,
+		Config: config.Batch{BatchJobTimeout: 10 * time.Second, BatchRescueStuckAfter: time.Minute, BatchSnoozeBase: 100 * time.Millisecond,
+			BatchSnoozeMax: time.Second, BatchMaxAttempts: 2, BatchWaitMax: 10 * time.Second, BatchMetricsInterval: time.Hour,
+			BatchWorkersEnabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop(ctx) }()
+	app := server.New(server.Options{Service: "credential", Logger: log, Metrics: reg, BodyLimit: 1 << 20,
+		ShutdownTimeout: time.Second, StreamPaths: []string{"/batch-credential"}})
+	svc.Routes(app.App)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.App.Listener(ln) }()
+	defer func() { _ = app.App.Shutdown() }()
+	base := "http://" + ln.Addr().String()
+
+	path := filepath.Join(t.TempDir(), "roster.csv")
+	if err := os.WriteFile(path, []byte(batchtest.Roster(ps)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"batch", "submit", "--file", path, "--url", base, "--interval", "100ms", "--quiet"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "finished: 5/5 done") || !regexp.MustCompile(`approved\s+5`).MatchString(out.String()) {
+		t.Fatalf("output %q (stderr %q)", out.String(), errb.String())
+	}
+	id := regexp.MustCompile(`batch ([0-9a-f-]{36})`).FindStringSubmatch(errb.String())
+	if id == nil {
+		t.Fatalf("no batch id in %q", errb.String())
+	}
+
+	out.Reset()
+	if code := run([]string{"batch", "status", id[1], "--url", base}, &out, &errb); code != 0 || !strings.Contains(out.String(), "finished") {
+		t.Fatalf("status: exit %d %q", code, out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	code = run([]string{"batch", "submit", "--ids", "cli_00000, nobody ,cli_00000", "--url", base, "--quiet", "--interval", "100ms"}, &out, &errb)
+	if code != 0 || !strings.Contains(errb.String(), "1 duplicate ids removed") || !strings.Contains(errb.String(), "1 unknown provider ids (e.g. nobody)") ||
+		!regexp.MustCompile(`unknown_provider\s+1`).MatchString(out.String()) {
+		t.Fatalf("ids: exit %d out %q err %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"batch", "cancel", id[1], "--url", base}, &out, &errb); code != 0 || !strings.Contains(out.String(), "canceled 0 providers") {
+		t.Fatalf("cancel: exit %d %q", code, out.String())
+	}
+	errb.Reset()
+	if code := run([]string{"batch", "status", "00000000-0000-4000-8000-000000000000", "--url", base}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "HTTP 404 not_found") {
+		t.Fatalf("unknown: exit %d %q", code, errb.String())
+	}
+	if code := run([]string{"batch", "submit", "--url", base}, &out, &errb); code != 2 {
+		t.Fatalf("no input: exit %d", code)
+	}
+}
