@@ -113,7 +113,7 @@ func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l pro
 	}
 	if err != nil {
 		e.log.WarnContext(ctx, "license lookup failed", "provider_id", p.ID, "state", l.State, "source", source, "error", err)
-		item.Outcome, item.Detail = results.Unavailable, "the "+l.State+" license source did not answer: "+shortErr(err)
+		item.Outcome, item.Detail = results.Unavailable, "the "+l.State+" license source did not answer: "+describe(err)
 		return item
 	}
 	item.SourceVersion, item.FetchedAt = lk.version, lk.fetchedAt

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/provcred/credential/internal/names"
@@ -13,6 +15,8 @@ import (
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/nppes"
+	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/semaphore"
 )
 
 func digest(b []byte) string {
@@ -53,7 +57,7 @@ func (e *Engine) checkNPPES(ctx context.Context, p *providers.Provider, at time.
 	}
 	if err != nil {
 		e.log.WarnContext(ctx, "nppes lookup failed", "provider_id", p.ID, "source", source, "error", err)
-		return unavailable(results.CheckNPPES, "the NPPES registry did not answer: "+shortErr(err), ev)
+		return unavailable(results.CheckNPPES, "the NPPES registry did not answer: "+describe(err), ev)
 	}
 	if json.Valid(raw) {
 		ev.MatchedRecord = raw
@@ -112,10 +116,32 @@ func (e *Engine) lookupTimeout() time.Duration {
 	return e.o.SourceTimeout
 }
 
-// shortErr keeps the detail shown to clients short and free of PII (errors
-// here come from transports and decoders, never carry names).
-func shortErr(err error) string {
-	s := err.Error()
+// describe says why a source did not answer, for the check's detail: short,
+// stable, and free of internal addresses (transport errors carry URLs) and
+// of PII (none of these errors carry names).
+func describe(err error) string {
+	var se *breaker.StatusError
+	var ae *nppes.APIError
+	var ue *url.Error
+	switch {
+	case errors.Is(err, breaker.ErrOpen):
+		return "circuit breaker open"
+	case errors.Is(err, semaphore.ErrBusy):
+		return "too many calls in flight"
+	case breaker.IsTimeout(err):
+		return "timed out"
+	case errors.As(err, &se):
+		return fmt.Sprintf("answered HTTP %d", se.Code)
+	case errors.As(err, &ae):
+		return clip(ae.Error())
+	case errors.As(err, &ue):
+		return "connection failed"
+	default:
+		return clip(err.Error())
+	}
+}
+
+func clip(s string) string {
 	if len(s) > 160 {
 		s = s[:160] + "…"
 	}

@@ -109,8 +109,8 @@ func TestNPPESAPIModeFailuresAndBreaker(t *testing.T) {
 		mode, detail string
 	}{
 		{"errors", "requires 10 digits"}, // Errors on HTTP 200
-		{"stall", "nppes_api"},           // every attempt times out
-		{"500", "500"},                   // server errors, retried, then the breaker opens
+		{"stall", "timed out"},           // every attempt times out
+		{"500", "HTTP 500"},              // server errors, retried, then the breaker opens
 	} {
 		reg.set(c.mode)
 		run := credential()
@@ -214,5 +214,25 @@ func TestLicenseEndpoint(t *testing.T) {
 	run, _ := e.Credential(context.Background(), ids[0], RunOptions{})
 	if run.Checks[4].Outcome != "unavailable" || board.hits.Load() != hits {
 		t.Errorf("open breaker still called the board (%d) or answered %s", board.hits.Load()-hits, run.Checks[4].Outcome)
+	}
+}
+
+func TestLicenseEndpointDownHidesAddress(t *testing.T) {
+	k := newKit(t)
+	cases := ruleCases()[:1]
+	cases[0].lics = []providers.License{{State: "CA", Number: "A12345"}}
+	ids := seedRules(k, cases)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close() // nothing listens there any more
+	e := k.engine(Options{LicenseEndpoints: map[string]string{"CA": addr + "/internal/verify"}})
+	run, err := e.Credential(context.Background(), ids[0], RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := run.Checks[4]
+	if ch.Outcome != "unavailable" || run.Decision != "incomplete" || !strings.Contains(ch.Detail, "connection failed") ||
+		strings.Contains(ch.Detail, "127.0.0.1") || strings.Contains(ch.Detail, "/internal/verify") {
+		t.Fatalf("license %s %q, decision %s", ch.Outcome, ch.Detail, run.Decision)
 	}
 }
