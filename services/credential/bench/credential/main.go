@@ -137,8 +137,8 @@ func run(nProv, nExcl, requests, conc, runs int, adminURL string) error {
 	mon := monitor.New(pool, reg, log)
 	baselineSQL := `SELECT count(DISTINCT p.id) FROM providers p JOIN active_exclusions e ON e.npi = p.npi
 		WHERE e.source = $1 AND e.import_id = $2 AND p.exclusion_flagged_at IS NULL
-		  AND (e.rein_date IS NULL OR e.rein_date > current_date)
-		  AND (e.termination_date IS NULL OR e.termination_date > current_date)`
+		  AND (e.rein_date IS NULL OR e.rein_date > (now() AT TIME ZONE 'UTC')::date)
+		  AND (e.termination_date IS NULL OR e.termination_date > (now() AT TIME ZONE 'UTC')::date)`
 	var base, resc []time.Duration
 	var flagged, counted int
 	for r := 0; r < runs; r++ {

@@ -53,8 +53,8 @@ const rescreenSQL = `WITH hits AS (
 	JOIN active_exclusions e ON e.npi = p.npi
 	WHERE e.source = $1 AND e.import_id = $2
 	  AND p.exclusion_flagged_at IS NULL
-	  AND (e.rein_date IS NULL OR e.rein_date > current_date)
-	  AND (e.termination_date IS NULL OR e.termination_date > current_date)
+	  AND (e.rein_date IS NULL OR e.rein_date > (now() AT TIME ZONE 'UTC')::date)
+	  AND (e.termination_date IS NULL OR e.termination_date > (now() AT TIME ZONE 'UTC')::date)
 	ORDER BY p.id, e.line
 ), flagged AS (
 	UPDATE providers p SET exclusion_flagged_at = now()
