@@ -36,6 +36,7 @@ type Upstream struct {
 	host    string
 	prefix  string
 	client  *fasthttp.HostClient
+	probes  *fasthttp.HostClient // health probes: own pool, never starved by traffic
 	breaker *breaker.Breaker
 	openFor time.Duration
 }
@@ -62,6 +63,9 @@ func New(o Options) (*Upstream, error) {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 1024
 	}
+	// Streamed responses hold their connection a little past the handler,
+	// so leave headroom over the in-flight cap.
+	o.MaxConns += 64
 	addr := u.Host
 	if u.Port() == "" {
 		if u.Scheme == "https" {
@@ -98,6 +102,8 @@ func New(o Options) (*Upstream, error) {
 		},
 		breaker: breaker.New("upstream_"+o.Name, o.Breaker, o.Metrics),
 	}
+	up.probes = &fasthttp.HostClient{Addr: addr, IsTLS: up.client.IsTLS, Name: "provcred-gateway-health",
+		Dial: dialer(time.Second), MaxConns: 4, MaxIdleConnDuration: 30 * time.Second, MaxIdemponentCallAttempts: 1}
 	return up, nil
 }
 
@@ -105,7 +111,10 @@ func New(o Options) (*Upstream, error) {
 func (u *Upstream) Breaker() *breaker.Breaker { return u.breaker }
 
 // Close drops idle connections.
-func (u *Upstream) Close() { u.client.CloseIdleConnections() }
+func (u *Upstream) Close() {
+	u.client.CloseIdleConnections()
+	u.probes.CloseIdleConnections()
+}
 
 // Forward options for one route.
 type Forward struct {
@@ -363,7 +372,7 @@ func (u *Upstream) Get(ctx context.Context, path string, timeout time.Duration) 
 	if rid, ok := ctx.Value(requestIDKey{}).(string); ok {
 		req.Header.Set(server.HeaderRequestID, rid)
 	}
-	if err := u.client.DoTimeout(req, resp, timeout); err != nil {
+	if err := u.probes.DoTimeout(req, resp, timeout); err != nil {
 		return 0, nil, fmt.Errorf("GET %s%s: %w", u.Name, path, err)
 	}
 	body := append([]byte(nil), resp.Body()...)

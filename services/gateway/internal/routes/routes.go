@@ -45,6 +45,7 @@ var Table = []Route{
 	{Methods: []string{"POST"}, Path: "/credential/:provider_id", Upstream: Credential, Role: auth.RoleOperator},
 	{Methods: []string{"POST"}, Path: "/batch-credential", Upstream: Credential, Role: auth.RoleOperator},
 	{Methods: []string{"DELETE"}, Path: "/batch/:batch_id", Upstream: Credential, Role: auth.RoleOperator},
+	{Methods: Read, Path: "/batches", Upstream: Credential, Role: auth.RoleReader},
 
 	{Methods: Read, Path: "/results", Upstream: Credential, Role: auth.RoleReader},
 	{Methods: Read, Path: "/results/*", Upstream: Credential, Role: auth.RoleReader},

@@ -1,0 +1,768 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/provcred/platform/config"
+
+	"github.com/provcred/gateway/internal/auth"
+	gwconfig "github.com/provcred/gateway/internal/config"
+)
+
+// upstream is a real HTTP server standing in for a service; it records what
+// reached it and answers with a handler the test may swap.
+type upstream struct {
+	name string
+	srv  *httptest.Server
+	hits atomic.Int64
+
+	mu      sync.Mutex
+	last    *http.Request
+	handler http.HandlerFunc
+}
+
+func newUpstream(t *testing.T, name string) *upstream {
+	u := &upstream{name: name}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		u.mu.Lock()
+		u.last = r.Clone(context.Background())
+		h := u.handler
+		u.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"upstream": name, "method": r.Method, "path": r.URL.Path,
+			"query": r.URL.RawQuery, "bytes": n, "status": "healthy"})
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) set(h http.HandlerFunc) { u.mu.Lock(); u.handler = h; u.mu.Unlock() }
+func (u *upstream) lastReq() *http.Request { u.mu.Lock(); defer u.mu.Unlock(); return u.last }
+
+type keys struct{ admin, operator, reader string }
+
+type env struct {
+	t                       *testing.T
+	url                     string
+	gw                      *Gateway
+	credential, stats, chat *upstream
+	keys                    keys
+}
+
+// deadURL is an address nothing listens on (a port we opened and closed).
+func deadURL(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// start runs a gateway in front of three recording upstreams. extra
+// overrides the environment; deps injects a clock.
+func start(t *testing.T, extra map[string]string, deps Deps) *env {
+	t.Helper()
+	e := &env{t: t, credential: newUpstream(t, "credential"), stats: newUpstream(t, "stats"), chat: newUpstream(t, "chat")}
+	var entries []string
+	for _, k := range []struct {
+		id   string
+		role auth.Role
+		dst  *string
+	}{{"admin-1", auth.RoleAdmin, &e.keys.admin}, {"operator-1", auth.RoleOperator, &e.keys.operator}, {"reader-1", auth.RoleReader, &e.keys.reader}} {
+		secret, entry, err := auth.Generate(k.id, k.role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*k.dst = secret
+		entries = append(entries, entry)
+	}
+	vars := map[string]string{
+		"CREDENTIAL_URL": e.credential.srv.URL, "STATS_URL": e.stats.srv.URL, "CHAT_URL": e.chat.srv.URL,
+		"API_KEYS": strings.Join(entries, ","), "RATE_LIMIT_REQUESTS_PER_MINUTE": "100000",
+		"HEALTH_UPSTREAM_TIMEOUT": "500ms",
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	cfg, err := config.Parse[gwconfig.Config](vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(&cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.url, e.gw = "http://"+ln.Addr().String(), g
+	return e
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+func (e *env) do(method, path, key string, body io.Reader, hdr map[string]string) result {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := result{status: resp.StatusCode, header: resp.Header, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func TestRouting(t *testing.T) {
+	e := start(t, nil, Deps{})
+	tests := []struct {
+		method, path, upstream string
+	}{
+		{"GET", "/providers?limit=5&cursor=abc", "credential"},
+		{"POST", "/providers", "credential"},
+		{"GET", "/providers/provider_001", "credential"},
+		{"PUT", "/providers/provider_001", "credential"},
+		{"DELETE", "/providers/provider_001", "credential"},
+		{"POST", "/providers/import", "credential"},
+		{"POST", "/credential/provider_001", "credential"},
+		{"POST", "/batch-credential?wait=30s", "credential"},
+		{"DELETE", "/batch/b1", "credential"},
+		{"GET", "/results", "credential"},
+		{"GET", "/results/provider_001", "credential"},
+		{"GET", "/results/batch/b1", "credential"},
+		{"GET", "/logs?actor=x", "credential"},
+		{"GET", "/logs/provider_001", "credential"},
+		{"GET", "/admin/imports", "credential"},
+		{"POST", "/admin/imports/leie", "credential"},
+		{"GET", "/stats/summary", "stats"},
+		{"GET", "/stats/turnaround", "stats"},
+		{"POST", "/chat", "chat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			r := e.do(tt.method, tt.path, e.keys.admin, strings.NewReader(`{"x":1}`), map[string]string{"Content-Type": "application/json"})
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			path, query, _ := strings.Cut(tt.path, "?")
+			if r.body["upstream"] != tt.upstream || r.body["path"] != path || r.body["query"] != query || r.body["method"] != tt.method {
+				t.Fatalf("reached %v", r.body)
+			}
+		})
+	}
+	for _, p := range []string{"/nope", "/providerz", "/admin", "/chat/x"} {
+		r := e.do("GET", p, e.keys.admin, nil, nil)
+		if r.status != 404 || r.body["code"] != "not_found" {
+			t.Fatalf("GET %s: %d %s", p, r.status, r.raw)
+		}
+	}
+	if r := e.do("PUT", "/results", e.keys.admin, nil, nil); r.status != 405 && r.status != 404 {
+		t.Fatalf("PUT /results: %d %s", r.status, r.raw)
+	} else if r.body["code"] == nil {
+		t.Fatalf("PUT /results: no JSON code: %s", r.raw)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	e := start(t, nil, Deps{})
+	type want struct{ none, reader, operator, admin int }
+	all := want{401, 200, 200, 200}
+	op := want{401, 403, 200, 200}
+	adm := want{401, 403, 403, 200}
+	tests := []struct {
+		method, path string
+		want         want
+	}{
+		{"GET", "/providers", all},
+		{"HEAD", "/providers/p1", all},
+		{"POST", "/providers", adm},
+		{"PUT", "/providers/p1", adm},
+		{"PATCH", "/providers/p1", adm},
+		{"DELETE", "/providers/p1", adm},
+		{"POST", "/providers/import", adm},
+		{"POST", "/credential/p1", op},
+		{"POST", "/batch-credential", op},
+		{"DELETE", "/batch/b1", op},
+		{"GET", "/results/batch/b1", all},
+		{"GET", "/logs/p1", all},
+		{"GET", "/admin/imports", adm},
+		{"POST", "/admin/imports/sam", adm},
+		{"GET", "/stats/summary", all},
+		{"POST", "/chat", op},
+	}
+	for _, tt := range tests {
+		for _, k := range []struct {
+			name, key string
+			want      int
+		}{{"none", "", tt.want.none}, {"bad", "pc_not-a-key", tt.want.none}, {"reader", e.keys.reader, tt.want.reader},
+			{"operator", e.keys.operator, tt.want.operator}, {"admin", e.keys.admin, tt.want.admin}} {
+			t.Run(fmt.Sprintf("%s %s as %s", tt.method, tt.path, k.name), func(t *testing.T) {
+				before := e.credential.hits.Load() + e.stats.hits.Load() + e.chat.hits.Load()
+				r := e.do(tt.method, tt.path, k.key, nil, nil)
+				if r.status != k.want {
+					t.Fatalf("status %d, want %d: %s", r.status, k.want, r.raw)
+				}
+				after := e.credential.hits.Load() + e.stats.hits.Load() + e.chat.hits.Load()
+				switch k.want {
+				case 401:
+					if tt.method != "HEAD" && r.body["code"] != "unauthorized" {
+						t.Fatalf("body %s", r.raw)
+					}
+					if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+						t.Fatalf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+					}
+				case 403:
+					if r.body["code"] != "forbidden" {
+						t.Fatalf("body %s", r.raw)
+					}
+				}
+				if (k.want == 200) != (after == before+1) {
+					t.Fatalf("upstream calls %d -> %d for status %d", before, after, k.want)
+				}
+			})
+		}
+	}
+	// Open endpoints need no key.
+	for _, p := range []string{"/health", "/health/concurrency", "/livez", "/readyz", "/openapi.json", "/docs", "/metrics"} {
+		if r := e.do("GET", p, "", nil, nil); r.status != 200 {
+			t.Fatalf("GET %s without a key: %d %s", p, r.status, r.raw)
+		}
+	}
+}
+
+func TestForwardedHeaders(t *testing.T) {
+	e := start(t, nil, Deps{})
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	r := e.do("GET", "/providers", e.keys.reader, nil, map[string]string{
+		"X-Actor-Id": "admin-1", "X-Actor-Role": "admin", "X-Request-Id": "req-123", "traceparent": tp,
+		"X-Forwarded-For": "198.51.100.1",
+	})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	got := e.credential.lastReq()
+	checks := map[string]string{
+		"X-Actor-Id": "reader-1", "X-Actor-Role": "reader", "Authorization": "", "X-Request-Id": "req-123",
+		"Traceparent": tp, "X-Forwarded-For": "198.51.100.1, 127.0.0.1",
+	}
+	for h, want := range checks {
+		if v := got.Header.Get(h); v != want {
+			t.Errorf("upstream saw %s = %q, want %q", h, v, want)
+		}
+		if h == "X-Actor-Id" && len(got.Header.Values(h)) != 1 {
+			t.Errorf("upstream saw %d X-Actor-Id values", len(got.Header.Values(h)))
+		}
+	}
+	if r.header.Get("X-Request-Id") != "req-123" {
+		t.Errorf("response X-Request-Id = %q", r.header.Get("X-Request-Id"))
+	}
+	// Without one, the gateway makes a request id and forwards it.
+	r = e.do("GET", "/providers", e.keys.reader, nil, nil)
+	if id := e.credential.lastReq().Header.Get("X-Request-Id"); id == "" || id != r.header.Get("X-Request-Id") {
+		t.Errorf("generated request id %q not forwarded (response %q)", id, r.header.Get("X-Request-Id"))
+	}
+}
+
+func TestPassThrough(t *testing.T) {
+	e := start(t, nil, Deps{})
+	tests := []struct {
+		status int
+		body   string
+		hdr    map[string]string
+	}{
+		{201, `{"id":"p1"}`, map[string]string{"Location": "/providers/p1", "Content-Type": "application/json"}},
+		{422, `{"code":"validation_failed","detail":"npi: bad","field":"npi"}`, map[string]string{"Content-Type": "application/json"}},
+		{429, `{"code":"busy","detail":"later"}`, map[string]string{"Retry-After": "7", "Content-Type": "application/json"}},
+		{503, `{"code":"busy","detail":"later"}`, map[string]string{"Retry-After": "3", "Content-Type": "application/json"}},
+		{204, ``, map[string]string{"X-Custom": "yes"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			e.credential.set(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.hdr {
+					w.Header().Set(k, v)
+				}
+				w.Header().Add("Vary", "Accept")
+				w.Header().Add("Vary", "Origin")
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			})
+			r := e.do("POST", "/providers", e.keys.admin, strings.NewReader("{}"), nil)
+			if r.status != tt.status || string(r.raw) != tt.body {
+				t.Fatalf("got %d %q", r.status, r.raw)
+			}
+			for k, v := range tt.hdr {
+				if r.header.Get(k) != v {
+					t.Fatalf("header %s = %q, want %q", k, r.header.Get(k), v)
+				}
+			}
+			if len(r.header.Values("Vary")) != 2 {
+				t.Fatalf("Vary = %v", r.header.Values("Vary"))
+			}
+		})
+	}
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestRateLimit(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	e := start(t, map[string]string{"RATE_LIMIT_REQUESTS_PER_MINUTE": "5"}, Deps{Now: clk.Now})
+	for i := 0; i < 5; i++ {
+		r := e.do("GET", "/providers", e.keys.reader, nil, nil)
+		if r.status != 200 {
+			t.Fatalf("request %d: %d", i+1, r.status)
+		}
+		if r.header.Get("RateLimit-Policy") != `"default";q=5;w=60` {
+			t.Fatalf("RateLimit-Policy %q", r.header.Get("RateLimit-Policy"))
+		}
+		if want := fmt.Sprintf(`"default";r=%d;t=%d`, 4-i, 12*(i+1)); r.header.Get("RateLimit") != want {
+			t.Fatalf("RateLimit %q, want %q", r.header.Get("RateLimit"), want)
+		}
+	}
+	hits := e.credential.hits.Load()
+	r := e.do("GET", "/providers", e.keys.reader, nil, nil)
+	if r.status != 429 || string(r.raw) != `{"code":"rate_limited","detail":"Too many requests. Please try again later."}` {
+		t.Fatalf("6th: %d %s", r.status, r.raw)
+	}
+	if r.header.Get("Retry-After") != "12" || r.header.Get("RateLimit") != `"default";r=0;t=60` {
+		t.Fatalf("429 headers: Retry-After %q RateLimit %q", r.header.Get("Retry-After"), r.header.Get("RateLimit"))
+	}
+	if e.credential.hits.Load() != hits {
+		t.Fatal("a limited request reached the upstream")
+	}
+	// Another key has its own allowance; health is never limited.
+	if r := e.do("GET", "/providers", e.keys.admin, nil, nil); r.status != 200 {
+		t.Fatalf("admin limited by reader's use: %d", r.status)
+	}
+	for i := 0; i < 10; i++ {
+		if r := e.do("GET", "/health", "", nil, nil); r.status != 200 {
+			t.Fatalf("health limited: %d", r.status)
+		}
+	}
+	clk.Add(12 * time.Second)
+	if r := e.do("GET", "/providers", e.keys.reader, nil, nil); r.status != 200 {
+		t.Fatalf("after Retry-After: %d", r.status)
+	}
+	// Without a key the client is limited by address: 401s count.
+	for i := 0; i < 5; i++ {
+		if r := e.do("GET", "/providers", "", nil, nil); r.status != 401 {
+			t.Fatalf("anonymous %d: %d", i, r.status)
+		}
+	}
+	if r := e.do("GET", "/providers", "pc_guess", nil, nil); r.status != 429 {
+		t.Fatalf("bad keys from a limited address: %d", r.status)
+	}
+	a, _ := e.gw.Metrics.Value("ratelimit_decisions_total", "decision=allowed")
+	l, _ := e.gw.Metrics.Value("ratelimit_decisions_total", "decision=limited")
+	if a != 12 || l != 2 {
+		t.Fatalf("metrics allowed=%v limited=%v", a, l)
+	}
+}
+
+func TestTrustedProxyClientIP(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	e := start(t, map[string]string{"RATE_LIMIT_REQUESTS_PER_MINUTE": "1", "TRUSTED_PROXIES": "127.0.0.0/8"}, Deps{Now: clk.Now})
+	xff := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": "6.6.6.6, " + ip} }
+	if r := e.do("GET", "/providers", "", nil, xff("198.51.100.1")); r.status != 401 {
+		t.Fatal(r.status)
+	}
+	if r := e.do("GET", "/providers", "", nil, xff("198.51.100.1")); r.status != 429 {
+		t.Fatalf("same client twice: %d", r.status)
+	}
+	if r := e.do("GET", "/providers", "", nil, xff("198.51.100.2")); r.status != 401 {
+		t.Fatalf("another client behind the same proxy was limited: %d", r.status)
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	e := start(t, map[string]string{"CREDENTIAL_URL": deadURL(t)}, Deps{})
+	for _, m := range []string{"GET", "POST"} {
+		t0 := time.Now()
+		r := e.do(m, "/providers", e.keys.admin, strings.NewReader("{}"), nil)
+		if el := time.Since(t0); el > time.Second {
+			t.Fatalf("took %s", el)
+		}
+		if r.status != 503 || r.body["code"] != "upstream_unavailable" || r.body["detail"] == "" {
+			t.Fatalf("%s: %d %s", m, r.status, r.raw)
+		}
+	}
+}
+
+func TestSlowUpstream(t *testing.T) {
+	e := start(t, map[string]string{"STATS_TIMEOUT": "300ms"}, Deps{})
+	release := make(chan struct{})
+	defer close(release)
+	e.stats.set(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	t0 := time.Now()
+	r := e.do("GET", "/stats/summary", e.keys.reader, nil, nil)
+	el := time.Since(t0)
+	if r.status != 504 || r.body["code"] != "upstream_timeout" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if el < 300*time.Millisecond || el > 1500*time.Millisecond {
+		t.Fatalf("answered after %s, want about 300ms", el)
+	}
+	// The other upstreams keep their own (longer) timeout.
+	if r := e.do("GET", "/providers", e.keys.reader, nil, nil); r.status != 200 {
+		t.Fatal(r.status)
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	e := start(t, map[string]string{"BREAKER_FAILURES": "3", "BREAKER_OPEN_TIMEOUT": "400ms"}, Deps{})
+	var failing atomic.Bool
+	failing.Store(true)
+	e.stats.set(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(500)
+			_, _ = io.WriteString(w, `{"code":"internal","detail":"boom"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"providers_total":1}`)
+	})
+	// 4xx answers are the caller's fault and never trip it.
+	e.credential.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) })
+	for i := 0; i < 5; i++ {
+		if r := e.do("GET", "/providers/x", e.keys.reader, nil, nil); r.status != 404 {
+			t.Fatal(r.status)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		r := e.do("GET", "/stats/summary", e.keys.reader, nil, nil)
+		if r.status != 500 || r.body["detail"] != "boom" {
+			t.Fatalf("failure %d passed through as %d %s", i, r.status, r.raw)
+		}
+	}
+	hits := e.stats.hits.Load()
+	t0 := time.Now()
+	r := e.do("GET", "/stats/summary", e.keys.reader, nil, nil)
+	if r.status != 503 || r.body["code"] != "upstream_unavailable" || time.Since(t0) > 200*time.Millisecond {
+		t.Fatalf("open breaker: %d %s after %s", r.status, r.raw, time.Since(t0))
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After while open")
+	}
+	if e.stats.hits.Load() != hits {
+		t.Fatal("the upstream was called while the breaker was open")
+	}
+	if v, _ := e.gw.Metrics.Value("circuit_breaker_state", "name=upstream_stats"); v != 2 {
+		t.Fatalf("state metric %v", v)
+	}
+	if v, _ := e.gw.Metrics.Value("circuit_breaker_state", "name=upstream_credential"); v != 0 {
+		t.Fatalf("credential breaker tripped by 404s: %v", v)
+	}
+	failing.Store(false)
+	time.Sleep(500 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		if r := e.do("GET", "/stats/summary", e.keys.reader, nil, nil); r.status != 200 {
+			t.Fatalf("after healing %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	if v, _ := e.gw.Metrics.Value("circuit_breaker_state", "name=upstream_stats"); v != 0 {
+		t.Fatalf("state after healing %v", v)
+	}
+}
+
+// pattern is a deterministic, allocation-free body of n bytes.
+type pattern struct{ n, off int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	if rem := p.n - p.off; int64(len(b)) > rem {
+		b = b[:rem]
+	}
+	for i := range b {
+		b[i] = byte((p.off + int64(i)) % 251)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}
+
+func TestStreamingUpload(t *testing.T) {
+	e := start(t, nil, Deps{})
+	const size = 50 << 20
+	want := sha256.New()
+	_, _ = io.Copy(want, &pattern{n: size})
+	e.credential.set(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"bytes": n, "sha256": hex.EncodeToString(h.Sum(nil))})
+	})
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+			runtime.GC()
+			var peak atomic.Uint64
+			var base runtime.MemStats
+			runtime.ReadMemStats(&base)
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				var ms runtime.MemStats
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					runtime.ReadMemStats(&ms)
+					if ms.HeapInuse > peak.Load() {
+						peak.Store(ms.HeapInuse)
+					}
+				}
+			}()
+			var body io.Reader = &pattern{n: size}
+			req, _ := http.NewRequest("POST", e.url+"/providers/import", body)
+			if chunked {
+				req.ContentLength = -1
+			} else {
+				req.ContentLength = size
+			}
+			req.Header.Set("Authorization", "Bearer "+e.keys.admin)
+			req.Header.Set("Content-Type", "text/csv")
+			resp, err := http.DefaultClient.Do(req)
+			close(stop)
+			<-sampled
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&got)
+			if resp.StatusCode != 200 || got["bytes"] != float64(size) || got["sha256"] != hex.EncodeToString(want.Sum(nil)) {
+				t.Fatalf("%d %v", resp.StatusCode, got)
+			}
+			grew := int64(peak.Load()) - int64(base.HeapInuse)
+			t.Logf("heap in use grew by at most %.1f MB for a %d MB upload", float64(grew)/(1<<20), size>>20)
+			if grew > 16<<20 {
+				t.Fatalf("heap grew by %d MB: the body was buffered", grew>>20)
+			}
+		})
+	}
+	// Routes that are not imports keep the normal body limit.
+	r := e.do("POST", "/providers", e.keys.admin, &pattern{n: 5 << 20}, nil)
+	if r.status != 413 || r.body["code"] != "body_too_large" {
+		t.Fatalf("large body on a normal route: %d %s", r.status, r.raw)
+	}
+}
+
+func TestShedding(t *testing.T) {
+	e := start(t, map[string]string{"MAX_CONCURRENT_CONNECTIONS": "2"}, Deps{})
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	var inside sync.WaitGroup
+	var blocked atomic.Int64
+	inside.Add(2)
+	e.credential.set(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/providers" { // a health probe
+			_, _ = io.WriteString(w, `{"status":"healthy"}`)
+			return
+		}
+		if blocked.Add(1) <= 2 {
+			inside.Done()
+			<-release
+		}
+		_, _ = io.WriteString(w, "{}")
+	})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", e.url+"/providers", nil)
+			req.Header.Set("Authorization", "Bearer "+e.keys.reader)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	inside.Wait()
+	t0 := time.Now()
+	r := e.do("GET", "/providers", e.keys.reader, nil, nil)
+	if r.status != 503 || r.body["code"] != "overloaded" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if time.Since(t0) > 200*time.Millisecond {
+		t.Fatalf("shedding took %s", time.Since(t0))
+	}
+	// Probes are never shed.
+	if r := e.do("GET", "/livez", "", nil, nil); r.status != 200 {
+		t.Fatalf("livez shed: %d", r.status)
+	}
+	r = e.do("GET", "/health/concurrency", "", nil, nil)
+	conns := r.body["concurrency"].(map[string]any)["connections"].(map[string]any)
+	if conns["in_use"] != float64(2) || conns["total"] != float64(2) {
+		t.Fatalf("connections %v", conns)
+	}
+	free()
+	wg.Wait()
+	if v, _ := e.gw.Metrics.Value("gateway_shed_requests_total"); v != 1 {
+		t.Fatalf("shed metric %v", v)
+	}
+	if r := e.do("GET", "/providers", e.keys.reader, nil, nil); r.status != 200 {
+		t.Fatalf("after the load: %d", r.status)
+	}
+}
+
+func TestHealthAggregation(t *testing.T) {
+	e := start(t, map[string]string{"STATS_URL": deadURL(t)}, Deps{})
+	e.credential.set(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "healthy", "service": "credential",
+			"concurrency": map[string]any{"active_tasks": 3, "batch_semaphore": map[string]any{"available": 7, "total": 10}}})
+	})
+	t0 := time.Now()
+	r := e.do("GET", "/health/concurrency", "", nil, nil)
+	if r.status != 200 || r.body["status"] != "degraded" || time.Since(t0) > 2*time.Second {
+		t.Fatalf("%d %s after %s", r.status, r.raw, time.Since(t0))
+	}
+	ups := r.body["upstreams"].(map[string]any)
+	if ups["stats"].(map[string]any)["status"] != "unreachable" {
+		t.Fatalf("stats: %v", ups["stats"])
+	}
+	cred := ups["credential"].(map[string]any)
+	if cred["status"] != "healthy" || cred["concurrency"].(map[string]any)["active_tasks"] != float64(3) {
+		t.Fatalf("credential: %v", cred)
+	}
+	if ups["chat"].(map[string]any)["status"] != "healthy" {
+		t.Fatalf("chat: %v", ups["chat"])
+	}
+	conc := r.body["concurrency"].(map[string]any)
+	for _, k := range []string{"connections", "rate_limiter", "breakers", "active_tasks"} {
+		if conc[k] == nil {
+			t.Fatalf("missing concurrency.%s: %v", k, conc)
+		}
+	}
+	if conc["breakers"].(map[string]any)["upstream_stats"].(map[string]any)["state"] != "closed" {
+		t.Fatalf("breakers %v", conc["breakers"])
+	}
+	if r.body["system"] == nil || r.body["config"] == nil {
+		t.Fatalf("missing system/config: %s", r.raw)
+	}
+	if strings.Contains(string(r.raw), e.keys.admin) || strings.Contains(string(r.raw), auth.Hash(e.keys.admin)) {
+		t.Fatal("health leaks a key")
+	}
+	r = e.do("GET", "/health", "", nil, nil)
+	if r.status != 200 || r.body["status"] != "degraded" ||
+		r.body["upstreams"].(map[string]any)["stats"].(map[string]any)["status"] != "unreachable" ||
+		r.body["upstreams"].(map[string]any)["credential"].(map[string]any)["status"] != "healthy" {
+		t.Fatalf("/health: %d %s", r.status, r.raw)
+	}
+	// All up: healthy.
+	e2 := start(t, nil, Deps{})
+	if r := e2.do("GET", "/health", "", nil, nil); r.body["status"] != "healthy" {
+		t.Fatalf("all up: %s", r.raw)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	e := start(t, nil, Deps{})
+	next := make(chan struct{})
+	e.chat.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		_, _ = io.WriteString(w, "data: one\n\n")
+		fl.Flush()
+		select {
+		case <-next:
+		case <-time.After(3 * time.Second):
+		}
+		_, _ = io.WriteString(w, "data: two\n\n")
+	})
+	req, _ := http.NewRequest("POST", e.url+"/chat", strings.NewReader(`{"message":"hi"}`))
+	req.Header.Set("Authorization", "Bearer "+e.keys.operator)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	buf := make([]byte, 64)
+	n, err := io.ReadAtLeast(resp.Body, buf, len("data: one\n\n"))
+	if err != nil || !bytes.HasPrefix(buf[:n], []byte("data: one")) {
+		t.Fatalf("first event not streamed before the upstream finished: %q %v", buf[:n], err)
+	}
+	close(next)
+	rest, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(rest), "data: two") {
+		t.Fatalf("rest %q", rest)
+	}
+}
+
+func TestDocs(t *testing.T) {
+	e := start(t, nil, Deps{})
+	r := e.do("GET", "/openapi.json", "", nil, nil)
+	if r.status != 200 || r.body["openapi"] == nil {
+		t.Fatalf("%d %.200s", r.status, r.raw)
+	}
+	r = e.do("GET", "/docs", "", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.raw), "/openapi.json") || strings.Contains(string(r.raw), "https://") {
+		t.Fatalf("docs page: %d", r.status)
+	}
+}
