@@ -148,9 +148,10 @@ func New(o Options) (*Service, error) {
 		RescueStuckJobsAfter: o.Config.BatchRescueStuckAfter,
 		SoftStopTimeout:      o.SoftStopTimeout,
 		Logger:               s.log,
-		// Fetch soon after a job frees a slot: per-provider work is short and
-		// the ceiling is workers / latency.
-		FetchCooldown: 20 * time.Millisecond,
+		// Fetch right after a job frees a slot: per-provider work is short
+		// and the ceiling is workers / latency, so a slot idle for River's
+		// default 100ms cooldown would cost more than the extra fetches.
+		FetchCooldown: 2 * time.Millisecond,
 		// Batch records are kept in batch_items; River's rows can go sooner
 		// than its 24h default, which keeps its table and indexes small.
 		CompletedJobRetentionPeriod: time.Hour,

@@ -203,21 +203,31 @@ func (s *Service) beginItem(ctx context.Context, batchID, providerID string, job
 	return attempts, true, nil
 }
 
-// finishItem writes the item's final state, then closes the batch if it was
-// the last open item. The close runs after the commit on purpose: of two
-// items finishing together, the later commit sees the earlier one.
+// finishItem writes the item's final state and, in the same statement,
+// closes the batch when no other item is open. Two items finishing at once
+// may each still see the other open (neither commit is visible to the
+// other), leaving the batch unclosed: Progress and ?wait close it lazily
+// from the items, so finished_at is exact either way, and the common case
+// costs one round trip.
 func (s *Service) finishItem(ctx context.Context, batchID, providerID, state, runID, msg string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE batch_items SET state = $3, run_id = NULLIF($4, ''), last_error = $5,
-			finished_at = now(), updated_at = now()
-		WHERE batch_id = $1 AND provider_id = $2 AND state IN ('queued', 'running')`,
-		batchID, providerID, state, runID, msg)
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH item AS (
+			UPDATE batch_items SET state = $3, run_id = NULLIF($4, ''), last_error = $5,
+				finished_at = now(), updated_at = now()
+			WHERE batch_id = $1 AND provider_id = $2 AND state IN ('queued', 'running')
+			RETURNING 1),
+		b AS (UPDATE batches SET finished_at = now()
+			WHERE id = $1 AND finished_at IS NULL AND EXISTS (SELECT 1 FROM item)
+			AND NOT EXISTS (SELECT 1 FROM batch_items WHERE batch_id = $1 AND provider_id <> $2
+				AND state IN ('queued', 'running')))
+		SELECT count(*) FROM item`, batchID, providerID, state, runID, msg).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("finish batch item: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.m.items.WithLabelValues(state).Inc()
 	}
-	return s.closeIfDone(ctx, batchID)
+	return nil
 }
 
 // closeIfDone sets finished_at once no item is queued or running.
