@@ -18,7 +18,6 @@ const (
 var (
 	Read  = []string{"GET", "HEAD"}
 	Write = []string{"POST", "PUT", "PATCH", "DELETE"}
-	Any   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
 )
 
 // Route sends Methods on Path (a Fiber pattern) to Upstream for keys of at
@@ -52,8 +51,8 @@ var Table = []Route{
 	{Methods: Read, Path: "/logs", Upstream: Credential, Role: auth.RoleReader},
 	{Methods: Read, Path: "/logs/*", Upstream: Credential, Role: auth.RoleReader},
 
-	{Methods: Any, Path: "/admin/imports", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
-	{Methods: Any, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	{Methods: Read, Path: "/admin/imports", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	{Methods: []string{"GET", "HEAD", "POST"}, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
 
 	{Methods: Read, Path: "/stats/*", Upstream: Stats, Role: auth.RoleReader},
 
