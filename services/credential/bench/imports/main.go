@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -48,12 +49,16 @@ func main() {
 	adminURL := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server; a scratch database is created on it and dropped")
 	dir := flag.String("dir", "", "where to write the generated files (default: a temporary directory)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the importer runs to this file")
 	flag.Parse()
+	profilePath = *cpuProfile
 	if err := run(*leieRows, *nppesRows, *runs, *adminURL, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/imports:", err)
 		os.Exit(1)
 	}
 }
+
+var profilePath string
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -190,6 +195,17 @@ func timeImport(ctx context.Context, im *importer.Importer, source, path string)
 		return 0, nil, err
 	}
 	defer f.Close()
+	if profilePath != "" {
+		pf, err := os.Create(profilePath + "." + source)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return 0, nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	rec, err := im.Import(ctx, importer.Request{Source: source, FileName: filepath.Base(path), Actor: "bench", Body: f})
 	if err != nil {
