@@ -31,7 +31,7 @@ func NewReader(f Format, r io.Reader) (*Reader, error) {
 		return nil, &LineError{Line: 1, Reason: "the file is empty (no header)"}
 	}
 	if err != nil {
-		return nil, csvError(err, 1, 0)
+		return nil, csvError(err, 1)
 	}
 	header = append([]string(nil), header...) // ReuseRecord: the slice is overwritten by the next Read
 	for i := range header {
@@ -54,7 +54,7 @@ func (s *Reader) Next() bool {
 		return false
 	}
 	if err != nil {
-		s.err = csvError(err, s.line+1, s.fields)
+		s.err = csvError(err, s.line+1)
 		if pe := new(csv.ParseError); errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
 			s.err = &LineError{Line: int64(pe.StartLine),
 				Reason: fmt.Sprintf("the row has %d fields, the header has %d", len(rec), s.fields)}
@@ -89,7 +89,7 @@ func (s *Reader) Err() error { return s.err }
 // csvError turns a reader error into a LineError: a malformed CSV (often a
 // truncated file: an unterminated quote) at its line, a read failure (the
 // upload broke off) at the line being read.
-func csvError(err error, line int64, _ int) error {
+func csvError(err error, line int64) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		l := int64(pe.StartLine)

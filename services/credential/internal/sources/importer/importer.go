@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/credential/internal/sources"
@@ -34,6 +35,7 @@ import (
 	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/sources/sam"
+	"github.com/provcred/platform/metrics"
 )
 
 // Errors an Import returns besides *sources.LineError (the file was rejected).
@@ -66,6 +68,29 @@ type Importer struct {
 	OnExclusionsImported func(ctx context.Context, source string, importID int64) error
 	// MaintenanceWorkMem is used to build the version's indexes (default 256MB).
 	MaintenanceWorkMem string
+
+	imports *prometheus.CounterVec // credential_source_imports_total{source,outcome}
+	rows    *prometheus.GaugeVec   // credential_source_rows{source}
+}
+
+// WithMetrics registers and records credential_source_imports_total{source,
+// outcome: activated|rejected|busy|error} and credential_source_rows{source}
+// (rows of the active version), so a failing monthly import can alert.
+func (im *Importer) WithMetrics(reg *metrics.Registry) *Importer {
+	im.imports = reg.CounterVec("credential_source_imports_total", "Source file imports by outcome.", "source", "outcome")
+	im.rows = reg.GaugeVec("credential_source_rows", "Rows in the active version of a source (set on activation).", "source")
+	for _, s := range sources.Names {
+		for _, o := range []string{"activated", "rejected", "busy", "error"} {
+			im.imports.WithLabelValues(s, o)
+		}
+	}
+	return im
+}
+
+func (im *Importer) count(source, outcome string) {
+	if im.imports != nil {
+		im.imports.WithLabelValues(source, outcome).Inc()
+	}
 }
 
 // New returns an importer for every source.
@@ -133,6 +158,9 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownSource, req.Source)
 	}
+	if req.Body == nil {
+		req.Body = strings.NewReader("")
+	}
 	fileDate := req.FileDate
 	if fileDate == nil {
 		fileDate = FileDateFromName(req.FileName)
@@ -158,11 +186,17 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 			rec = &Record{ID: id, Source: req.Source, Status: "failed", Error: err.Error()}
 		}
 		var le *sources.LineError
-		if errors.As(err, &le) {
-			// The reason names the column and, for dates and NPIs, the bad value; never a name or DOB.
+		switch {
+		case errors.As(err, &le):
+			// Only the line: the reason may quote a value from the file.
 			log.Warn("import rejected", "line", le.Line, "rows_read", st.rows)
-		} else {
+			im.count(req.Source, "rejected")
+		case errors.Is(err, ErrBusy):
+			log.Warn("import refused: another import of the source is loading")
+			im.count(req.Source, "busy")
+		default:
 			log.Error("import failed", "err", err.Error(), "rows_read", st.rows)
+			im.count(req.Source, "error")
 		}
 		return rec, err
 	}
@@ -171,6 +205,10 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 		return nil, err
 	}
 	rec.Replaced = st.replaced
+	im.count(req.Source, "activated")
+	if im.rows != nil {
+		im.rows.WithLabelValues(req.Source).Set(float64(rec.Rows))
+	}
 	log.Info("import activated", "rows", rec.Rows, "bytes", rec.Bytes, "load_ms", st.loadMS, "index_ms", st.indexMS,
 		"swap_ms", st.swapMS, "replaced", st.replaced)
 

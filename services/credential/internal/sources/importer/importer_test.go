@@ -16,6 +16,7 @@ import (
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/testdb"
+	"github.com/provcred/platform/metrics"
 )
 
 const leieHeader = `"LASTNAME","FIRSTNAME","MIDNAME","BUSNAME","GENERAL","SPECIALTY","UPIN","NPI","DOB","ADDRESS","CITY","STATE","ZIP","EXCLTYPE","EXCLDATE","REINDATE","WAIVERDATE","WVRSTATE"` + "\n"
@@ -34,10 +35,26 @@ func leieFile(n int, prefix string) string {
 	return b.String()
 }
 
+// registries remembers each test importer's metrics registry.
+var registries sync.Map
+
 func newImporter(t *testing.T) (*Importer, *pgxpool.Pool) {
 	t.Helper()
 	pool, _ := testdb.New(t)
-	return New(pool, slog.New(slog.NewTextHandler(io.Discard, nil))), pool
+	reg := metrics.New("credential")
+	im := New(pool, slog.New(slog.NewTextHandler(io.Discard, nil))).WithMetrics(reg)
+	registries.Store(im, reg)
+	return im, pool
+}
+
+func metric(t *testing.T, im *Importer, name string, labels ...string) float64 {
+	t.Helper()
+	reg, _ := registries.Load(im)
+	v, err := reg.(*metrics.Registry).Value(name, labels...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
@@ -109,6 +126,12 @@ func TestImportActivatesAndReplaces(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM audit_log WHERE entity_id = $1 AND actor = 'key_1'`, fmt.Sprint(first.ID)); n != 1 {
 		t.Error("audit entry lacks the actor")
 	}
+	if n := metric(t, im, "credential_source_imports_total", "source=leie", "outcome=activated"); n != 2 {
+		t.Errorf("activated imports metric %v, want 2", n)
+	}
+	if n := metric(t, im, "credential_source_rows", "source=leie"); n != 5 {
+		t.Errorf("rows metric %v, want 5", n)
+	}
 	if strings.Join(hooked, ",") != fmt.Sprintf("leie:%d,leie:%d", first.ID, second.ID) {
 		t.Errorf("hook calls %v", hooked)
 	}
@@ -156,6 +179,9 @@ func TestFailedImportKeepsPreviousVersion(t *testing.T) {
 				t.Error("failed version's table left behind")
 			}
 		})
+	}
+	if n := metric(t, im, "credential_source_imports_total", "source=leie", "outcome=rejected"); n != float64(len(tests)) {
+		t.Errorf("rejected imports metric %v, want %d", n, len(tests))
 	}
 }
 
