@@ -46,6 +46,8 @@ type Gateway struct {
 	upstreams map[string]*proxy.Upstream
 	inflight  atomic.Int64
 
+	healthProbe, concurrencyProbe *health.Prober
+
 	shed          prometheus.Counter
 	backendErrors prometheus.Counter
 }
@@ -96,6 +98,10 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 		}
 		g.upstreams[name] = up
 	}
+
+	// Probe results are shared for a second: probes poll often.
+	g.healthProbe = &health.Prober{Targets: g.targets(), Path: "/health", Timeout: cfg.HealthTimeout, TTL: time.Second}
+	g.concurrencyProbe = &health.Prober{Targets: g.targets(), Path: "/health/concurrency", Timeout: cfg.HealthTimeout, TTL: time.Second}
 
 	g.Server = server.New(server.Options{
 		Service: Service, Logger: d.Logger, Metrics: g.Metrics, Tracer: d.Tracer,
@@ -255,8 +261,7 @@ func (g *Gateway) targets() map[string]health.Target {
 
 // healthInfo adds the upstreams' status to /health (short form).
 func (g *Gateway) healthInfo(ctx context.Context) map[string]any {
-	ctx = proxy.WithRequestID(ctx, "")
-	reports, ok := health.Probe(ctx, g.targets(), "/health", g.cfg.HealthTimeout)
+	reports, ok := g.healthProbe.Probe(ctx)
 	out := map[string]any{"upstreams": health.Short(reports), "breakers": g.breakerStates()}
 	if !ok {
 		out["status"] = "degraded"
@@ -276,7 +281,7 @@ func (g *Gateway) breakerStates() map[string]string {
 // every upstream's report.
 func (g *Gateway) concurrency(c *fiber.Ctx) error {
 	ctx := proxy.WithRequestID(c.UserContext(), server.RequestID(c))
-	reports, ok := health.Probe(ctx, g.targets(), "/health/concurrency", g.cfg.HealthTimeout)
+	reports, ok := g.concurrencyProbe.Probe(ctx)
 	body := g.Server.ConcurrencyReport(ctx)
 	conc, _ := body["concurrency"].(map[string]any)
 	if conc == nil {

@@ -84,3 +84,59 @@ func Short(reports map[string]any) map[string]any {
 	}
 	return out
 }
+
+// Prober probes targets for one path and shares the result among callers:
+// concurrent callers wait for the probe in flight, and a result is reused
+// for TTL. Load balancers and kubelets poll /health often, and without this
+// every poll would fan out to every service.
+type Prober struct {
+	Targets map[string]Target
+	Path    string
+	Timeout time.Duration
+	TTL     time.Duration
+	// Now is the clock (tests inject one); nil means time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	at       time.Time
+	reports  map[string]any
+	ok       bool
+	inflight chan struct{}
+}
+
+// Probe returns the targets' reports, fresh within TTL.
+func (p *Prober) Probe(ctx context.Context) (map[string]any, bool) {
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	for {
+		p.mu.Lock()
+		if p.reports != nil && now().Sub(p.at) < p.TTL {
+			r, ok := p.reports, p.ok
+			p.mu.Unlock()
+			return r, ok
+		}
+		if wait := p.inflight; wait != nil {
+			p.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return map[string]any{}, false
+			}
+		}
+		done := make(chan struct{})
+		p.inflight = done
+		p.mu.Unlock()
+
+		// Detached from the first caller's context so its cancellation
+		// does not fail the probe for everyone waiting on it.
+		r, ok := Probe(context.WithoutCancel(ctx), p.Targets, p.Path, p.Timeout)
+		p.mu.Lock()
+		p.reports, p.ok, p.at, p.inflight = r, ok, now(), nil
+		p.mu.Unlock()
+		close(done)
+		return r, ok
+	}
+}

@@ -103,7 +103,7 @@ func New(o Options) (*Upstream, error) {
 		breaker: breaker.New("upstream_"+o.Name, o.Breaker, o.Metrics),
 	}
 	up.probes = &fasthttp.HostClient{Addr: addr, IsTLS: up.client.IsTLS, Name: "provcred-gateway-health",
-		Dial: dialer(time.Second), MaxConns: 4, MaxIdleConnDuration: 30 * time.Second, MaxIdemponentCallAttempts: 1}
+		Dial: dialer(time.Second), MaxConns: 8, MaxConnWaitTimeout: 2 * time.Second, MaxIdleConnDuration: 30 * time.Second, MaxIdemponentCallAttempts: 1}
 	return up, nil
 }
 

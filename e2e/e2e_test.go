@@ -1,0 +1,417 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/provcred/platform/pgtest"
+)
+
+// proc is one running service binary; its output is kept for the test log.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	url  string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// workspaceRoot finds the directory holding go.work.
+func workspaceRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.work not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// build compiles the four commands into one directory in a single go
+// invocation (one link step each, shared compile cache).
+func build(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	var pkgs []string
+	for _, n := range []string{"credential", "stats", "chat", "gateway"} {
+		pkgs = append(pkgs, fmt.Sprintf("github.com/provcred/%s/cmd/%s", n, n))
+	}
+	cmd := exec.Command("go", append([]string{"build", "-o", bin + string(os.PathSeparator)}, pkgs...)...)
+	cmd.Dir = workspaceRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs bin/name with env (on top of a minimal base environment) and
+// registers its shutdown; its output reaches the test log on failure.
+func start(t *testing.T, bin, name string, env map[string]string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{}), url: "http://" + addr}
+	p.cmd = exec.Command(filepath.Join(bin, name))
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr, "LOG_LEVEL=info"}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(5 * time.Second)
+		if t.Failed() {
+			t.Logf("---- %s output ----\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM (a graceful drain), then SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before it was ready:\n%s", p.name, p.out.String())
+		default:
+		}
+		resp, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %s:\n%s", p.name, timeout, p.out.String())
+}
+
+// keygen runs `gateway keygen` and returns the key and its API_KEYS entry.
+func keygen(t *testing.T, bin, id, role string) (string, string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(bin, "gateway"), "keygen", "--id", id, "--role", role).Output()
+	if err != nil {
+		t.Fatalf("keygen: %v", err)
+	}
+	vals := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		vals[k] = v
+	}
+	if !strings.HasPrefix(vals["API_KEY"], "pc_") || !strings.HasPrefix(vals["API_KEYS_ENTRY"], id+":"+role+":") {
+		t.Fatalf("keygen output: %q", out)
+	}
+	return vals["API_KEY"], vals["API_KEYS_ENTRY"]
+}
+
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+type reply struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (c *client) do(method, path, key string, body any) reply {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs every service")
+	}
+	bin := build(t)
+	dbURL := pgtest.NewDatabase(t)
+
+	adminKey, adminEntry := keygen(t, bin, "e2e-admin", "admin")
+	operatorKey, operatorEntry := keygen(t, bin, "e2e-operator", "operator")
+	readerKey, readerEntry := keygen(t, bin, "e2e-reader", "reader")
+	burstKey, burstEntry := keygen(t, bin, "e2e-burst", "reader")
+
+	db := map[string]string{"DATABASE_URL": dbURL}
+	// The credential service owns the schema (it migrates at start), so it
+	// comes first; stats reads that schema.
+	credential := start(t, bin, "credential", db)
+	credential.waitReady(t, 60*time.Second)
+	stats := start(t, bin, "stats", db)
+	chat := start(t, bin, "chat", db)
+	stats.waitReady(t, 30*time.Second)
+	chat.waitReady(t, 30*time.Second)
+	gateway := start(t, bin, "gateway", map[string]string{
+		"CREDENTIAL_URL": credential.url, "STATS_URL": stats.url, "CHAT_URL": chat.url,
+		"API_KEYS":                       strings.Join([]string{adminEntry, operatorEntry, readerEntry, burstEntry}, ","),
+		"RATE_LIMIT_REQUESTS_PER_MINUTE": "200",
+	})
+	gateway.waitReady(t, 30*time.Second)
+	c := &client{t: t, base: gateway.url, http: &http.Client{Timeout: 30 * time.Second}}
+
+	t.Run("health, 10 concurrent", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make(chan string, 10)
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := c.http.Get(c.base + "/health")
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				var b map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&b)
+				if resp.StatusCode != 200 || b["status"] != "healthy" {
+					errs <- fmt.Sprintf("%d %v", resp.StatusCode, b)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+	})
+
+	provider := map[string]any{
+		"id": "provider_e2e_001", "npi": "1234567893", "first_name": "Ada", "middle_name": "M", "last_name": "Lovelace",
+		"suffix": "", "date_of_birth": "1970-01-31", "specialty": "Cardiology", "taxonomy_code": "207RC0000X",
+		"licenses": []map[string]any{{"state": "CA", "number": "A123", "type": "MD", "expires_on": "2027-01-01"}},
+	}
+	t.Run("provider create, list, get", func(t *testing.T) {
+		r := c.do("POST", "/providers", adminKey, provider)
+		if r.status != 201 || r.body["id"] != "provider_e2e_001" || r.body["npi"] != "1234567893" {
+			t.Fatalf("create: %d %s", r.status, r.raw)
+		}
+		r = c.do("GET", "/providers", readerKey, nil)
+		items, _ := r.body["items"].([]any)
+		found := false
+		for _, it := range items {
+			if m, _ := it.(map[string]any); m["id"] == "provider_e2e_001" {
+				found = true
+			}
+		}
+		if r.status != 200 || !found {
+			t.Fatalf("list: %d %s", r.status, r.raw)
+		}
+		r = c.do("GET", "/providers/provider_e2e_001", readerKey, nil)
+		if r.status != 200 || r.body["last_name"] != "Lovelace" {
+			t.Fatalf("get: %d %s", r.status, r.raw)
+		}
+		if r := c.do("GET", "/providers/nobody", readerKey, nil); r.status != 404 || r.body["code"] != "not_found" {
+			t.Fatalf("missing: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("audit log names the key's id", func(t *testing.T) {
+		// X-Actor-Id set by the gateway reaches the audit trail.
+		r := c.do("GET", "/logs/provider_e2e_001", readerKey, nil)
+		items, _ := r.body["items"].([]any)
+		if r.status != 200 || len(items) == 0 || items[len(items)-1].(map[string]any)["actor"] != "e2e-admin" {
+			t.Fatalf("audit: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("bad provider names the field", func(t *testing.T) {
+		bad := map[string]any{}
+		for k, v := range provider {
+			bad[k] = v
+		}
+		bad["id"], bad["npi"] = "provider_e2e_bad", "1234567890"
+		r := c.do("POST", "/providers", adminKey, bad)
+		if r.status != 422 || r.body["code"] != "validation_failed" || r.body["field"] != "npi" {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if r := c.do("GET", "/providers/provider_e2e_bad", readerKey, nil); r.status != 404 {
+			t.Fatalf("the bad provider was stored: %d", r.status)
+		}
+	})
+
+	t.Run("no key is 401", func(t *testing.T) {
+		r := c.do("GET", "/providers", "", nil)
+		if r.status != 401 || r.body["code"] != "unauthorized" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if r := c.do("GET", "/providers", "pc_wrong", nil); r.status != 401 {
+			t.Fatalf("wrong key: %d", r.status)
+		}
+	})
+
+	t.Run("reader writing is 403", func(t *testing.T) {
+		p := map[string]any{}
+		for k, v := range provider {
+			p[k] = v
+		}
+		p["id"] = "provider_e2e_002"
+		for _, key := range []string{readerKey, operatorKey} {
+			if r := c.do("POST", "/providers", key, p); r.status != 403 || r.body["code"] != "forbidden" {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+		}
+		if r := c.do("DELETE", "/providers/provider_e2e_001", readerKey, nil); r.status != 403 {
+			t.Fatalf("reader delete: %d", r.status)
+		}
+	})
+
+	t.Run("chat without an LLM passes the service's 503 through", func(t *testing.T) {
+		r := c.do("POST", "/chat", operatorKey, map[string]any{"message": "How many providers?"})
+		if r.status != 503 || r.body["code"] != "llm_not_configured" {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("201st request in a minute is 429", func(t *testing.T) {
+		// GCRA refills one request every 300 ms at 200/minute, so the
+		// allowance is 200 plus what refilled while we sent them.
+		start := time.Now()
+		ok, limited := 0, reply{}
+		for i := 0; i < 400; i++ {
+			r := c.do("GET", "/providers?limit=1", burstKey, nil)
+			if r.status == 429 {
+				limited = r
+				break
+			}
+			if r.status != 200 {
+				t.Fatalf("request %d: %d %s", i+1, r.status, r.raw)
+			}
+			ok++
+		}
+		refilled := int(time.Since(start) / (300 * time.Millisecond))
+		if limited.status != 429 {
+			t.Fatalf("never limited after %d requests", ok)
+		}
+		if ok < 200 || ok > 200+refilled+1 {
+			t.Fatalf("limited after %d requests (200 + %d refilled expected)", ok, refilled)
+		}
+		if string(limited.raw) != `{"code":"rate_limited","detail":"Too many requests. Please try again later."}` {
+			t.Fatalf("429 body %s", limited.raw)
+		}
+		if limited.header.Get("Retry-After") == "" || limited.header.Get("RateLimit-Policy") == "" || limited.header.Get("RateLimit") == "" {
+			t.Fatalf("429 headers %v", limited.header)
+		}
+		// Other clients are unaffected.
+		if r := c.do("GET", "/providers?limit=1", readerKey, nil); r.status != 200 {
+			t.Fatalf("another key: %d", r.status)
+		}
+	})
+
+	t.Run("stats down is a fast 503", func(t *testing.T) {
+		if r := c.do("GET", "/stats/summary", readerKey, nil); r.status != 200 || r.body["providers_total"] == nil {
+			t.Fatalf("stats up: %d %s", r.status, r.raw)
+		}
+		stats.stop(15 * time.Second)
+		t0 := time.Now()
+		r := c.do("GET", "/stats/summary", readerKey, nil)
+		if el := time.Since(t0); el > time.Second {
+			t.Fatalf("took %s", el)
+		}
+		if r.status != 503 || r.body["code"] != "upstream_unavailable" {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		// The gateway stays up and reports the hole (health probes are
+		// shared for a second, so allow one refresh).
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			r = c.do("GET", "/health", "", nil)
+			ups, _ := r.body["upstreams"].(map[string]any)
+			st, _ := ups["stats"].(map[string]any)
+			if r.status == 200 && r.body["status"] == "degraded" && st["status"] == "unreachable" {
+				break
+			}
+			if r.status != 200 || time.Now().After(deadline) {
+				t.Fatalf("health: %d %s", r.status, r.raw)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
