@@ -40,9 +40,11 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -170,6 +172,12 @@ func run(n int, delay time.Duration, workers int, adminURL string) error {
 	regSrv := httptest.NewServer(batchtest.NewRegistry(ps, delay))
 	defer regSrv.Close()
 
+	fmt.Fprintf(os.Stderr, "running: baseline, the engine called directly by %d goroutines (no queue), %d providers\n", workers, n)
+	direct, directJob, err := directRate(ctx, pool, regSrv.URL, ps, workers)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+
 	small := max(n/4, 1)
 	scenarios := []struct {
 		name     string
@@ -191,21 +199,67 @@ func run(n int, delay time.Duration, workers int, adminURL string) error {
 		results = append(results, r)
 	}
 	fmt.Printf("\nbatch credentialing: registry delay %s, %d workers per replica (MAX_CONCURRENT_BATCH_REQUESTS)\n\n", delay, workers)
-	fmt.Println("| scenario | replicas | providers | elapsed | providers/s | ceiling (replicas×workers÷delay) | ratio | mean job | peak RSS per replica |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| scenario | replicas | providers | elapsed | providers/s | ceiling (replicas×workers÷delay) | ratio to ceiling | ratio to direct×replicas | mean job | peak RSS per replica |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("| baseline: engine called directly, %d goroutines, no queue | - | %d | %.1f s | %.1f | %.0f | %.2f | 1.00 | %.1f ms | - |\n",
+		workers, n, float64(n)/direct, direct, float64(workers)/delay.Seconds(), direct/(float64(workers)/delay.Seconds()), directJob*1000)
 	for _, r := range results {
 		rss := make([]string, len(r.rss))
 		for i, v := range r.rss {
 			rss[i] = fmt.Sprintf("%.0f MiB", v)
 		}
-		fmt.Printf("| %s | %d | %d | %.1f s | %.1f | %.0f | %.2f | %.1f ms | %s |\n", r.name, r.replicas, r.providers, r.elapsed,
-			r.rate, r.ceiling, r.rate/r.ceiling, r.meanJob*1000, strings.Join(rss, ", "))
+		fmt.Printf("| %s | %d | %d | %.1f s | %.1f | %.0f | %.2f | %.2f | %.1f ms | %s |\n", r.name, r.replicas, r.providers, r.elapsed,
+			r.rate, r.ceiling, r.rate/r.ceiling, r.rate/(direct*float64(r.replicas)), r.meanJob*1000, strings.Join(rss, ", "))
 	}
 	one, two := results[1], results[2]
 	fmt.Printf("\nscaling 2 replicas / 1 replica: %.2f× (ideal 2.00×)\n", two.rate/one.rate)
 	fmt.Printf("peak RSS %d vs %d providers (1 replica): %.0f MiB vs %.0f MiB (%.2f×)\n", results[0].providers, one.providers,
 		results[0].rss[0], one.rss[0], one.rss[0]/results[0].rss[0])
 	return nil
+}
+
+// directRate is the same-run floor of the work itself: the engine's
+// CredentialForBatch for every provider from `workers` goroutines in this
+// process, with no queue, no job bookkeeping and no HTTP in front.
+func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []batchtest.Provider, workers int) (rate, meanJob float64, err error) {
+	reg := metrics.New("credential")
+	engine := checks.New(checks.Options{DB: pool, Metrics: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NPPES: nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1})})
+	batchID := uuid.NewString()
+	next := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var total time.Duration
+	var firstErr error
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				t := time.Now()
+				_, d, err := engine.CredentialForBatch(ctx, id, batchID, "bench")
+				mu.Lock()
+				total += time.Since(t)
+				if err == nil && d != "approved" {
+					err = fmt.Errorf("%s: %s", id, d)
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range ps {
+		next <- p.ID
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	return float64(len(ps)) / time.Since(start).Seconds(), total.Seconds() / float64(len(ps)), nil
 }
 
 // scenario starts replicas, submits ps as one batch, waits for it to end,

@@ -194,7 +194,6 @@ func TestCanceledItemIsSkippedByWorker(t *testing.T) {
 	if err := e.svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = e.svc.Stop(context.Background()) }()
 	time.Sleep(300 * time.Millisecond)
 	if n := e.count(t, `SELECT count(*) FROM test_batch_runs`); n != 0 {
 		t.Fatalf("%d runs for a canceled batch", n)
@@ -298,7 +297,6 @@ func TestProviderDeletedBeforeItsJobRuns(t *testing.T) {
 	if err := e.svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = e.svc.Stop(context.Background()) }()
 	p := e.waitDone(t, out.BatchID, 20*time.Second)
 	if p.Counts[StateApproved] != 1 || p.Counts[StateUnknownProvider] != 1 {
 		t.Fatalf("counts %v", p.Counts)

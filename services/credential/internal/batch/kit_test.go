@@ -145,15 +145,15 @@ func newEnv(t *testing.T, cred Credentialer, mutate func(*Options), start bool) 
 		t.Fatal(err)
 	}
 	e.svc = svc
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = svc.Stop(sctx)
+	})
 	if start {
 		if err := svc.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = svc.Stop(sctx)
-		})
 	}
 	app := server.New(server.Options{Service: "credential", Logger: o.Logger, Metrics: reg, BodyLimit: 1 << 20,
 		ShutdownTimeout: time.Second, RequestTimeout: 30 * time.Second, ActiveTasks: svc.Running,

@@ -89,8 +89,12 @@ type Options struct {
 
 // Service owns the River client, the workers and the HTTP handlers.
 type Service struct {
-	o       Options
-	pool    *pgxpool.Pool
+	o    Options
+	pool *pgxpool.Pool
+	// queuePool carries River's own traffic (fetch, completion, leader,
+	// maintenance) and the items' "running" marks with synchronous_commit
+	// off: see New.
+	queuePool *pgxpool.Pool
 	client  *river.Client[pgx.Tx]
 	log     *slog.Logger
 	m       *batchMetrics
@@ -99,6 +103,7 @@ type Service struct {
 	stopSampler context.CancelFunc
 	samplerDone chan struct{}
 	startOnce   sync.Once
+	started     bool
 
 	// testHookAfterJobs runs inside the submission transaction after the
 	// jobs were inserted; tests make it fail to prove the rollback.
@@ -139,6 +144,25 @@ func New(o Options) (*Service, error) {
 	s := &Service{o: o, pool: o.Pool, log: o.Logger.With("component", "batch"), now: time.Now}
 	s.m = newMetrics(o.Metrics)
 
+	// River commits several times per job (fetch, completion) and the item
+	// is written twice more (running, final); waiting for each WAL flush
+	// costs a worker slot more time than the provider's own checks. These
+	// writes can be lost only by a PostgreSQL crash (never by a replica's),
+	// and only as a suffix of the WAL: the job is then fetched again or
+	// rescued, and the engine returns the stored final result. Submission,
+	// cancellation and the engine's runs (the evidence) stay on the service
+	// pool, fully durable.
+	qcfg := o.Pool.Config()
+	qcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	qcfg.ConnConfig.RuntimeParams["application_name"] = "credential-batch-queue"
+	qcfg.MaxConns = int32(o.MaxWorkers + 8)
+	qcfg.MinConns = 0
+	qpool, err := pgxpool.NewWithConfig(context.Background(), qcfg)
+	if err != nil {
+		return nil, fmt.Errorf("batch: queue pool: %w", err)
+	}
+	s.queuePool = qpool
+
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker{s: s})
 	cfg := &river.Config{
@@ -159,8 +183,9 @@ func New(o Options) (*Service, error) {
 	if o.Config.BatchWorkersEnabled {
 		cfg.Queues = map[string]river.QueueConfig{QueueName: {MaxWorkers: o.MaxWorkers}}
 	}
-	client, err := river.NewClient(riverpgxv5.New(o.Pool), cfg)
+	client, err := river.NewClient(riverpgxv5.New(qpool), cfg)
 	if err != nil {
+		qpool.Close()
 		return nil, fmt.Errorf("batch: river client: %w", err)
 	}
 	s.client = client
@@ -181,6 +206,7 @@ func (s *Service) Start(ctx context.Context) error {
 				err = fmt.Errorf("batch: start river: %w", err)
 				return
 			}
+			s.started = true
 		}
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopSampler = cancel
@@ -198,7 +224,8 @@ func (s *Service) Stop(ctx context.Context) error {
 		s.stopSampler()
 		<-s.samplerDone
 	}
-	if !s.o.Config.BatchWorkersEnabled {
+	defer s.queuePool.Close()
+	if !s.started {
 		return nil
 	}
 	if err := s.client.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {

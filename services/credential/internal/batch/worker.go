@@ -186,7 +186,7 @@ func (s *Service) snoozeFor(attempt int) time.Duration {
 // beginItem marks the item running and counts the attempt. ok is false
 // when there is nothing to do (the item is final or canceled).
 func (s *Service) beginItem(ctx context.Context, batchID, providerID string, jobID int64) (attempts int, ok bool, err error) {
-	err = s.pool.QueryRow(ctx, `WITH item AS (
+	err = s.queuePool.QueryRow(ctx, `WITH item AS (
 			UPDATE batch_items SET state = 'running', attempts = attempts + 1, job_id = $3,
 				started_at = COALESCE(started_at, now()), updated_at = now()
 			WHERE batch_id = $1 AND provider_id = $2 AND state IN ('queued', 'running')
@@ -203,7 +203,11 @@ func (s *Service) beginItem(ctx context.Context, batchID, providerID string, job
 	return attempts, true, nil
 }
 
-// finishItem writes the item's final state and, in the same statement,
+// finishItem writes the item's final state (on the queue pool: the run it
+// points at was committed durably by the engine first, and WAL order means
+// a PostgreSQL crash that loses this write also loses River's later
+// completion of the job, which then runs again and gets the same run back)
+// and, in the same statement,
 // closes the batch when no other item is open. Two items finishing at once
 // may each still see the other open (neither commit is visible to the
 // other), leaving the batch unclosed: Progress and ?wait close it lazily
@@ -211,7 +215,7 @@ func (s *Service) beginItem(ctx context.Context, batchID, providerID string, job
 // costs one round trip.
 func (s *Service) finishItem(ctx context.Context, batchID, providerID, state, runID, msg string) error {
 	var n int
-	err := s.pool.QueryRow(ctx, `WITH item AS (
+	err := s.queuePool.QueryRow(ctx, `WITH item AS (
 			UPDATE batch_items SET state = $3, run_id = NULLIF($4, ''), last_error = $5,
 				finished_at = now(), updated_at = now()
 			WHERE batch_id = $1 AND provider_id = $2 AND state IN ('queued', 'running')
@@ -249,7 +253,7 @@ func (s *Service) requeueItem(ctx context.Context, batchID, providerID, runID, m
 	if giveBack {
 		dec = 1
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE batch_items SET state = 'queued', last_error = $3,
+	_, err := s.queuePool.Exec(ctx, `UPDATE batch_items SET state = 'queued', last_error = $3,
 			run_id = COALESCE(NULLIF($4, ''), run_id), attempts = greatest(attempts - $5, 0), updated_at = now()
 		WHERE batch_id = $1 AND provider_id = $2 AND state = 'running'`, batchID, providerID, msg, runID, dec)
 	if err != nil {
