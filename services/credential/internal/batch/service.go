@@ -95,10 +95,10 @@ type Service struct {
 	// maintenance) and the items' "running" marks with synchronous_commit
 	// off: see New.
 	queuePool *pgxpool.Pool
-	client  *river.Client[pgx.Tx]
-	log     *slog.Logger
-	m       *batchMetrics
-	running atomic.Int64
+	client    *river.Client[pgx.Tx]
+	log       *slog.Logger
+	m         *batchMetrics
+	running   atomic.Int64
 
 	stopSampler context.CancelFunc
 	samplerDone chan struct{}
