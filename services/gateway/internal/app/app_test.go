@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provcred/platform/config"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/provcred/gateway/internal/auth"
 	gwconfig "github.com/provcred/gateway/internal/config"
@@ -764,5 +765,32 @@ func TestDocs(t *testing.T) {
 	r = e.do("GET", "/docs", "", nil, nil)
 	if r.status != 200 || !strings.Contains(string(r.raw), "/openapi.json") || strings.Contains(string(r.raw), "https://") {
 		t.Fatalf("docs page: %d", r.status)
+	}
+}
+
+func TestTraceparentWithRecordingTracer(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	e := start(t, nil, Deps{Tracer: tp})
+	in := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if r := e.do("GET", "/providers", e.keys.reader, nil, map[string]string{"traceparent": in}); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	out := e.credential.lastReq().Header.Get("Traceparent")
+	parts := strings.Split(out, "-")
+	if len(parts) != 4 || parts[1] != "4bf92f3577b34da6a3ce929d0e0e4736" || parts[2] == "00f067aa0ba902b7" {
+		t.Fatalf("upstream traceparent %q: want the same trace with the gateway's span as parent", out)
+	}
+	if n := len(e.credential.lastReq().Header.Values("Traceparent")); n != 1 {
+		t.Fatalf("%d traceparent headers", n)
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	e := start(t, nil, Deps{})
+	r := e.do("PUT", "/results", e.keys.admin, nil, nil)
+	t.Logf("PUT /results: %d %s", r.status, r.raw)
+	if r.status != 405 || r.body["code"] != "method_not_allowed" {
+		t.Fatalf("%d %s", r.status, r.raw)
 	}
 }
