@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/provcred/platform/metrics"
 )
 
 func TestSubmitIsOneTransaction(t *testing.T) {
@@ -500,5 +502,62 @@ func TestWorkersHoldTheBatchSemaphore(t *testing.T) {
 	st := e.svc.o.Semaphore.Stats()
 	if st.InUse < 1 || st.Total != 2 {
 		t.Fatalf("semaphore %+v", st)
+	}
+	h := e.do(t, "GET", "/health/concurrency", "", "")
+	conc, _ := h.body["concurrency"].(map[string]any)
+	sem, _ := conc["batch_semaphore"].(map[string]any)
+	if h.code != 200 || conc["active_tasks"].(float64) < 1 || sem["in_use"].(float64) < 1 || sem["total"] != float64(2) {
+		t.Fatalf("/health/concurrency: %s", h.raw)
+	}
+}
+
+// TestStopHandsRunningJobsBack: a replica stopping mid-job gives the
+// attempt back; the next replica finishes the provider.
+func TestStopHandsRunningJobsBack(t *testing.T) {
+	var cred *scriptedCredentialer
+	e := newEnv(t, nil, func(o *Options) {
+		cred = newScripted(t, o.Pool, nil)
+		cred.delay = 5 * time.Second
+		o.Credentialer = cred
+		o.SoftStopTimeout = 200 * time.Millisecond
+	}, true)
+	ids := e.seedProviders(t, 1)
+	out, err := e.svc.Submit(context.Background(), Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.count(t, `SELECT count(*) FROM batch_items WHERE state = 'running'`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("never running")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := e.svc.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	var attempts int
+	if err := e.pool.QueryRow(context.Background(), `SELECT state, attempts FROM batch_items`).Scan(&state, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if state != StateQueued || attempts != 0 {
+		t.Fatalf("after stop: %s, %d attempts; want queued, 0", state, attempts)
+	}
+	cred.delay = 0
+	o := e.svc.o // a new replica: its own metrics and semaphore
+	o.Metrics, o.Semaphore = metrics.New("credential"), nil
+	next, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = next.Stop(context.Background()) })
+	e.svc = next
+	p := e.waitDone(t, out.BatchID, 20*time.Second)
+	if p.Counts[StateApproved] != 1 || p.Items[0].Attempts != 1 {
+		t.Fatalf("after restart: %v attempts %d", p.Counts, p.Items[0].Attempts)
 	}
 }
