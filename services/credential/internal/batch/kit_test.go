@@ -158,7 +158,7 @@ func newEnv(t *testing.T, cred Credentialer, mutate func(*Options), start bool) 
 	}
 	app := server.New(server.Options{Service: "credential", Logger: o.Logger, Metrics: reg, BodyLimit: 1 << 20,
 		ShutdownTimeout: time.Second, RequestTimeout: 30 * time.Second, ActiveTasks: svc.Running,
-		Semaphores: []*semaphore.Semaphore{svc.o.Semaphore},
+		Semaphores:  []*semaphore.Semaphore{svc.o.Semaphore},
 		StreamPaths: []string{"/batch-credential"}})
 	svc.Routes(app.App)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
