@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,8 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 5*time.Second, "measuring time per target")
+	duration := flag.Duration("duration", 3*time.Second, "measuring time per target and round")
+	rounds := flag.Int("rounds", 3, "interleaved rounds (the median is shown: the machine is shared)")
 	warmup := flag.Duration("warmup", time.Second, "warm-up time per target")
 	conc := flag.Int("concurrency", 32, "concurrent client connections")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
@@ -68,23 +70,41 @@ func main() {
 		{"direct (bare upstream)", upstream, false},
 		{"through the gateway", ln.Addr().String(), true},
 	}
-	fmt.Printf("gateway overhead: GET /providers/p1 (~200 B JSON), %d connections, %s per target, GOMAXPROCS=%d\n\n",
-		*conc, *duration, runtime.GOMAXPROCS(0))
-	fmt.Printf("%-24s %10s %9s %9s %9s %8s\n", "target", "req/s", "p50", "p99", "errors", "ratio")
-	var base float64
+	fmt.Printf("gateway overhead: GET /providers/p1 (~200 B JSON), %d connections, %d interleaved rounds of %s per target, GOMAXPROCS=%d\n\n",
+		*conc, *rounds, *duration, runtime.GOMAXPROCS(0))
+	runs := make([][]result, len(targets))
 	for _, tg := range targets {
-		key := ""
-		if tg.auth {
-			key = secret
-		}
-		load(tg.addr, key, *conc, *warmup) // warm connections and caches
-		r := load(tg.addr, key, *conc, *duration)
-		if base == 0 {
-			base = r.rps
-		}
-		fmt.Printf("%-24s %10.0f %9s %9s %9d %7.2fx\n", tg.name, r.rps, r.p50.Round(time.Microsecond),
-			r.p99.Round(time.Microsecond), r.errors, r.rps/base)
+		load(tg.addr, keyFor(tg.auth, secret), *conc, *warmup) // warm connections and caches
 	}
+	for r := 0; r < *rounds; r++ {
+		for i, tg := range targets {
+			runs[i] = append(runs[i], load(tg.addr, keyFor(tg.auth, secret), *conc, *duration))
+		}
+	}
+	fmt.Printf("%-24s %10s %10s %9s %9s %7s %8s\n", "target", "req/s med", "req/s all", "p50", "p99", "errors", "ratio")
+	var base float64
+	for i, tg := range targets {
+		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].rps < runs[i][b].rps })
+		med := runs[i][len(runs[i])/2]
+		if base == 0 {
+			base = med.rps
+		}
+		var all []string
+		var errs int64
+		for _, r := range runs[i] {
+			all = append(all, fmt.Sprintf("%.0f", r.rps))
+			errs += r.errors
+		}
+		fmt.Printf("%-24s %10.0f %10s %9s %9s %7d %7.2fx\n", tg.name, med.rps, strings.Join(all, "/"),
+			med.p50.Round(time.Microsecond), med.p99.Round(time.Microsecond), errs, med.rps/base)
+	}
+}
+
+func keyFor(auth bool, secret string) string {
+	if auth {
+		return secret
+	}
+	return ""
 }
 
 type result struct {
