@@ -794,3 +794,41 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
 }
+
+func TestImportLimitIsTheClientsFault(t *testing.T) {
+	e := start(t, map[string]string{"IMPORT_BODY_LIMIT_BYTES": "1048576", "BREAKER_FAILURES": "1"}, Deps{})
+	e.credential.set(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"bytes": n})
+	})
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", e.url+"/providers/import", &pattern{n: 3 << 20})
+		req.ContentLength = 3 << 20
+		if chunked {
+			req.ContentLength = -1
+		}
+		req.Header.Set("Authorization", "Bearer "+e.keys.admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("chunked=%v: %v", chunked, err)
+		}
+		var b map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&b)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || b["code"] != "body_too_large" {
+			t.Fatalf("chunked=%v: %d %v", chunked, resp.StatusCode, b)
+		}
+	}
+	// Not held against the upstream: the breaker (1 failure trips it) is closed.
+	r := e.do("POST", "/providers/import", e.keys.admin, strings.NewReader("a,b\n1,2\n"), nil)
+	if r.status != 200 || r.body["bytes"] != float64(8) {
+		t.Fatalf("after oversize uploads: %d %s", r.status, r.raw)
+	}
+	if v, _ := e.gw.Metrics.Value("circuit_breaker_state", "name=upstream_credential"); v != 0 {
+		t.Fatalf("breaker state %v", v)
+	}
+}

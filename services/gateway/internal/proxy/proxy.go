@@ -152,7 +152,8 @@ func Timeout(name string) *apierr.Error {
 func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	if err := u.buildRequest(c, req, f); err != nil {
+	body, err := u.buildRequest(c, req, f)
+	if err != nil {
 		return err
 	}
 	timeout := u.Timeout
@@ -167,8 +168,15 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 		}
 	}()
 
-	err := u.breaker.Do(c.UserContext(), func(context.Context) error {
+	clientFault := false
+	err = u.breaker.Do(c.UserContext(), func(context.Context) error {
 		if err := u.client.DoTimeout(req, resp, timeout); err != nil {
+			if body != nil && body.err != nil {
+				// The client's upload broke, not the upstream: not a
+				// breaker failure.
+				clientFault = true
+				return nil
+			}
 			return err
 		}
 		if resp.StatusCode() >= 500 {
@@ -177,6 +185,13 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 		}
 		return nil
 	})
+	if clientFault {
+		c.Context().SetConnectionClose()
+		if errors.Is(body.err, errUploadTooLarge) {
+			return errBodyTooLarge
+		}
+		return apierr.BadRequest("bad_request", "The request body could not be read completely.")
+	}
 	var se *breaker.StatusError
 	switch {
 	case err == nil, errors.As(err, &se):
@@ -195,7 +210,9 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 	return nil
 }
 
-func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) error {
+// buildRequest fills req from c. For a streamed body it returns the reader
+// watching the client's upload.
+func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) (*clientBody, error) {
 	in := c.Request()
 	in.Header.CopyTo(&req.Header)
 	for _, h := range hopHeaders {
@@ -235,15 +252,16 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 
 	cl := in.Header.ContentLength()
 	if f.BodyLimit > 0 && int64(cl) > f.BodyLimit {
-		return errBodyTooLarge
+		return nil, errBodyTooLarge
 	}
 	if f.Stream && in.IsBodyStream() {
-		body := c.Context().RequestBodyStream()
+		var r io.Reader = c.Context().RequestBodyStream()
 		if f.BodyLimit > 0 && cl < 0 {
-			body = &limitReader{r: body, left: f.BodyLimit}
+			r = &limitReader{r: r, left: f.BodyLimit}
 		}
+		body := &clientBody{r: r}
 		req.SetBodyStream(body, cl)
-		return nil
+		return body, nil
 	}
 	if in.IsBodyStream() && cl < 0 {
 		// Chunked body on a buffered route: read at most the limit.
@@ -253,16 +271,32 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 		}
 		b, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), limit+1))
 		if err != nil {
-			return apierr.BadRequest("bad_request", "The request body could not be read.")
+			return nil, apierr.BadRequest("bad_request", "The request body could not be read.")
 		}
 		if int64(len(b)) > limit {
-			return errBodyTooLarge
+			return nil, errBodyTooLarge
 		}
 		req.SetBody(b)
-		return nil
+		return nil, nil
 	}
 	req.SetBody(c.Body())
-	return nil
+	return nil, nil
+}
+
+// clientBody remembers a failure reading the client's upload (a dropped
+// connection, a body over the cap), so it is answered as the client's
+// fault and not held against the upstream's breaker.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 // writeResponse copies the upstream's answer to c. Small bodies are copied
