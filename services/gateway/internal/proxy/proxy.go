@@ -252,6 +252,9 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 
 	cl := in.Header.ContentLength()
 	if f.BodyLimit > 0 && int64(cl) > f.BodyLimit {
+		// The unread body is still on the wire: close the connection so it
+		// is not parsed as the next request.
+		c.Context().SetConnectionClose()
 		return nil, errBodyTooLarge
 	}
 	if f.Stream && in.IsBodyStream() {

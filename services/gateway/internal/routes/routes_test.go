@@ -1,0 +1,56 @@
+package routes
+
+import (
+	"testing"
+
+	"github.com/provcred/gateway/internal/auth"
+)
+
+func TestTableIsConsistent(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Table {
+		if r.Upstream != Credential && r.Upstream != Stats && r.Upstream != Chat {
+			t.Errorf("%s: unknown upstream %q", r.Path, r.Upstream)
+		}
+		if r.Role == auth.RoleNone {
+			t.Errorf("%s: no role", r.Path)
+		}
+		for _, m := range r.Methods {
+			k := m + " " + r.Path
+			if seen[k] {
+				t.Errorf("%s registered twice", k)
+			}
+			seen[k] = true
+			// Reads never need more than reader, except the admin area.
+			if (m == "GET" || m == "HEAD") && r.Role != auth.RoleReader && r.Upstream == Credential &&
+				r.Path != "/admin/imports" && r.Path != "/admin/imports/*" {
+				t.Errorf("%s needs %s to read", k, r.Role)
+			}
+			if m != "GET" && m != "HEAD" && r.Role == auth.RoleReader {
+				t.Errorf("%s lets a reader write", k)
+			}
+		}
+		if r.Import != IsImportPath(trimWildcard(r.Path)) {
+			t.Errorf("%s: Import=%v but IsImportPath disagrees", r.Path, r.Import)
+		}
+	}
+}
+
+func trimWildcard(p string) string {
+	if len(p) > 2 && p[len(p)-2:] == "/*" {
+		return p[:len(p)-1] + "x"
+	}
+	return p
+}
+
+func TestIsImportPath(t *testing.T) {
+	tests := map[string]bool{
+		"/providers/import": true, "/admin/imports": true, "/admin/imports/leie": true,
+		"/providers": false, "/providers/p1": false, "/admin/importsx": false, "/stats/summary": false, "/": false,
+	}
+	for p, want := range tests {
+		if got := IsImportPath(p); got != want {
+			t.Errorf("IsImportPath(%q) = %v", p, got)
+		}
+	}
+}
