@@ -176,7 +176,7 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 		return nil, fmt.Errorf("record import attempt: %w", err)
 	}
 	log := im.Log.With("source", req.Source, "import_id", id)
-	log.Info("import started")
+	log.InfoContext(ctx, "import started")
 
 	st, err := im.load(ctx, f, id, req, actor)
 	if err != nil {
@@ -189,13 +189,13 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 		switch {
 		case errors.As(err, &le):
 			// Only the line: the reason may quote a value from the file.
-			log.Warn("import rejected", "line", le.Line, "rows_read", st.rows)
+			log.WarnContext(ctx, "import rejected", "line", le.Line, "rows_read", st.rows)
 			im.count(req.Source, "rejected")
 		case errors.Is(err, ErrBusy):
-			log.Warn("import refused: another import of the source is loading")
+			log.WarnContext(ctx, "import refused: another import of the source is loading")
 			im.count(req.Source, "busy")
 		default:
-			log.Error("import failed", "err", err.Error(), "rows_read", st.rows)
+			log.ErrorContext(ctx, "import failed", "err", err.Error(), "rows_read", st.rows)
 			im.count(req.Source, "error")
 		}
 		return rec, err
@@ -209,13 +209,13 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 	if im.rows != nil {
 		im.rows.WithLabelValues(req.Source).Set(float64(rec.Rows))
 	}
-	log.Info("import activated", "rows", rec.Rows, "bytes", rec.Bytes, "load_ms", st.loadMS, "index_ms", st.indexMS,
+	log.InfoContext(ctx, "import activated", "rows", rec.Rows, "bytes", rec.Bytes, "load_ms", st.loadMS, "index_ms", st.indexMS,
 		"swap_ms", st.swapMS, "replaced", st.replaced)
 
 	if sources.IsExclusion(req.Source) && im.OnExclusionsImported != nil {
 		if err := im.OnExclusionsImported(ctx, req.Source, id); err != nil {
 			rec.HookError = err.Error()
-			log.Error("re-screen after exclusion import failed", "err", err.Error())
+			log.ErrorContext(ctx, "re-screen after exclusion import failed", "err", err.Error())
 		}
 	}
 	return rec, nil
