@@ -162,6 +162,7 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("batch: queue pool: %w", err)
 	}
 	s.queuePool = qpool
+	o.Metrics.RegisterPool("batch_queue", qpool)
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker{s: s})
