@@ -117,14 +117,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	// Import uploads are proxied as a raw stream; parsing multipart here
 	// would spool them to disk and break the pass-through.
 	fs.DisablePreParseMultipartForm = true
-	// The server's read timeout covers the whole body; an import upload
-	// may legitimately take as long as IMPORT_TIMEOUT.
-	fs.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-		if routes.IsImportPath(string(h.RequestURI())) || routes.IsImportPath(string(pathOnly(h.RequestURI()))) {
-			return fasthttp.RequestConfig{ReadTimeout: cfg.ImportTimeout, WriteTimeout: cfg.ImportTimeout}
-		}
-		return fasthttp.RequestConfig{}
-	}
+	fs.HeaderReceived = g.requestConfig
 
 	app := g.Server.App
 	openapi.New().Routes(app)
@@ -137,6 +130,24 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// requestConfig gives import uploads by an admin key IMPORT_TIMEOUT as the
+// connection's read and write timeout (the server's read timeout covers the
+// whole body). Only an admin key gets that long, so nobody else can hold a
+// connection open for it.
+func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if !routes.IsImportPath(string(pathOnly(h.RequestURI()))) {
+		return fasthttp.RequestConfig{}
+	}
+	tok, ok := auth.BearerToken(string(h.Peek(fiber.HeaderAuthorization)))
+	if !ok {
+		return fasthttp.RequestConfig{}
+	}
+	if k, ok := g.keys.Lookup(tok); !ok || k.Role < auth.RoleAdmin {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{ReadTimeout: g.cfg.ImportTimeout, WriteTimeout: g.cfg.ImportTimeout}
 }
 
 func pathOnly(uri []byte) []byte {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provcred/platform/config"
+	"github.com/valyala/fasthttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/provcred/gateway/internal/auth"
@@ -830,5 +831,31 @@ func TestImportLimitIsTheClientsFault(t *testing.T) {
 	}
 	if v, _ := e.gw.Metrics.Value("circuit_breaker_state", "name=upstream_credential"); v != 0 {
 		t.Fatalf("breaker state %v", v)
+	}
+}
+
+func TestImportReadTimeoutOnlyForAdmins(t *testing.T) {
+	e := start(t, map[string]string{"IMPORT_TIMEOUT": "45m"}, Deps{})
+	tests := []struct {
+		uri, key string
+		want     time.Duration
+	}{
+		{"/providers/import", e.keys.admin, 45 * time.Minute},
+		{"/admin/imports/leie?file_date=2026-11-01", e.keys.admin, 45 * time.Minute},
+		{"/admin/imports/leie", e.keys.operator, 0},
+		{"/providers/import", "", 0},
+		{"/providers/import", "pc_wrong", 0},
+		{"/providers", e.keys.admin, 0},
+	}
+	for _, tt := range tests {
+		var h fasthttp.RequestHeader
+		h.SetRequestURI(tt.uri)
+		if tt.key != "" {
+			h.Set("Authorization", "Bearer "+tt.key)
+		}
+		rc := e.gw.requestConfig(&h)
+		if rc.ReadTimeout != tt.want || rc.WriteTimeout != tt.want {
+			t.Errorf("%s (key given: %v): %+v, want %s", tt.uri, tt.key != "", rc, tt.want)
+		}
 	}
 }
