@@ -48,6 +48,7 @@ type Gateway struct {
 
 	healthProbe, concurrencyProbe *health.Prober
 
+	decisions     *prometheus.CounterVec
 	shed          prometheus.Counter
 	backendErrors prometheus.Counter
 }
@@ -77,11 +78,13 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 		"Requests refused with 503 overloaded because MAX_CONCURRENT_CONNECTIONS were in flight.").WithLabelValues()
 	g.backendErrors = g.Metrics.CounterVec("ratelimit_backend_errors_total",
 		"Rate limiter errors (the request was let through).").WithLabelValues()
+	// Decisions are counted here, whatever the limiter's backend.
+	g.decisions = ratelimit.NewDecisionsCounter(g.Metrics)
 	g.limiter = d.Limiter
 	if g.limiter == nil {
 		g.local = ratelimit.NewLocal(ratelimit.Options{
 			Policy:  ratelimit.Policy{Rate: cfg.RateLimitRequestsPerMinute, Period: time.Minute, Burst: cfg.RateLimitBurst},
-			MaxKeys: cfg.RateLimitMaxKeys, Now: d.Now, Metrics: g.Metrics,
+			MaxKeys: cfg.RateLimitMaxKeys, Now: d.Now,
 		})
 		g.limiter = g.local
 	}
@@ -237,11 +240,13 @@ func (g *Gateway) rateLimit(c *fiber.Ctx, key string) error {
 	}
 	c.Set("RateLimit-Policy", g.policy().HeaderPolicy())
 	c.Set("RateLimit", ratelimit.Header(d))
-	if !d.Allowed {
-		c.Set(fiber.HeaderRetryAfter, fmt.Sprint(ratelimit.RetryAfterSeconds(d)))
-		return errRateLimited
+	if d.Allowed {
+		g.decisions.WithLabelValues("allowed").Inc()
+		return nil
 	}
-	return nil
+	g.decisions.WithLabelValues("limited").Inc()
+	c.Set(fiber.HeaderRetryAfter, fmt.Sprint(ratelimit.RetryAfterSeconds(d)))
+	return errRateLimited
 }
 
 func (g *Gateway) policy() ratelimit.Policy {

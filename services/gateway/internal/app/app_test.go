@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/provcred/gateway/internal/auth"
 	gwconfig "github.com/provcred/gateway/internal/config"
+	"github.com/provcred/gateway/internal/ratelimit"
 )
 
 // upstream is a real HTTP server standing in for a service; it records what
@@ -857,5 +859,28 @@ func TestImportReadTimeoutOnlyForAdmins(t *testing.T) {
 		if rc.ReadTimeout != tt.want || rc.WriteTimeout != tt.want {
 			t.Errorf("%s (key given: %v): %+v, want %s", tt.uri, tt.key != "", rc, tt.want)
 		}
+	}
+}
+
+type brokenLimiter struct{}
+
+func (brokenLimiter) Allow(context.Context, string) (ratelimit.Decision, error) {
+	return ratelimit.Decision{}, errors.New("redis: connection refused")
+}
+
+func TestLimiterErrorFailsOpen(t *testing.T) {
+	e := start(t, nil, Deps{Limiter: brokenLimiter{}})
+	for i := 0; i < 3; i++ {
+		if r := e.do("GET", "/providers", e.keys.reader, nil, nil); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	}
+	if v, _ := e.gw.Metrics.Value("ratelimit_backend_errors_total"); v != 3 {
+		t.Fatalf("backend errors %v", v)
+	}
+	r := e.do("GET", "/health/concurrency", "", nil, nil)
+	rl := r.body["concurrency"].(map[string]any)["rate_limiter"].(map[string]any)
+	if rl["backend"] == "local" {
+		t.Fatalf("rate_limiter %v", rl)
 	}
 }
