@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -26,11 +27,15 @@ type Handler struct {
 	// Files bounds concurrent file operations (semaphore "file",
 	// MAX_CONCURRENT_FILE_OPERATIONS), shared with the service's other file endpoints.
 	Files *semaphore.Semaphore
+	// Timeout bounds one import. It replaces the server's per-request
+	// timeout, which is sized for API calls: the full NPPES file (~9 GB)
+	// takes minutes. Default 2h.
+	Timeout time.Duration
 }
 
 // NewHandler returns the import endpoints' handler.
 func NewHandler(im *Importer, files *semaphore.Semaphore) *Handler {
-	return &Handler{Importer: im, Files: files}
+	return &Handler{Importer: im, Files: files, Timeout: 2 * time.Hour}
 }
 
 // Routes registers:
@@ -63,7 +68,13 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 		}
 		req.FileDate = &t
 	}
-	ctx := c.UserContext()
+	// Keep the request's values (request id, trace) but not its deadline.
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Hour
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), timeout)
+	defer cancel()
 	if err := h.Files.Acquire(ctx); err != nil {
 		return apierr.Unavailable("file_operations_busy",
 			"Too many file operations are running; retry in a moment.")
