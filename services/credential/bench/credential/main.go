@@ -59,10 +59,11 @@ func main() {
 	requests := flag.Int("requests", 400, "POST /credential requests per latency measurement")
 	conc := flag.Int("concurrency", 8, "concurrent clients for the concurrent measurement")
 	runs := flag.Int("runs", 3, "runs of the re-screen measurement (the median is reported)")
+	maxConns := flag.Int("max-conns", 48, "pool size: one credentialing holds up to 4 connections at once (its checks)")
 	admin := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server; a scratch database is created on it and dropped")
 	flag.Parse()
-	if err := run(*nProv, *nExcl, *requests, *conc, *runs, *admin); err != nil {
+	if err := run(*nProv, *nExcl, *requests, *conc, *runs, int32(*maxConns), *admin); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/credential:", err)
 		os.Exit(1)
 	}
@@ -94,7 +95,7 @@ func person(i int) (first, last string, dob time.Time) {
 		time.Date(1950+i%45, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
 }
 
-func run(nProv, nExcl, requests, conc, runs int, adminURL string) error {
+func run(nProv, nExcl, requests, conc, runs int, maxConns int32, adminURL string) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dbURL, drop, err := scratch(ctx, adminURL)
@@ -102,7 +103,7 @@ func run(nProv, nExcl, requests, conc, runs int, adminURL string) error {
 		return err
 	}
 	defer drop()
-	pool, err := database.Connect(ctx, database.Options{URL: dbURL, SearchPath: store.Schema, MaxConns: 20})
+	pool, err := database.Connect(ctx, database.Options{URL: dbURL, SearchPath: store.Schema, MaxConns: maxConns})
 	if err != nil {
 		return err
 	}
