@@ -328,3 +328,28 @@ func TestFileDateFromName(t *testing.T) {
 		}
 	}
 }
+
+func TestHookErrorDoesNotUndoTheImport(t *testing.T) {
+	im, pool := newImporter(t)
+	ctx := context.Background()
+	calls := 0
+	im.OnExclusionsImported = func(context.Context, string, int64) error {
+		calls++
+		return errors.New("engine unavailable")
+	}
+	rec, err := im.Import(ctx, Request{Source: sources.SAM, Body: strings.NewReader(
+		"Classification,Name,First,Middle,Last,Exclusion Type,Active Date,Termination Date,NPI\nFirm,ACME,,,,X,01/01/2020,,\n")})
+	if err != nil || rec.Status != "active" || rec.HookError != "engine unavailable" {
+		t.Fatalf("record %+v, err %v", rec, err)
+	}
+	if _, err := im.Import(ctx, Request{Source: sources.Licenses, Body: strings.NewReader(
+		"state,license_number,status,expiration_date,last_name,first_name\nTX,1,active,,A,B\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("hook called %d times, want once (not for licenses)", calls)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM active_exclusions WHERE source = 'sam'`); n != 1 {
+		t.Errorf("%d SAM rows", n)
+	}
+}
