@@ -263,6 +263,28 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("aggregated concurrency report and docs", func(t *testing.T) {
+		r := c.do("GET", "/health/concurrency", "", nil)
+		conc, _ := r.body["concurrency"].(map[string]any)
+		conns, _ := conc["connections"].(map[string]any)
+		ups, _ := r.body["upstreams"].(map[string]any)
+		if r.status != 200 || r.body["status"] != "healthy" || conns["total"] != float64(1000) || len(ups) != 3 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		for name, u := range ups {
+			m, _ := u.(map[string]any)
+			if m["status"] != "healthy" || m["concurrency"] == nil {
+				t.Errorf("%s: %v", name, m)
+			}
+		}
+		if r := c.do("GET", "/openapi.json", "", nil); r.status != 200 || r.body["openapi"] != "3.1.0" {
+			t.Fatalf("openapi: %d", r.status)
+		}
+		if r := c.do("GET", "/docs", "", nil); r.status != 200 || !bytes.Contains(r.raw, []byte("openapi.json")) {
+			t.Fatalf("docs: %d", r.status)
+		}
+	})
+
 	provider := map[string]any{
 		"id": "provider_e2e_001", "npi": "1234567893", "first_name": "Ada", "middle_name": "M", "last_name": "Lovelace",
 		"suffix": "", "date_of_birth": "1970-01-31", "specialty": "Cardiology", "taxonomy_code": "207RC0000X",
