@@ -275,15 +275,15 @@ func (im *Importer) load(ctx context.Context, f sources.Format, id int64, req Re
 	// Load.
 	t0 := time.Now()
 	body := &countingReader{r: req.Body, h: sha256.New()}
-	src, err := sources.NewReader(f, bufio.NewReaderSize(body, 1<<20))
+	src, err := sources.NewPipeline(f, bufio.NewReaderSize(body, 1<<20))
 	if err != nil {
 		st.bytes = body.n
 		return st, err
 	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, f.Columns(), src)
-	st.rows = src.Rows()
+	src.Close() // the parser goroutine is done with body after this
+	st.rows, st.bytes = src.Rows(), body.n
 	if src.Err() != nil {
-		st.bytes = body.n
 		return st, src.Err()
 	}
 	if err != nil {
