@@ -58,7 +58,7 @@ var Expected = map[Case]Expectation{
 	ExcludedSAM:       {"denied", "SAM row with the provider's NPI, Termination Date Indefinite"},
 	LEIENameDOB:       {"needs_review", "LEIE row with NPI 0000000000 matching last+first name and DOB"},
 	LEIEReinstated:    {"approved", "LEIE row with the provider's NPI but a REINDATE in the past: no longer excluded"},
-	LEIEWaiver:        {"approved", "LEIE row with the provider's NPI and a WAIVERDATE in the past (waiver for WVRSTATE = the license state): not excluded"},
+	LEIEWaiver:        {"needs_review", "LEIE row with the provider's NPI and a WAIVERDATE in the past (WVRSTATE = the license state): not an exclusion in force, but a human confirms the waiver covers the practice"},
 	SAMTerminated:     {"approved", "SAM row with the provider's NPI and a Termination Date in the past: no longer excluded"},
 	LicenseExpired:    {"denied", "license roster: status expired, expiration date in the past"},
 	LicenseRevoked:    {"denied", "license roster: status revoked"},
