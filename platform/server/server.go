@@ -152,6 +152,8 @@ func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
 	}
 	req := c.Request()
 	if req.Header.ContentLength() > s.opts.BodyLimit {
+		// The unread body would be parsed as the next request: close instead.
+		c.Context().SetConnectionClose()
 		return fiber.ErrRequestEntityTooLarge
 	}
 	if stream := req.BodyStream(); stream != nil {
@@ -160,6 +162,7 @@ func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
 			return apierr.BadRequest("bad_request", "could not read the request body")
 		}
 		if len(body) > s.opts.BodyLimit {
+			c.Context().SetConnectionClose()
 			return fiber.ErrRequestEntityTooLarge
 		}
 		req.SetBody(body)
