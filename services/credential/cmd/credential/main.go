@@ -1,15 +1,24 @@
-// Command credential serves providers, verification, results, the audit
-// log and batch credentialing. `credential migrate` applies the schema and exits.
+// Command credential serves providers, source imports, verification,
+// results, the audit log and durable batch credentialing.
+// `credential migrate` applies the schema (its own and River's) and exits.
 package main
 
 import (
 	"context"
 	"time"
 
+	"github.com/provcred/credential/internal/audit"
+	"github.com/provcred/credential/internal/batch"
+	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
+	"github.com/provcred/credential/internal/monitor"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/roster"
+	"github.com/provcred/credential/internal/sources/importer"
+	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/platform/breaker"
 	platformcfg "github.com/provcred/platform/config"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
@@ -22,28 +31,81 @@ func main() {
 
 func run(ctx context.Context) error {
 	cfg := platformcfg.MustLoad[config.Config]()
-	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{Schema: store.Schema, Migrations: store.Migrations()})
+	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{
+		Schema: store.Schema, Migrations: store.Migrations(), Extra: batch.Migrate,
+	})
+	if err != nil {
+		return err
+	}
+	licenseEndpoints, err := cfg.LicenseEndpoints()
+	if err != nil {
+		return err // validated at load; kept for the type
+	}
+
+	// Concurrency limits shown in /health/concurrency.
+	files := semaphore.New("file", cfg.MaxConcurrentFileOperations, 5*time.Second, deps.Metrics)
+	batchSem := semaphore.New("batch", cfg.MaxConcurrentBatchRequests, time.Minute, deps.Metrics)
+	sems := []*semaphore.Semaphore{batchSem, files}
+	remoteBreaker := breaker.Settings{ConsecutiveFailures: cfg.BreakerConsecutiveFailures,
+		OpenTimeout: cfg.BreakerOpenTimeout, HalfOpenRequests: cfg.BreakerHalfOpenRequests}
+
+	// Sources: the NPI registry is the imported bulk table unless the live API is chosen.
+	var registry nppes.Lookup
+	if cfg.NPPESMode == "api" {
+		retries := cfg.NPPESRetries
+		if retries == 0 {
+			retries = -1 // ClientOptions reads 0 as "default"
+		}
+		client := nppes.NewClient(cfg.NPPESAPIURL, deps.Metrics, nppes.ClientOptions{
+			AttemptTimeout: cfg.NPPESTimeout, Retries: retries, Breaker: remoteBreaker,
+			MaxConcurrent: cfg.MaxConcurrentBatchRequests * 2,
+		})
+		registry = client
+		sems = append(sems, client.Sem)
+	}
+
+	providerStore := providers.NewStore(deps.Pool)
+	engine := checks.New(checks.Options{
+		DB: deps.Pool, Metrics: deps.Metrics, Log: deps.Log, NPPES: registry,
+		LicenseEndpoints: licenseEndpoints, LicenseTimeout: cfg.LicenseVerifyTimeout,
+		SourceTimeout: cfg.SourceQueryTimeout, Concurrency: cfg.CheckConcurrency, MaxWait: cfg.CheckMaxWait,
+		Breaker: remoteBreaker,
+	})
+	sems = append(sems, engine.Semaphores()...)
+
+	// Continuous monitoring: every exclusion import re-screens all providers.
+	imports := importer.New(deps.Pool, deps.Log).WithMetrics(deps.Metrics)
+	imports.OnExclusionsImported = monitor.New(deps.Pool, deps.Metrics, deps.Log).Hook
+
+	batches, err := batch.New(batch.Options{
+		Pool: deps.Pool, Credentialer: engine, Providers: providerStore, Semaphore: batchSem, Files: files,
+		Metrics: deps.Metrics, Logger: deps.Log, Config: cfg.Batch, MaxWorkers: cfg.MaxConcurrentBatchRequests,
+		MaxProviders: cfg.BatchMaxProviders, RosterMaxBytes: cfg.RosterMaxBytes, SoftStopTimeout: cfg.ShutdownTimeout,
+	})
 	if err != nil {
 		return err
 	}
 
-	files := semaphore.New("file", cfg.MaxConcurrentFileOperations, 5*time.Second, deps.Metrics)
-	batch := semaphore.New("batch", cfg.MaxConcurrentBatchRequests, time.Minute, deps.Metrics)
-
-	providerStore := providers.NewStore(deps.Pool)
-
 	srv := server.New(server.Options{
 		Service: "credential", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout, RequestTimeout: cfg.RequestTimeout,
-		StreamPaths: []string{"/providers/import", "/admin/imports"},
-		Semaphores:  []*semaphore.Semaphore{batch, files},
+		StreamPaths: []string{"/providers/import", "/admin/imports", "/batch-credential"},
+		Semaphores:  sems,
 		Checks:      []server.Check{deps.DBCheck()},
 		Config:      cfg.Public(),
+		ActiveTasks: batches.Running,
 	})
 	(&providers.Handler{
 		Store:  providerStore,
 		Import: roster.ImportHandler(providerStore, files, cfg.BatchMaxProviders, cfg.RosterMaxBytes),
 	}).Routes(srv.App)
+	importer.NewHandler(imports, files).Routes(srv.App)
+	(&results.Handler{Store: engine.Store(), Engine: engine}).Routes(srv.App)
+	(&audit.Handler{Pool: deps.Pool}).Routes(srv.App)
+	batches.Routes(srv.App)
 
-	return deps.Serve(ctx, srv, cfg.HTTPAddr)
+	if err := batches.Start(ctx); err != nil {
+		return err
+	}
+	return deps.Serve(ctx, srv, cfg.HTTPAddr, batches.Stop)
 }

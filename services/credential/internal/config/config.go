@@ -53,5 +53,10 @@ func (c Config) Public() map[string]any {
 		"body_limit_bytes":               c.BodyLimitBytes,
 		"roster_max_bytes":               c.RosterMaxBytes,
 		"request_timeout":                c.RequestTimeout.String(),
+		"nppes_mode":                     c.NPPESMode,
+		"check_concurrency":              c.CheckConcurrency,
+		"batch_job_timeout":              c.BatchJobTimeout.String(),
+		"batch_max_attempts":             c.BatchMaxAttempts,
+		"batch_workers_enabled":          c.BatchWorkersEnabled,
 	}
 }
