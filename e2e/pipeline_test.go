@@ -16,13 +16,6 @@ import (
 	"github.com/provcred/platform/pgtest"
 )
 
-// engineRuleOverrides are the generator cases whose expected decision the
-// check engine deliberately does not follow (docs/verification.md): a LEIE
-// waiver leaves the person excluded outside the waiver state, so the engine
-// asks a human (needs_review) where the generator expects approved. This map
-// is the only deviation from expected.csv, and it is reported.
-var engineRuleOverrides = map[string]string{"leie_waiver": "needs_review"}
-
 // TestCredentialingPipeline drives the whole verification pipeline through
 // the gateway, as an integrator would: the generator's edge-case data set
 // (credgen) is imported (LEIE, SAM, NPPES, licenses via POST /admin/imports,
@@ -70,8 +63,7 @@ func TestCredentialingPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		req, _ := http.NewRequest("POST", c.base+path, f)
-		// A known length: chunked uploads to /admin/imports hang on the
-		// credential side (reported; see the engine helper's report).
+		// A known length, as credctl sends it.
 		req.ContentLength = st.Size()
 		req.Header.Set("Content-Type", "text/csv")
 		req.Header.Set("Authorization", "Bearer "+adminKey)
@@ -113,9 +105,6 @@ func TestCredentialingPipeline(t *testing.T) {
 	wantDecisions := map[string]int{}
 	for _, row := range expected[1:] {
 		id, kase, want := row[0], row[2], row[3]
-		if o, ok := engineRuleOverrides[kase]; ok {
-			want = o
-		}
 		cases[kase]++
 		byCase[kase] = append(byCase[kase], id)
 		wantDecisions[want]++

@@ -21,13 +21,6 @@ import (
 	"github.com/provcred/platform/server"
 )
 
-// engineRuleOverrides are cases where the engine's documented rule
-// (docs/verification.md) differs from the generator's expectation. A waiver
-// leaves the person excluded outside the waiver state, so the engine asks a
-// human; the generator (owned by the sources helper) expects approved. The
-// difference is reported, not hidden: this map is the only override.
-var engineRuleOverrides = map[gen.Case]string{gen.LEIEWaiver: "needs_review"}
-
 // TestPipelineAgainstGenerator is the credential module's end-to-end test:
 // the generator's edge-case data set goes through the service's own HTTP
 // endpoints (source imports, roster import, POST /credential) on a real
@@ -99,9 +92,6 @@ func TestPipelineAgainstGenerator(t *testing.T) {
 	seen := map[string]int{}
 	for _, row := range exp[1:] {
 		id, c, want := row[0], gen.Case(row[2]), row[3]
-		if o, ok := engineRuleOverrides[c]; ok {
-			want = o
-		}
 		var run results.Run
 		send("POST", "/credential/"+id, "", nil, &run)
 		seen[string(c)]++
