@@ -81,6 +81,11 @@ func TestCredentialEndpointStoresRunAndAudits(t *testing.T) {
 	if v, _ := k.reg.Value("credential_checks_total", "check=leie", "outcome=fail"); v != 1 {
 		t.Errorf("credential_checks_total{leie,fail} = %v, want 1", v)
 	}
+	for _, src := range []string{"nppes", "leie", "sam", "licenses"} {
+		if n, _ := k.reg.Value("credential_source_duration_seconds", "source="+src); n != 1 {
+			t.Errorf("credential_source_duration_seconds{%s} has %v samples, want 1", src, n)
+		}
+	}
 
 	// The audit entry, through GET /logs with filters.
 	var logs struct {
