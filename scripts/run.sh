@@ -81,14 +81,19 @@ GW="http://127.0.0.1:$GATEWAY_PORT"
 # --- demo data ------------------------------------------------------------------
 DEMO="$RUN/demo"
 bin/credgen -out "$DEMO" -providers "$DEMO_PROVIDERS" -seed 1 >/dev/null
-for src in leie sam nppes licenses; do
-  f=$(ls "$DEMO"/"$src"*.csv 2>/dev/null | head -1 || true)
-  [ -n "$f" ] || continue
-  curl -fsS -X POST "$GW/admin/imports/$src" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
-    --data-binary @"$f" >/dev/null || echo "warning: importing $src failed (see $RUN/logs/credential.log)"
-done
+# Source files first (NPPES, licenses, then the exclusion lists, whose import
+# re-screens every provider), then the roster.
+import_source() { # source file
+  curl -fsS -X POST "$GW/admin/imports/$1" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
+    --data-binary @"$DEMO/$2" >/dev/null || { echo "importing $1 failed; see $RUN/logs/credential.log" >&2; exit 1; }
+}
+import_source nppes npidata_pfile.csv
+import_source licenses licenses.csv
 curl -fsS -X POST "$GW/providers/import" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
-  --data-binary @"$DEMO/roster.csv" >/dev/null || echo "warning: loading demo providers failed"
+  --data-binary @"$DEMO/providers.csv" >/dev/null || { echo "loading demo providers failed" >&2; exit 1; }
+import_source leie UPDATED.csv
+import_source sam sam_exclusions.csv
+FIRST=$(head -2 "$DEMO/providers.csv" | tail -1 | cut -d, -f1)
 
 cat <<TXT
 
@@ -101,7 +106,8 @@ The credentialing platform is up.
 Try:
   curl -s $GW/health/concurrency
   curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/providers?limit=5"
-  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/<provider id>
+  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/$FIRST
+  bin/credctl batch submit --file $DEMO/providers.csv --url $GW --api-key $ADMIN_KEY
 
 Ctrl-C stops everything.
 TXT
