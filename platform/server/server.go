@@ -6,6 +6,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -354,4 +355,33 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, closers ...fun
 // SignalContext ends when the process gets SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
 func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+// BodyStream returns the request body as a reader: the stream when this
+// request is streamed (StreamPaths), else the buffered body. Once it has
+// reported io.EOF it keeps doing so without touching the connection again:
+// fasthttp's chunked body stream blocks when read past its end, which would
+// hang any reader that checks for EOF twice (bufio, csv, io.Copy after a
+// short read).
+func BodyStream(c *fiber.Ctx) io.Reader {
+	if s := c.Request().BodyStream(); s != nil {
+		return &eofLatch{r: s}
+	}
+	return bytes.NewReader(c.Body())
+}
+
+type eofLatch struct {
+	r   io.Reader
+	err error
+}
+
+func (l *eofLatch) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
 }

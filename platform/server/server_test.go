@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -226,9 +227,14 @@ func TestStreamPathsKeepLimitElsewhere(t *testing.T) {
 	var logs bytes.Buffer
 	s := newTestServer(t, &logs, func(o *Options) { o.StreamPaths = []string{"/upload"} })
 	s.App.Post("/upload", func(c *fiber.Ctx) error {
-		n, err := io.Copy(io.Discard, c.Context().RequestBodyStream())
+		r := BodyStream(c)
+		n, err := io.Copy(io.Discard, r)
 		if err != nil {
 			return err
+		}
+		// Reading again after EOF must not block (fasthttp's chunked stream does).
+		if m, err := r.Read(make([]byte, 8)); m != 0 || err != io.EOF {
+			return fmt.Errorf("read after EOF: %d %v", m, err)
 		}
 		return c.JSON(map[string]int64{"bytes": n})
 	})
@@ -253,8 +259,10 @@ func TestStreamPathsKeepLimitElsewhere(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		return resp.StatusCode, body
 	}
-	if st, body := post("/upload", 3<<20, false); st != 200 || body["bytes"] != float64(3<<20) {
-		t.Fatalf("stream path: %d %v", st, body)
+	for _, chunked := range []bool{false, true} {
+		if st, body := post("/upload", 3<<20, chunked); st != 200 || body["bytes"] != float64(3<<20) {
+			t.Fatalf("stream path (chunked %v): %d %v", chunked, st, body)
+		}
 	}
 	// Twice on the same keep-alive client: the refused body must not be
 	// read as the next request.

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -44,7 +46,7 @@ func (s *Service) handleSubmit(c *fiber.Ctx) error {
 		}
 	}
 	key := strings.TrimSpace(c.Get(HeaderIdempotencyKey))
-	if len(key) > 255 || checkID(key) != "" && key != "" {
+	if len(key) > 255 || strings.ContainsFunc(key, unicode.IsControl) || !utf8.ValidString(key) {
 		return apierr.Invalid(HeaderIdempotencyKey, "must be 1 to 255 printable characters")
 	}
 	sub := Submission{IdempotencyKey: key, Actor: server.Actor(c), RequestID: server.RequestID(c)}
@@ -81,14 +83,7 @@ func (s *Service) handleSubmit(c *fiber.Ctx) error {
 
 // readBody reads the JSON body, streamed or not, up to RosterMaxBytes.
 func (s *Service) readBody(c *fiber.Ctx) ([]byte, error) {
-	stream := c.Request().BodyStream()
-	if stream == nil {
-		if int64(len(c.Body())) > s.o.RosterMaxBytes {
-			return nil, apierr.Newf(fiber.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", s.o.RosterMaxBytes)
-		}
-		return c.Body(), nil
-	}
-	body, err := io.ReadAll(io.LimitReader(stream, s.o.RosterMaxBytes+1))
+	body, err := io.ReadAll(io.LimitReader(server.BodyStream(c), s.o.RosterMaxBytes+1))
 	if err != nil {
 		return nil, apierr.BadRequest("bad_request", "could not read the request body")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/server"
 )
 
 // maxErrors bounds the line errors one answer lists.
@@ -46,11 +47,7 @@ func ImportHandler(store *providers.Store, files *semaphore.Semaphore, maxProvid
 // turning every problem into a 4xx: 413 past maxBytes, 422 with the bad
 // lines listed.
 func ParseRequest(c *fiber.Ctx, maxProviders int, maxBytes int64) (*Result, error) {
-	var body io.Reader = c.Request().BodyStream()
-	if body == nil {
-		body = strings.NewReader(string(c.Body()))
-	}
-	lr := &limitedReader{r: body, left: maxBytes}
+	lr := &limitedReader{r: server.BodyStream(c), left: maxBytes}
 	res, err := Parse(lr, time.Now(), maxProviders, maxErrors)
 	if lr.exceeded {
 		return nil, apierr.Newf(fiber.StatusRequestEntityTooLarge, "body_too_large", "the roster is larger than %d bytes", maxBytes)

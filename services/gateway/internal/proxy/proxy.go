@@ -257,7 +257,7 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 		return nil, errBodyTooLarge
 	}
 	if f.Stream && in.IsBodyStream() {
-		var r io.Reader = c.Context().RequestBodyStream()
+		r := server.BodyStream(c)
 		if f.BodyLimit > 0 && cl < 0 {
 			r = &limitReader{r: r, left: f.BodyLimit}
 		}
@@ -271,7 +271,7 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 		if limit <= 0 {
 			limit = 1 << 30
 		}
-		b, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), limit+1))
+		b, err := io.ReadAll(io.LimitReader(server.BodyStream(c), limit+1))
 		if err != nil {
 			return nil, apierr.BadRequest("bad_request", "The request body could not be read.")
 		}

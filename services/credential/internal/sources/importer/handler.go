@@ -1,11 +1,9 @@
 package importer
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -83,11 +81,7 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 
 	// With StreamRequestBody on, the body is read from the connection as the
 	// CSV reader asks for it: memory stays constant whatever the file's size.
-	var body io.Reader = c.Context().RequestBodyStream()
-	if body == nil {
-		body = bytes.NewReader(c.Body())
-	}
-	req.Body = body
+	req.Body = server.BodyStream(c)
 	rec, err := h.Importer.Import(ctx, req)
 	if err != nil {
 		var le *sources.LineError
