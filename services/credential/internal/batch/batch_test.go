@@ -115,12 +115,19 @@ func TestIdempotencyKey(t *testing.T) {
 		{"same key, other body", idsBody(ids[0]), []string{"Idempotency-Key", "abc", "X-Actor-Id", "k1"}, 409, false},
 		{"same key, other actor", idsBody(ids...), []string{"Idempotency-Key", "abc", "X-Actor-Id", "k2"}, 202, false},
 		{"no key", idsBody(ids...), []string{"X-Actor-Id", "k1"}, 202, false},
+		{"key too long", idsBody(ids...), []string{"Idempotency-Key", strings.Repeat("k", 256)}, 422, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do(t, "POST", "/batch-credential", "application/json", tc.body, tc.headers...)
 			if r.code != tc.code {
 				t.Fatalf("code %d, want %d: %s", r.code, tc.code, r.raw)
+			}
+			if tc.code == 422 {
+				if r.body["code"] != "validation_failed" {
+					t.Fatalf("code field %v", r.body["code"])
+				}
+				return
 			}
 			if tc.code == 409 {
 				if r.body["code"] != "idempotency_key_reused" {
@@ -417,9 +424,31 @@ func TestProgressPaginationAndFilter(t *testing.T) {
 	if r.body["status"] != StatusQueued || r.body["counts"].(map[string]any)["queued"] != float64(5) {
 		t.Fatalf("progress %s", r.raw)
 	}
-	l := e.do(t, "GET", "/batches?limit=1", "", "")
-	if l.code != 200 || len(l.body["items"].([]any)) != 1 {
-		t.Fatalf("list %d %s", l.code, l.raw)
+	for range 2 {
+		if _, err := e.svc.Submit(context.Background(), Submission{IDs: ids[:1], Source: "ids", Actor: "other", Hash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var listed []string
+	path := "/batches?limit=2"
+	for path != "" {
+		l := e.do(t, "GET", path, "", "")
+		if l.code != 200 {
+			t.Fatalf("list %d %s", l.code, l.raw)
+		}
+		for _, it := range l.body["items"].([]any) {
+			listed = append(listed, it.(map[string]any)["batch_id"].(string))
+		}
+		path = ""
+		if c, _ := l.body["next_cursor"].(string); c != "" {
+			path = "/batches?limit=2&cursor=" + c
+		}
+	}
+	if len(listed) != 3 || listed[2] != out.BatchID {
+		t.Fatalf("listed %v, want 3 newest first ending with %s", listed, out.BatchID)
+	}
+	if l := e.do(t, "GET", "/batches?actor=other", "", ""); len(l.body["items"].([]any)) != 2 {
+		t.Fatalf("actor filter: %s", l.raw)
 	}
 }
 
