@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/provcred/credential/internal/batch/batchtest"
 	"github.com/provcred/platform/metrics"
 )
 
@@ -588,5 +589,45 @@ func TestStopHandsRunningJobsBack(t *testing.T) {
 	p := e.waitDone(t, out.BatchID, 20*time.Second)
 	if p.Counts[StateApproved] != 1 || p.Items[0].Attempts != 1 {
 		t.Fatalf("after restart: %v attempts %d", p.Counts, p.Items[0].Attempts)
+	}
+}
+
+// TestSubmitAcrossChunks: a batch larger than one insert step keeps every
+// id once, in order, with jobs for exactly the existing providers.
+func TestSubmitAcrossChunks(t *testing.T) {
+	e := newEnv(t, nil, func(o *Options) { o.MaxProviders = 5000 }, false)
+	ps := batchtest.Providers("chunk_", 2*insertChunk+300)
+	if err := batchtest.Create(context.Background(), e.pool, ps); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, p := range ps {
+		ids = append(ids, p.ID)
+		if i%500 == 0 {
+			ids = append(ids, fmt.Sprintf("ghost_%d", i))
+		}
+	}
+	out, err := e.svc.Submit(context.Background(), Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghosts := len(ids) - len(ps)
+	if out.Total != len(ids) || out.Queued != len(ps) || len(out.UnknownIDs) != ghosts {
+		t.Fatalf("submitted total %d queued %d unknown %d", out.Total, out.Queued, len(out.UnknownIDs))
+	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE args->>'batch_id' = $1`, out.BatchID); n != len(ps) {
+		t.Fatalf("%d jobs, want %d", n, len(ps))
+	}
+	if n := e.count(t, `SELECT count(*) FROM batch_items i JOIN river_job j ON j.id = i.job_id
+		WHERE i.batch_id = $1 AND i.state = 'queued' AND j.args->>'provider_id' = i.provider_id`, out.BatchID); n != len(ps) {
+		t.Fatalf("%d items linked to their own job, want %d", n, len(ps))
+	}
+	var inOrder bool
+	if err := e.pool.QueryRow(context.Background(), `SELECT array_agg(provider_id ORDER BY ord) = $2::text[] FROM batch_items WHERE batch_id = $1`,
+		out.BatchID, ids).Scan(&inOrder); err != nil {
+		t.Fatal(err)
+	}
+	if !inOrder {
+		t.Fatal("items are not the submitted ids in order")
 	}
 }

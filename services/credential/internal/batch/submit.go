@@ -43,8 +43,9 @@ type Submitted struct {
 // maxUnknownListed bounds unknown_ids in an answer (the count is exact).
 const maxUnknownListed = 1000
 
-// insertChunk is how many jobs go to River per InsertManyTx call.
-const insertChunk = 2000
+// insertChunk is how many ids are stored per step (one provider lookup,
+// one InsertManyTx, one COPY of items) of the submission transaction.
+const insertChunk = 1000
 
 // ErrIdempotencyConflict: the key was used with a different request.
 var ErrIdempotencyConflict = apierr.New(409, "idempotency_key_reused",
@@ -123,24 +124,6 @@ func (s *Service) replay(ctx context.Context, sub Submission) (*Submitted, error
 func (s *Service) insert(ctx context.Context, sub Submission) (*Submitted, error) {
 	out := &Submitted{BatchID: uuid.NewString(), Total: len(sub.IDs), Duplicates: sub.Duplicates, UnknownIDs: []string{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		known := make(map[string]bool, len(sub.IDs))
-		rows, err := tx.Query(ctx, `SELECT id FROM providers WHERE id = ANY($1::text[])`, sub.IDs)
-		if err != nil {
-			return fmt.Errorf("look up providers: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			known[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("look up providers: %w", err)
-		}
-
 		var key any
 		if sub.IdempotencyKey != "" {
 			key = sub.IdempotencyKey
@@ -150,62 +133,21 @@ func (s *Service) insert(ctx context.Context, sub Submission) (*Submitted, error
 			len(sub.IDs), sub.Duplicates); err != nil {
 			return fmt.Errorf("insert batch: %w", err)
 		}
-
-		// One job per known provider, in chunks, all inside tx.
-		jobIDs := make(map[string]int64, len(known))
-		params := make([]river.InsertManyParams, 0, min(insertChunk, len(sub.IDs)))
-		var pending []string
-		flush := func() error {
-			if len(params) == 0 {
-				return nil
-			}
-			res, err := s.client.InsertManyTx(ctx, tx, params)
+		// Chunk by chunk, all inside tx: which ids exist, their jobs, their
+		// items. Nothing per batch is held beyond the id list, so a
+		// replica's memory does not grow with the batch.
+		for start := 0; start < len(sub.IDs); start += insertChunk {
+			end := min(start+insertChunk, len(sub.IDs))
+			queued, err := s.insertChunk(ctx, tx, out, sub, start, sub.IDs[start:end])
 			if err != nil {
-				return fmt.Errorf("insert batch jobs: %w", err)
+				return err
 			}
-			for i, r := range res {
-				jobIDs[pending[i]] = r.Job.ID
-			}
-			params, pending = params[:0], pending[:0]
-			return nil
+			out.Queued += queued
 		}
-		maxAttempts := s.o.Config.BatchMaxAttempts + 5 // River's own cap; the item's attempts decide first
-		for _, id := range sub.IDs {
-			if !known[id] {
-				if len(out.UnknownIDs) < maxUnknownListed {
-					out.UnknownIDs = append(out.UnknownIDs, id)
-				}
-				continue
-			}
-			params = append(params, river.InsertManyParams{Args: JobArgs{BatchID: out.BatchID, ProviderID: id, Actor: sub.Actor},
-				InsertOpts: &river.InsertOpts{MaxAttempts: maxAttempts}})
-			pending = append(pending, id)
-			if len(params) == insertChunk {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		out.Queued = len(jobIDs)
 		if s.testHookAfterJobs != nil {
 			if err := s.testHookAfterJobs(ctx, tx); err != nil {
 				return err
 			}
-		}
-
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"batch_items"}, []string{"batch_id", "ord", "provider_id", "state", "job_id", "last_error", "finished_at"},
-			pgx.CopyFromSlice(len(sub.IDs), func(i int) ([]any, error) {
-				id := sub.IDs[i]
-				if jid, ok := jobIDs[id]; ok {
-					return []any{out.BatchID, i, id, StateQueued, jid, "", nil}, nil
-				}
-				return []any{out.BatchID, i, id, StateUnknownProvider, nil, "no provider has this id", s.now()}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("insert batch items: %w", err)
 		}
 		if out.Queued == 0 {
 			// Nothing to run: the batch is finished at birth.
@@ -224,4 +166,54 @@ func (s *Service) insert(ctx context.Context, sub Submission) (*Submitted, error
 	s.log.InfoContext(ctx, "batch submitted", "batch_id", out.BatchID, "total", out.Total, "queued", out.Queued,
 		"source", sub.Source)
 	return out, nil
+}
+
+// insertChunk stores ids (positions from ord) of the batch: one River job
+// per existing provider (InsertManyTx in tx) and one item per id.
+func (s *Service) insertChunk(ctx context.Context, tx pgx.Tx, out *Submitted, sub Submission, ord int, ids []string) (int, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM providers WHERE id = ANY($1::text[])`, ids)
+	if err != nil {
+		return 0, fmt.Errorf("look up providers: %w", err)
+	}
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("look up providers: %w", err)
+	}
+	exists := make(map[string]int64, len(known))
+	for _, id := range known {
+		exists[id] = 0
+	}
+	maxAttempts := s.o.Config.BatchMaxAttempts + 5 // River's own cap; the item's attempts decide first
+	params := make([]river.InsertManyParams, 0, len(known))
+	order := make([]string, 0, len(known))
+	for _, id := range ids {
+		if _, ok := exists[id]; ok {
+			params = append(params, river.InsertManyParams{Args: JobArgs{BatchID: out.BatchID, ProviderID: id, Actor: sub.Actor},
+				InsertOpts: &river.InsertOpts{MaxAttempts: maxAttempts}})
+			order = append(order, id)
+		} else if len(out.UnknownIDs) < maxUnknownListed {
+			out.UnknownIDs = append(out.UnknownIDs, id)
+		}
+	}
+	if len(params) > 0 {
+		res, err := s.client.InsertManyTx(ctx, tx, params)
+		if err != nil {
+			return 0, fmt.Errorf("insert batch jobs: %w", err)
+		}
+		for i, r := range res {
+			exists[order[i]] = r.Job.ID
+		}
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"batch_items"}, []string{"batch_id", "ord", "provider_id", "state", "job_id", "last_error", "finished_at"},
+		pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) {
+			id := ids[i]
+			if jid, ok := exists[id]; ok {
+				return []any{out.BatchID, ord + i, id, StateQueued, jid, "", nil}, nil
+			}
+			return []any{out.BatchID, ord + i, id, StateUnknownProvider, nil, "no provider has this id", s.now()}, nil
+		}))
+	if err != nil {
+		return 0, fmt.Errorf("insert batch items: %w", err)
+	}
+	return len(params), nil
 }
