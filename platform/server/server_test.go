@@ -259,9 +259,11 @@ func TestStreamPathsKeepLimitElsewhere(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		return resp.StatusCode, body
 	}
-	for _, chunked := range []bool{false, true} {
-		if st, body := post("/upload", 3<<20, chunked); st != 200 || body["bytes"] != float64(3<<20) {
-			t.Fatalf("stream path (chunked %v): %d %v", chunked, st, body)
+	for _, size := range []int{3 << 20, 500} {
+		for _, chunked := range []bool{false, true} {
+			if st, body := post("/upload", size, chunked); st != 200 || body["bytes"] != float64(size) {
+				t.Fatalf("stream path (%d bytes, chunked %v): %d %v", size, chunked, st, body)
+			}
 		}
 	}
 	// Twice on the same keep-alive client: the refused body must not be
