@@ -68,7 +68,9 @@ func run(ctx context.Context) error {
 	engine := checks.New(checks.Options{
 		DB: deps.Pool, Metrics: deps.Metrics, Log: deps.Log, NPPES: registry,
 		LicenseEndpoints: licenseEndpoints, LicenseTimeout: cfg.LicenseVerifyTimeout,
-		SourceTimeout: cfg.SourceQueryTimeout, Concurrency: cfg.CheckConcurrency, MaxWait: cfg.CheckMaxWait,
+		SourceTimeout: cfg.SourceQueryTimeout,
+		// A whole registry lookup: every attempt plus backoff.
+		NPPESDeadline: time.Duration(cfg.NPPESRetries+1)*cfg.NPPESTimeout + 5*time.Second, Concurrency: cfg.CheckConcurrency, MaxWait: cfg.CheckMaxWait,
 		Breaker: remoteBreaker,
 	})
 	sems = append(sems, engine.Semaphores()...)

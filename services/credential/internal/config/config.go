@@ -45,7 +45,7 @@ func (c Config) Validate() error {
 
 // Public is the configuration shown in /health/concurrency (no secrets).
 func (c Config) Public() map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"max_concurrent_batch_requests":  c.MaxConcurrentBatchRequests,
 		"max_concurrent_file_operations": c.MaxConcurrentFileOperations,
 		"batch_max_providers":            c.BatchMaxProviders,
@@ -53,10 +53,12 @@ func (c Config) Public() map[string]any {
 		"body_limit_bytes":               c.BodyLimitBytes,
 		"roster_max_bytes":               c.RosterMaxBytes,
 		"request_timeout":                c.RequestTimeout.String(),
-		"nppes_mode":                     c.NPPESMode,
-		"check_concurrency":              c.CheckConcurrency,
 		"batch_job_timeout":              c.BatchJobTimeout.String(),
 		"batch_max_attempts":             c.BatchMaxAttempts,
 		"batch_workers_enabled":          c.BatchWorkersEnabled,
 	}
+	for k, v := range c.ChecksPublic() {
+		out[k] = v
+	}
+	return out
 }
