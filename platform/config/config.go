@@ -22,8 +22,9 @@ type Base struct {
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// DatabaseURL is the PostgreSQL connection string (pgx format).
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/credentialing?sslmode=disable"`
-	// DatabaseMaxConns caps the pgx pool per replica.
-	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"10"`
+	// DatabaseMaxConns caps the pgx pool per replica; 0 lets the service
+	// size it from its own concurrency settings.
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 	// DatabaseConnectTimeout bounds the start-up retries for the database.
 	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s"`
 	// BodyLimitBytes caps a request body (imports stream, and set their own).
@@ -45,8 +46,8 @@ func (b Base) Validate() error {
 	default:
 		return fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", b.LogLevel)
 	}
-	if b.DatabaseMaxConns < 1 {
-		return fmt.Errorf("DATABASE_MAX_CONNS: must be at least 1, got %d", b.DatabaseMaxConns)
+	if b.DatabaseMaxConns < 0 {
+		return fmt.Errorf("DATABASE_MAX_CONNS: must be 0 (automatic) or more, got %d", b.DatabaseMaxConns)
 	}
 	if b.BodyLimitBytes < 1024 {
 		return fmt.Errorf("BODY_LIMIT_BYTES: must be at least 1024, got %d", b.BodyLimitBytes)

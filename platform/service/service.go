@@ -33,6 +33,8 @@ type Database struct {
 	Extra func(ctx context.Context, pool *pgxpool.Pool) error
 	// URL overrides Base.DatabaseURL (e.g. a read replica).
 	URL string
+	// DefaultMaxConns sizes the pool when DATABASE_MAX_CONNS is 0 (default 10).
+	DefaultMaxConns int32
 }
 
 // Deps are the shared pieces a service is built from.
@@ -67,7 +69,11 @@ func Init(ctx context.Context, name string, base config.Base, db *Database) (*De
 	if path == "" {
 		path = db.Schema
 	}
-	pool, err := database.Connect(ctx, database.Options{URL: url, SearchPath: path, MaxConns: base.DatabaseMaxConns,
+	maxConns := base.DatabaseMaxConns
+	if maxConns == 0 {
+		maxConns = max(db.DefaultMaxConns, 10)
+	}
+	pool, err := database.Connect(ctx, database.Options{URL: url, SearchPath: path, MaxConns: maxConns,
 		ConnectTimeout: base.DatabaseConnectTimeout, Tracer: tp, Logger: d.Log})
 	if err != nil {
 		return nil, err

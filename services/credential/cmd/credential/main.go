@@ -33,6 +33,9 @@ func run(ctx context.Context) error {
 	cfg := platformcfg.MustLoad[config.Config]()
 	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{
 		Schema: store.Schema, Migrations: store.Migrations(), Extra: batch.Migrate,
+		// A credentialing in flight holds up to four connections while its
+		// checks run; leave room for the API and River's own traffic.
+		DefaultMaxConns: int32(4*cfg.MaxConcurrentBatchRequests + 10),
 	})
 	if err != nil {
 		return err
