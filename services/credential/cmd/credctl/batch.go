@@ -241,12 +241,11 @@ func followBatch(ctx context.Context, c *client, id string, every time.Duration,
 					bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(stderr),
 						progressbar.OptionSetDescription("credentialing"), progressbar.OptionShowCount(),
 						progressbar.OptionShowIts(), progressbar.OptionSetItsString("providers"),
-						progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(),
-						progressbar.OptionThrottle(100*time.Millisecond))
+						progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(30))
 				}
+				_ = bar.Set(p.Done)
 				bar.Describe(fmt.Sprintf("credentialing (%d approved, %d review, %d denied, %d incomplete)",
 					p.Counts["approved"], p.Counts["needs_review"], p.Counts["denied"], p.Counts["incomplete"]))
-				_ = bar.Set(p.Done)
 			}
 			if p.ended() {
 				return &p, raw, nil
