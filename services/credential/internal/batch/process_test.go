@@ -409,5 +409,4 @@ func TestKillMidBatchAndRestart(t *testing.T) {
 		}
 		t.Logf("%d items ran again after the rescue", rerun)
 	}
-	fmt.Fprint(io.Discard, pr)
 }
