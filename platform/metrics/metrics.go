@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -115,7 +116,8 @@ func (m *Registry) Middleware() fiber.Handler {
 		if route == "" || (status == fiber.StatusNotFound && route == "/") {
 			route = "unmatched"
 		}
-		method := c.Method()
+		// fasthttp reuses the request's buffers: a label must own its bytes.
+		method := utils.CopyString(c.Method())
 		m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 		m.httpDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		return err

@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -63,6 +65,40 @@ func TestPoolCollectorAndHandler(t *testing.T) {
 	for _, want := range []string{`pgxpool_total_conns{pool="stats",service="stats"} 1`, `pgxpool_acquire_count_total{pool="stats",service="stats"}`, "go_goroutines"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics output lacks %q", want)
+		}
+	}
+}
+
+// On one keep-alive connection a POST then a GET must leave two intact
+// method labels (fasthttp reuses the buffer the method string points into).
+func TestMethodLabelSurvivesBufferReuse(t *testing.T) {
+	m := New("svc")
+	app := fiber.New()
+	app.Use(m.Middleware())
+	app.Post("/x", func(c *fiber.Ctx) error { return c.SendString("p") })
+	app.Get("/x", func(c *fiber.Ctx) error { return c.SendString("g") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer app.Shutdown()
+	client := &http.Client{}
+	for _, method := range []string{"POST", "GET", "POST", "GET"} {
+		req, _ := http.NewRequest(method, "http://"+ln.Addr().String()+"/x", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if _, err := m.Gatherer().Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, method := range []string{"GET", "POST"} {
+		if v, _ := m.Value("http_server_requests_total", "method="+method, "route=/x"); v != 2 {
+			t.Errorf("%s = %v, want 2", method, v)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -61,8 +62,11 @@ func Middleware(tp trace.TracerProvider) fiber.Handler {
 	tracer := tp.Tracer("github.com/provcred/platform/tracing")
 	return func(c *fiber.Ctx) error {
 		ctx := Propagator.Extract(c.UserContext(), headerCarrier{c})
-		ctx, span := tracer.Start(ctx, c.Method()+" "+c.Path(), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", c.Method()), attribute.String("url.path", c.Path())))
+		// Spans outlive the request (batched export) and fasthttp reuses its
+		// buffers, so attributes take copies.
+		method, path := utils.CopyString(c.Method()), utils.CopyString(c.Path())
+		ctx, span := tracer.Start(ctx, method+" "+path, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", path)))
 		defer span.End()
 		// Only a span that is really recorded may replace the incoming
 		// traceparent; with tracing off we pass the caller's on untouched.
@@ -71,7 +75,7 @@ func Middleware(tp trace.TracerProvider) fiber.Handler {
 		}
 		c.SetUserContext(ctx)
 		err := c.Next()
-		span.SetName(c.Method() + " " + c.Route().Path)
+		span.SetName(method + " " + c.Route().Path)
 		status := c.Response().StatusCode()
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
 		if err != nil || status >= 500 {
