@@ -53,12 +53,11 @@ func (c Config) Public() map[string]any {
 		"body_limit_bytes":               c.BodyLimitBytes,
 		"roster_max_bytes":               c.RosterMaxBytes,
 		"request_timeout":                c.RequestTimeout.String(),
-		"batch_job_timeout":              c.BatchJobTimeout.String(),
-		"batch_max_attempts":             c.BatchMaxAttempts,
-		"batch_workers_enabled":          c.BatchWorkersEnabled,
 	}
-	for k, v := range c.ChecksPublic() {
-		out[k] = v
+	for _, part := range []map[string]any{c.ChecksPublic(), c.BatchPublic()} {
+		for k, v := range part {
+			out[k] = v
+		}
 	}
 	return out
 }

@@ -42,7 +42,9 @@ var Table = []Route{
 	{Methods: Write, Path: "/providers/*", Upstream: Credential, Role: auth.RoleAdmin},
 
 	{Methods: []string{"POST"}, Path: "/credential/:provider_id", Upstream: Credential, Role: auth.RoleOperator},
-	{Methods: []string{"POST"}, Path: "/batch-credential", Upstream: Credential, Role: auth.RoleOperator},
+	// A batch may carry a roster CSV and wait (?wait=) for its results: it
+	// streams and gets the import timeout, like the other uploads.
+	{Methods: []string{"POST"}, Path: "/batch-credential", Upstream: Credential, Role: auth.RoleOperator, Import: true},
 	{Methods: []string{"DELETE"}, Path: "/batch/:batch_id", Upstream: Credential, Role: auth.RoleOperator},
 	{Methods: Read, Path: "/batches", Upstream: Credential, Role: auth.RoleReader},
 
@@ -67,7 +69,8 @@ var Open = []string{"/livez", "/readyz", "/health", "/health/concurrency", "/met
 // route. It runs before routing (when the request headers arrive) to give
 // the connection the import read timeout, so it matches by prefix.
 func IsImportPath(path string) bool {
-	return path == "/providers/import" || path == "/admin/imports" || hasPrefix(path, "/admin/imports/")
+	return path == "/providers/import" || path == "/batch-credential" || path == "/admin/imports" ||
+		hasPrefix(path, "/admin/imports/")
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
