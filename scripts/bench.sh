@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs every benchmark program (services/*/bench/*/main.go). Each prints a
-# table comparing against a baseline measured in the same run. Set
-# BENCH_FULL=1 for the full sizes documented in docs/benchmarks.md.
+# Runs every benchmark program (services/<svc>/bench/<name>/main.go). Each
+# prints a table comparing against a baseline measured in the same run.
+# BENCH_FULL=1 selects the full sizes documented in docs/benchmarks.md
+# where a program has a shorter default; BENCH_ONLY=<name> runs one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for dir in services/*/bench/*/; do
   [ -f "$dir/main.go" ] || continue
-  mod=$(cd "$dir" && go list -m)
-  pkg=$(cd "$dir" && go list .)
-  echo "== $pkg"
-  (cd "services/$(basename "$(dirname "$(dirname "$dir")")")" && go run "$pkg" ${BENCH_ARGS:-})
+  name=$(basename "$dir")
+  [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$name" ] || continue
+  svc=$(basename "$(dirname "$(dirname "$dir")")")
+  echo "== $svc/bench/$name"
+  (cd "services/$svc" && go run "./bench/$name")
 done
