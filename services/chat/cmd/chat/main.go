@@ -7,6 +7,7 @@ import (
 
 	"github.com/provcred/chat/internal/chat"
 	chatcfg "github.com/provcred/chat/internal/config"
+	"github.com/provcred/chat/internal/history"
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/config"
@@ -19,7 +20,7 @@ func main() { service.Main("chat", run) }
 
 func run(ctx context.Context) error {
 	cfg := config.MustLoad[chatcfg.Config]()
-	deps, err := service.Init(ctx, "chat", cfg.Base, &service.Database{Schema: "chat", SearchPath: "chat,credential"})
+	deps, err := service.Init(ctx, "chat", cfg.Base, &service.Database{Schema: history.Schema, Migrations: history.Migrations()})
 	if err != nil {
 		return err
 	}
@@ -41,6 +42,6 @@ func run(ctx context.Context) error {
 			return map[string]any{"llm_configured": cfg.Configured()}
 		},
 	})
-	chat.NewHandler(client, sem, cfg.MaxMessageChars, deps.Metrics).Routes(srv.App)
+	chat.NewHandler(client, &history.Store{Pool: deps.Pool}, sem, cfg.MaxMessageChars, deps.Metrics, deps.Log).Routes(srv.App)
 	return deps.Serve(ctx, srv, cfg.HTTPAddr)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,11 +17,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provcred/chat/internal/history"
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/server"
 )
 
 // systemPrompt keeps the model honest about what it can see: grounding in
@@ -44,20 +47,25 @@ type Response struct {
 	Citations      []string `json:"citations"`
 }
 
+// historyTurns is how many earlier turns go with a follow-up question.
+const historyTurns = 10
+
 // Handler serves /chat. LLM nil means no LLM is configured.
 type Handler struct {
 	LLM             *llm.Client
+	History         *history.Store
 	Sem             *semaphore.Semaphore
 	MaxMessageChars int
+	Log             *slog.Logger
 
 	requests *prometheus.CounterVec
 	duration prometheus.Observer
 }
 
 // NewHandler builds the handler and its metrics.
-func NewHandler(client *llm.Client, sem *semaphore.Semaphore, maxChars int, m *metrics.Registry) *Handler {
+func NewHandler(client *llm.Client, hist *history.Store, sem *semaphore.Semaphore, maxChars int, m *metrics.Registry, log *slog.Logger) *Handler {
 	return &Handler{
-		LLM: client, Sem: sem, MaxMessageChars: maxChars,
+		LLM: client, History: hist, Sem: sem, MaxMessageChars: maxChars, Log: log,
 		requests: m.CounterVec("chat_llm_requests_total", "LLM calls by outcome.", "outcome"),
 		duration: m.HistogramVec("chat_llm_duration_seconds", "LLM call latency.", prometheus.ExponentialBuckets(0.1, 2, 10)).WithLabelValues(),
 	}
@@ -97,9 +105,18 @@ func (h *Handler) chat(c *fiber.Ctx) error {
 		h.requests.WithLabelValues("not_configured").Inc()
 		return apierr.Unavailable("llm_not_configured", "No LLM is configured for chat (set LLM_BASE_URL).")
 	}
+	actor := server.Actor(c)
+	msgs := []llm.Message{{Role: "system", Content: systemPrompt}}
 	if req.ConversationID == "" {
 		req.ConversationID = uuid.NewString()
+	} else {
+		earlier, err := h.History.Recent(c.UserContext(), req.ConversationID, actor, historyTurns)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, earlier...)
 	}
+	msgs = append(msgs, llm.Message{Role: "user", Content: req.Message})
 	if err := h.Sem.Acquire(c.UserContext()); err != nil {
 		h.requests.WithLabelValues("rejected").Inc()
 		c.Set(fiber.HeaderRetryAfter, "5")
@@ -107,12 +124,17 @@ func (h *Handler) chat(c *fiber.Ctx) error {
 	}
 	defer h.Sem.Release()
 	start := time.Now()
-	out, err := h.LLM.Complete(c.UserContext(), []llm.Message{{Role: "system", Content: systemPrompt}, {Role: "user", Content: req.Message}})
+	out, err := h.LLM.Complete(c.UserContext(), msgs)
 	h.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return h.llmError(err)
 	}
 	h.requests.WithLabelValues("ok").Inc()
+	// The answer is worth more than its record: a failed write is logged,
+	// and the client still gets the answer (without that turn's memory).
+	if err := h.History.Append(c.UserContext(), req.ConversationID, actor, req.Message, out.Content); err != nil {
+		h.Log.ErrorContext(c.UserContext(), "conversation turn not stored", "conversation_id", req.ConversationID, "err", err.Error())
+	}
 	return c.JSON(Response{ConversationID: req.ConversationID, Answer: out.Content, Model: out.Model, Citations: []string{}})
 }
 

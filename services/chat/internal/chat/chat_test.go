@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,11 +14,15 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/provcred/chat/internal/history"
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/database"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/server"
 )
 
 func TestParse(t *testing.T) {
@@ -88,13 +94,23 @@ func newApp(t *testing.T, llmURL string, timeout time.Duration) fixture {
 		}
 		return c.Status(ae.Status).JSON(ae)
 	}})
-	NewHandler(client, sem, 4000, m).Routes(app)
+	pool, _ := pgtest.NewPool(t, history.Schema)
+	if _, err := database.Migrate(context.Background(), pool, history.Schema, history.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	NewHandler(client, &history.Store{Pool: pool}, sem, 4000, m, slog.New(slog.NewJSONHandler(io.Discard, nil))).Routes(app)
 	return fixture{app, m, sem}
 }
 
 func post(t *testing.T, app *fiber.App, body string) (int, map[string]any) {
+	return postAs(t, app, "key_ops", body)
+}
+
+func postAs(t *testing.T, app *fiber.App, actor, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := app.Test(httptest.NewRequest("POST", "/chat", strings.NewReader(body)), 10000)
+	req := httptest.NewRequest("POST", "/chat", strings.NewReader(body))
+	req.Header.Set(server.HeaderActor, actor)
+	resp, err := app.Test(req, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +149,14 @@ func fakeLLM(t *testing.T, mode *atomic.Value) *httptest.Server {
 		case "slow":
 			time.Sleep(300 * time.Millisecond)
 			fallthrough
+		case "count":
+			// Answers with the conversation it was given: the turns, newest last.
+			var turns []string
+			for _, m := range req.Messages[1:] {
+				turns = append(turns, m.Role+":"+m.Content)
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"model": req.Model, "choices": []any{
+				map[string]any{"message": map[string]string{"role": "assistant", "content": strings.Join(turns, "|")}}}})
 		default:
 			_ = json.NewEncoder(w).Encode(map[string]any{"model": req.Model, "choices": []any{
 				map[string]any{"message": map[string]string{"role": "assistant", "content": "echo: " + req.Messages[len(req.Messages)-1].Content}}}})
@@ -188,5 +212,28 @@ func TestSemaphoreBusy(t *testing.T) {
 	st, body := post(t, f.app, `{"message":"x"}`)
 	if st != 503 || body["code"] != "llm_busy" {
 		t.Fatalf("%d %v", st, body)
+	}
+}
+
+func TestConversationHistory(t *testing.T) {
+	var mode atomic.Value
+	mode.Store("count")
+	srv := fakeLLM(t, &mode)
+	f := newApp(t, srv.URL+"/v1", time.Second)
+
+	st, first := postAs(t, f.app, "key_a", `{"message":"What is LEIE?"}`)
+	if st != 200 || first["answer"] != "user:What is LEIE?" {
+		t.Fatalf("first: %d %v", st, first)
+	}
+	conv := first["conversation_id"].(string)
+	st, second := postAs(t, f.app, "key_a", `{"message":"And SAM?","conversation_id":"`+conv+`"}`)
+	want := "user:What is LEIE?|assistant:user:What is LEIE?|user:And SAM?"
+	if st != 200 || second["answer"] != want || second["conversation_id"] != conv {
+		t.Fatalf("follow-up: %d %v\nwant answer %q", st, second, want)
+	}
+	// Another key using the same conversation id sees none of it.
+	st, other := postAs(t, f.app, "key_b", `{"message":"Hi","conversation_id":"`+conv+`"}`)
+	if st != 200 || other["answer"] != "user:Hi" {
+		t.Fatalf("other actor: %d %v", st, other)
 	}
 }
