@@ -21,7 +21,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/gofiber/fiber/v2/middleware/recover"
+	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
 	"go.opentelemetry.io/otel/trace"
@@ -105,7 +105,7 @@ func New(o Options) *Server {
 		IdleTimeout:           90 * time.Second,
 	})
 	s.App = app
-	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+	app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		o.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", fmt.Sprint(e), "path", c.Route().Path)
 	}}))
 	app.Use(requestid.New(requestid.Config{Header: HeaderRequestID, ContextKey: "requestid"}))
@@ -121,6 +121,10 @@ func New(o Options) *Server {
 		return c.Next()
 	})
 	app.Use(o.Metrics.Middleware())
+	// Errors are rendered here, inside the metrics and tracing middleware,
+	// so they record the status the client gets (a 404 or 422 returned as
+	// an error would otherwise count as a 500).
+	app.Use(s.renderErrors)
 	if len(o.StreamPaths) > 0 {
 		app.Use(s.limitUnstreamedBodies)
 	}
@@ -185,6 +189,21 @@ func Actor(c *fiber.Ctx) string {
 		return a
 	}
 	return "anonymous"
+}
+
+// renderErrors turns a handler's error, or panic, into the JSON answer
+// before the outer middleware look at the response.
+func (s *Server) renderErrors(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.opts.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", fmt.Sprint(r), "path", c.Route().Path)
+			err = s.errorHandler(c, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	if err := c.Next(); err != nil {
+		return s.errorHandler(c, err)
+	}
+	return nil
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {

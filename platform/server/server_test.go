@@ -65,12 +65,13 @@ func TestErrorsAreJSON(t *testing.T) {
 		body               string
 		wantStatus         int
 		wantCode           string
+		route              string // the metrics label
 	}{
-		{"validation", "GET", "/apierr", "", 422, "validation_failed"},
-		{"internal hides cause", "GET", "/boom", "", 500, "internal"},
-		{"panic", "GET", "/panic", "", 500, "internal"},
-		{"busy", "GET", "/busy", "", 503, "busy"},
-		{"unknown route", "GET", "/nope", "", 404, "not_found"},
+		{"validation", "GET", "/apierr", "", 422, "validation_failed", "/apierr"},
+		{"internal hides cause", "GET", "/boom", "", 500, "internal", "/boom"},
+		{"panic", "GET", "/panic", "", 500, "internal", "/panic"},
+		{"busy", "GET", "/busy", "", 503, "busy", "/busy"},
+		{"unknown route", "GET", "/nope", "", 404, "not_found", "unmatched"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +82,11 @@ func TestErrorsAreJSON(t *testing.T) {
 			}
 			if d, _ := body["detail"].(string); d == "" || strings.Contains(d, "secret") {
 				t.Fatalf("detail %q must be present and must not leak the cause", d)
+			}
+			// Metrics count the status the client got, not a 500 for every error.
+			code := fmt.Sprint(tt.wantStatus)
+			if v, _ := s.opts.Metrics.Value("http_server_requests_total", "route="+tt.route, "code="+code); v != 1 {
+				t.Fatalf("http_server_requests_total{route=%s,code=%s} = %v, want 1", tt.route, code, v)
 			}
 		})
 	}
