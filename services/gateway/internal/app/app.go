@@ -110,7 +110,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 		Service: Service, Logger: d.Logger, Metrics: g.Metrics, Tracer: d.Tracer,
 		BodyLimit: cfg.BodyLimitBytes,
 		// Only the import routes stream; the server caps every other body.
-		StreamPaths:     []string{"/providers/import", "/admin/imports"},
+		StreamPaths:     routes.StreamPrefixes(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Config:          cfg.Public(),
 		Info:            g.healthInfo,

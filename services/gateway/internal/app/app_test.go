@@ -605,6 +605,27 @@ func TestStreamingUpload(t *testing.T) {
 			}
 		})
 	}
+	// A batch carries a roster CSV: like the imports, it is not capped at
+	// BODY_LIMIT_BYTES (4 MiB by default).
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", e.url+"/batch-credential", &pattern{n: 5 << 20})
+		req.ContentLength = 5 << 20
+		if chunked {
+			req.ContentLength = -1
+		}
+		req.Header.Set("Authorization", "Bearer "+e.keys.operator)
+		req.Header.Set("Content-Type", "text/csv")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || got["bytes"] != float64(5<<20) {
+			t.Fatalf("5 MiB batch roster (chunked=%v): %d %v", chunked, resp.StatusCode, got)
+		}
+	}
 	// Routes that are not imports keep the normal body limit.
 	r := e.do("POST", "/providers", e.keys.admin, &pattern{n: 5 << 20}, nil)
 	if r.status != 413 || r.body["code"] != "body_too_large" {

@@ -4,6 +4,8 @@
 package routes
 
 import (
+	"strings"
+
 	"github.com/provcred/gateway/internal/auth"
 )
 
@@ -64,6 +66,23 @@ var Table = []Route{
 // Open lists the paths the gateway serves itself, without a key and without
 // rate limiting (probes and documentation).
 var Open = []string{"/livez", "/readyz", "/health", "/health/concurrency", "/metrics", "/openapi.json", "/docs"}
+
+// StreamPrefixes are the path prefixes of the import routes, for the
+// server's StreamPaths: their bodies reach the proxy as a stream, every other
+// route's body is capped at BODY_LIMIT_BYTES before routing. Derived from
+// Table so a new import route cannot be left capped.
+func StreamPrefixes() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range Table {
+		p := strings.TrimSuffix(r.Path, "/*")
+		if r.Import && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // IsImportPath reports whether a raw request path belongs to an import
 // route. It runs before routing (when the request headers arrive) to give
