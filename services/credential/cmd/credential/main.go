@@ -13,6 +13,7 @@ import (
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/monitor"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/reqtext"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/roster"
 	"github.com/provcred/credential/internal/sources/importer"
@@ -100,6 +101,8 @@ func run(ctx context.Context) error {
 		Config:      cfg.Public(),
 		ActiveTasks: batches.Running,
 	})
+	// Before any route: text PostgreSQL cannot store is a 400, not a 500.
+	srv.App.Use(reqtext.Guard)
 	(&providers.Handler{
 		Store:  providerStore,
 		Import: roster.ImportHandler(providerStore, files, cfg.BatchMaxProviders, cfg.RosterMaxBytes),
