@@ -8,9 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -79,19 +81,24 @@ func Parse(body []byte, maxChars int) (*Request, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var req Request
-	if err := dec.Decode(&req); err != nil {
+	// One object and nothing after it: trailing text means a broken client.
+	if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
 		return nil, apierr.BadRequest("invalid_json", "the body must be a JSON object {\"message\": \"...\", \"conversation_id\": \"...\"}")
 	}
+	// Both strings are stored in PostgreSQL text columns, which refuse NUL;
+	// the JSON decoder has already made them valid UTF-8.
 	req.Message = strings.TrimSpace(req.Message)
 	switch {
 	case req.Message == "":
 		return nil, apierr.Invalid("message", "is required")
-	case !utf8.ValidString(req.Message):
-		return nil, apierr.Invalid("message", "must be valid UTF-8")
+	case strings.ContainsRune(req.Message, 0):
+		return nil, apierr.Invalid("message", "must not contain NUL characters")
 	case utf8.RuneCountInString(req.Message) > maxChars:
 		return nil, apierr.Invalid("message", "is too long")
 	case len(req.ConversationID) > 100:
 		return nil, apierr.Invalid("conversation_id", "must be at most 100 characters")
+	case strings.IndexFunc(req.ConversationID, unicode.IsControl) >= 0:
+		return nil, apierr.Invalid("conversation_id", "must not contain control characters")
 	}
 	return &req, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -38,6 +39,11 @@ func TestParse(t *testing.T) {
 		{"unknown field", `{"message":"x","ssn":"1"}`, "invalid_json", ""},
 		{"not json", `hello`, "invalid_json", ""},
 		{"wrong type", `{"message":5}`, "invalid_json", ""},
+		{"trailing text", `{"message":"x"} {"message":"y"}`, "invalid_json", ""},
+		{"NUL in message", `{"message":"a\u0000b"}`, "validation_failed", "message"},
+		{"NUL in conversation id", `{"message":"x","conversation_id":"c\u0000"}`, "validation_failed", "conversation_id"},
+		{"newline in conversation id", `{"message":"x","conversation_id":"c\n1"}`, "validation_failed", "conversation_id"},
+		{"newline in message", `{"message":"line 1\nline 2"}`, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +67,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"message":"","conversation_id":5}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := Parse(b, 4000)
-		if err == nil && (req.Message == "" || len(req.ConversationID) > 100) {
+		if err == nil && (req.Message == "" || len(req.ConversationID) > 100 || strings.ContainsRune(req.Message, 0) ||
+			strings.IndexFunc(req.ConversationID, unicode.IsControl) >= 0) {
 			t.Fatalf("accepted invalid %q", b)
 		}
 		if err != nil {
