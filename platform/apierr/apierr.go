@@ -34,7 +34,7 @@ func Newf(status int, code, format string, args ...any) *Error {
 
 // Common constructors, so every service spells the same situation the same way.
 
-func BadRequest(code, detail string) *Error { return New(http.StatusBadRequest, code, detail) }
+func BadRequest(code, detail string) *Error  { return New(http.StatusBadRequest, code, detail) }
 func NotFound(detail string) *Error          { return New(http.StatusNotFound, "not_found", detail) }
 func Conflict(detail string) *Error          { return New(http.StatusConflict, "conflict", detail) }
 func Unavailable(code, detail string) *Error { return New(http.StatusServiceUnavailable, code, detail) }
