@@ -1,6 +1,8 @@
 package providers
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +19,7 @@ func FuzzProviderBody(f *testing.F) {
 	f.Add([]byte(`{"npi":1}`))
 	f.Add([]byte(`{"date_of_birth":{}}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"npi":"1234567893","first_name":"A","last_name":"B","licenses":[{"state":"CA","number":"1","type":"\u0000"}]}`))
 	app := fiber.New()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fctx := &fasthttp.RequestCtx{}
@@ -33,6 +36,10 @@ func FuzzProviderBody(f *testing.F) {
 		}
 		if e := p.Validate(now); e != nil {
 			t.Fatalf("accepted a provider that fails validation: %v", e)
+		}
+		// Whatever is accepted must be storable: PostgreSQL refuses NUL.
+		if b, _ := json.Marshal(p); bytes.Contains(b, []byte(`\u0000`)) {
+			t.Fatalf("accepted a NUL character: %s", b)
 		}
 	})
 }

@@ -153,6 +153,9 @@ func TestBadInputIs4xx(t *testing.T) {
 		{"bad npi", `{"npi":"1234567890","first_name":"A","last_name":"B"}`, 422, "validation_failed", "npi"},
 		{"bad date", `{"npi":"1234567893","first_name":"A","last_name":"B","date_of_birth":"1970-13-01"}`, 422, "validation_failed", "date_of_birth"},
 		{"bad state", `{"npi":"1234567893","first_name":"A","last_name":"B","licenses":[{"state":"ZZ","number":"1"}]}`, 422, "validation_failed", "licenses[0].state"},
+		// PostgreSQL refuses NUL in text and jsonb: these were 500s.
+		{"nul in license type", `{"npi":"1234567893","first_name":"A","last_name":"B","licenses":[{"state":"CA","number":"1","type":"MD\u0000"}]}`, 422, "validation_failed", "licenses[0].type"},
+		{"nul in board specialty", `{"npi":"1234567893","first_name":"A","last_name":"B","board_certifications":[{"board":"ABIM","specialty":"x\u0000"}]}`, 422, "validation_failed", "board_certifications[0].specialty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,14 +90,14 @@ func (p *Provider) Validate(now time.Time) *apierr.Error {
 		if !States[l.State] {
 			return apierr.Invalid(field+".state", "must be a two-letter US state or territory code")
 		}
-		if l.Number == "" || len(l.Number) > 50 || strings.ContainsFunc(l.Number, unicode.IsControl) {
-			return apierr.Invalid(field+".number", "is required (at most 50 characters)")
+		if l.Number == "" || len(l.Number) > 50 || !plainText(l.Number) {
+			return apierr.Invalid(field+".number", "is required (at most 50 characters, no control characters)")
 		}
 		if !l.ExpiresOn.Valid() {
 			return apierr.Invalid(field+".expires_on", "must be a date as YYYY-MM-DD")
 		}
-		if len(l.Type) > 50 {
-			return apierr.Invalid(field+".type", "must be at most 50 characters")
+		if len(l.Type) > 50 || !plainText(l.Type) {
+			return apierr.Invalid(field+".type", "must be at most 50 characters, without control characters")
 		}
 		if seen[l.State+"/"+l.Number] {
 			return apierr.Invalid(field, "duplicates another license with the same state and number")
@@ -108,6 +108,9 @@ func (p *Provider) Validate(now time.Time) *apierr.Error {
 		field := "board_certifications[" + strconv.Itoa(i) + "]"
 		if e := validName(field+".board", b.Board, true); e != nil {
 			return e
+		}
+		if utf8.RuneCountInString(b.Specialty) > 100 || !plainText(b.Specialty) {
+			return apierr.Invalid(field+".specialty", "must be at most 100 characters, without control characters")
 		}
 		if !b.ExpiresOn.Valid() {
 			return apierr.Invalid(field+".expires_on", "must be a date as YYYY-MM-DD")
@@ -124,12 +127,20 @@ func validName(field, v string, required bool) *apierr.Error {
 		return apierr.Invalid(field, "is required")
 	case utf8.RuneCountInString(v) > 100:
 		return apierr.Invalid(field, "must be at most 100 characters")
-	case strings.ContainsFunc(v, unicode.IsControl):
-		return apierr.Invalid(field, "must not contain control characters")
+	case !plainText(v):
+		return apierr.Invalid(field, "must be valid UTF-8 without control characters")
 	case v != "" && !strings.ContainsFunc(v, unicode.IsLetter):
 		return apierr.Invalid(field, "must contain letters")
 	}
 	return nil
+}
+
+// plainText reports whether v can be stored and shown as it is: valid UTF-8
+// (a CSV roster is not decoded by encoding/json, which would have replaced
+// bad bytes) and no control characters (PostgreSQL refuses NUL in text and
+// jsonb alike).
+func plainText(v string) bool {
+	return utf8.ValidString(v) && !strings.ContainsFunc(v, unicode.IsControl)
 }
 
 // ValidDEA checks a DEA registration number: two letters, seven digits, the
@@ -151,4 +162,3 @@ func ValidDEA(s string) bool {
 }
 
 func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' }
-

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +32,15 @@ func TestValidate(t *testing.T) {
 		{"missing last name", func(p *Provider) { p.LastName = "" }, "last_name"},
 		{"digits only name", func(p *Provider) { p.LastName = "123" }, "last_name"},
 		{"control char", func(p *Provider) { p.MiddleName = "a\x00b" }, "middle_name"},
+		{"invalid utf8 name", func(p *Provider) { p.LastName = "Lov\xffelace" }, "last_name"},
+		{"nul in license type", func(p *Provider) { p.Licenses[0].Type = "MD\x00" }, "licenses[0].type"},
+		{"invalid utf8 license type", func(p *Provider) { p.Licenses[0].Type = "M\xffD" }, "licenses[0].type"},
+		{"nul in board specialty", func(p *Provider) {
+			p.BoardCertifications = []BoardCertification{{Board: "ABIM", Specialty: "x\x00"}}
+		}, "board_certifications[0].specialty"},
+		{"long board specialty", func(p *Provider) {
+			p.BoardCertifications = []BoardCertification{{Board: "ABIM", Specialty: strings.Repeat("x", 101)}}
+		}, "board_certifications[0].specialty"},
 		{"born in the future", func(p *Provider) { d := Date{Time: now.AddDate(1, 0, 0)}; p.DateOfBirth = &d }, "date_of_birth"},
 		{"born 1850", func(p *Provider) { d := Date{Time: time.Date(1850, 1, 1, 0, 0, 0, 0, time.UTC)}; p.DateOfBirth = &d }, "date_of_birth"},
 		{"unparsable dob", func(p *Provider) { p.DateOfBirth = &Date{invalid: "31/01/1970"} }, "date_of_birth"},

@@ -34,6 +34,8 @@ func TestParse(t *testing.T) {
 		{name: "row errors with lines",
 			csv:        "npi,first_name,last_name,date_of_birth,license_state,license_number,license_expires_on\n1234567890,Ann,Lee,,,,\n1234567893,,Lee,,,,\n1245319599,Bob,Ray,1970-02-30,,,\n1003000126,Cy,Doe,,QQ,1,\n1234567893,Ann,Lee,,CA,1,2027-13-01\n",
 			lineErrors: []string{"line 2: npi:", "line 3: first_name:", "line 4: date_of_birth:", "line 5: license_state:", "line 6: license_expires_on:"}},
+		{name: "bytes PostgreSQL refuses", csv: "npi,first_name,last_name,license_state,license_number,license_type\n1234567893,Ann,Le\xffe,,,\n1245319599,Bob,Ray,CA,A1,M\x00D\n",
+			lineErrors: []string{"line 2: last_name:", "line 3: license_type:"}},
 		{name: "conflicting repeat", csv: "id,npi,first_name,last_name\np1,1234567893,Ann,Lee\np1,1245319599,Ann,Lee\n",
 			providers: 1, licenses: []int{0}, lineErrors: []string{"line 3: npi:"}},
 	}
