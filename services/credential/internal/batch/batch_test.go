@@ -339,6 +339,8 @@ func TestHTTPErrors(t *testing.T) {
 		{"bad state filter", "GET", "/results/batch/nope?state=bogus", "", "", 422, "validation_failed"},
 		{"bad cursor", "GET", "/results/batch/nope?cursor=%%%", "", "", 400, "invalid_cursor"},
 		{"bad limit", "GET", "/batches?limit=0", "", "", 422, "validation_failed"},
+		// {"t":"2026-01-01T00:00:00Z","i":"\u0000"}: PostgreSQL refuses NUL (was a 500).
+		{"cursor with NUL", "GET", "/batches?cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJpIjoiXHUwMDAwIn0", "", "", 400, "invalid_cursor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

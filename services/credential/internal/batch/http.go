@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/reqtext"
 	"github.com/provcred/credential/internal/roster"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/page"
@@ -259,7 +260,7 @@ func (s *Service) handleList(c *fiber.Ctx) error {
 		return err
 	}
 	var cur listCursor
-	ok, err := page.Decode(c, &cur)
+	ok, err := reqtext.DecodeCursor(c, &cur)
 	if err != nil {
 		return err
 	}

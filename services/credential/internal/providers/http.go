@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/provcred/credential/internal/reqtext"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/server"
@@ -147,7 +148,7 @@ func (h *Handler) list(c *fiber.Ctx) error {
 		return apierr.Invalid("decision", "must be approved, denied, needs_review, incomplete or none")
 	}
 	var cur ListCursor
-	ok, err := page.Decode(c, &cur)
+	ok, err := reqtext.DecodeCursor(c, &cur)
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,14 @@ package reqtext
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/server"
 )
 
@@ -60,4 +62,17 @@ func clip(s string) string {
 		return string(r[:40]) + "…"
 	}
 	return s
+}
+
+// DecodeCursor is page.Decode for cursors carrying text: a forged cursor
+// whose JSON holds a NUL (`\u0000`) would reach PostgreSQL and fail there,
+// so it is refused as invalid_cursor first.
+func DecodeCursor(c *fiber.Ctx, key any) (bool, error) {
+	if s := c.Query("cursor"); s != "" {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || bytes.Contains(b, []byte(`\u0000`)) {
+			return false, apierr.BadRequest("invalid_cursor", "cursor is not one this API returned")
+		}
+	}
+	return page.Decode(c, key)
 }

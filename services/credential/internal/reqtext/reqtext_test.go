@@ -3,8 +3,11 @@ package reqtext
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/page"
 )
 
 // app answers 200 "ok" on any path once Guard lets the request through, and
@@ -128,5 +132,38 @@ func TestGuard(t *testing.T) {
 				t.Errorf("detail echoes the bad bytes: %q", e.Detail)
 			}
 		})
+	}
+}
+
+func TestDecodeCursor(t *testing.T) {
+	a := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
+		e, _ := apierr.As(err)
+		return c.Status(e.Status).SendString(e.Code)
+	}})
+	a.Get("/", func(c *fiber.Ctx) error {
+		var k struct {
+			L string `json:"l"`
+		}
+		ok, err := DecodeCursor(c, &k)
+		if err != nil {
+			return err
+		}
+		return c.SendString(fmt.Sprint(ok, " ", k.L))
+	})
+	tests := []struct{ cursor, want string }{
+		{"", "false "},
+		{page.Encode(map[string]string{"l": "smith"}), "true smith"},
+		{page.Encode(map[string]string{"l": "a\x00b"}), "invalid_cursor"},
+		{"%%%", "invalid_cursor"},
+	}
+	for _, tt := range tests {
+		resp, err := a.Test(httptest.NewRequest("GET", "/?cursor="+url.QueryEscape(tt.cursor), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != tt.want {
+			t.Errorf("cursor %q: got %q, want %q", tt.cursor, b, tt.want)
+		}
 	}
 }
