@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 
@@ -62,8 +63,11 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 		return apierr.BadRequest("invalid_json", "the body is empty; send a JSON object")
 	case errors.As(err, &syn):
 		return apierr.BadRequest("invalid_json", fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
+	case errors.As(err, &typ) && typ.Field == "":
+		// The body itself has the wrong type (an array, a string...).
+		return apierr.BadRequest("invalid_json", "the body must be one JSON object")
 	case errors.As(err, &typ):
-		return apierr.Invalid(typ.Field, "must be a JSON "+typ.Type.String())
+		return apierr.Invalid(typ.Field, "must be a JSON "+jsonType(typ.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		if strings.Contains(strings.ToLower(field), "ssn") || strings.Contains(strings.ToLower(field), "social_security") {
@@ -74,6 +78,24 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 		// Field-level errors from custom types (dates) carry no field name from
 		// encoding/json; the message says what was wrong.
 		return apierr.New(fiber.StatusUnprocessableEntity, "validation_failed", err.Error())
+	}
+}
+
+// jsonType names a Go type as the JSON a client should send.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	default:
+		return "number"
 	}
 }
 

@@ -147,6 +147,9 @@ func TestBadInputIs4xx(t *testing.T) {
 		{"empty body", ``, 400, "invalid_json", ""},
 		{"malformed", `{"npi":`, 400, "invalid_json", ""},
 		{"two objects", `{} {}`, 400, "invalid_json", ""},
+		{"array body", `[]`, 400, "invalid_json", ""},
+		{"string body", `"x"`, 400, "invalid_json", ""},
+		{"licenses not a list", `{"npi":"1234567893","first_name":"A","last_name":"B","licenses":{}}`, 422, "validation_failed", "licenses"},
 		{"wrong type", `{"npi":1234567893}`, 422, "validation_failed", "npi"},
 		{"unknown field", `{"npi":"1234567893","first_name":"A","last_name":"B","nickname":"x"}`, 422, "validation_failed", "nickname"},
 		{"ssn refused", `{"npi":"1234567893","first_name":"A","last_name":"B","ssn":"123-45-6789"}`, 422, "validation_failed", "ssn"},
@@ -164,6 +167,10 @@ func TestBadInputIs4xx(t *testing.T) {
 				t.Fatalf("got %d %v", st, body)
 			}
 		})
+	}
+	// Details speak JSON, not Go type names.
+	if _, body := a.do("POST", "/providers", `{"licenses":{}}`); body["detail"] != "licenses: must be a JSON array" {
+		t.Errorf("detail %q", body["detail"])
 	}
 	if st, body := a.do("GET", "/providers", ""); st != 200 || len(body["items"].([]any)) != 0 {
 		t.Fatalf("bad input stored something: %v", body)
