@@ -334,7 +334,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"wrong type", "POST", "/batch-credential", "application/xml", `<x/>`, 415, "unsupported_media_type"},
 		{"bad wait", "POST", "/batch-credential?wait=soon", "application/json", idsBody("a"), 422, "validation_failed"},
 		{"negative wait", "POST", "/batch-credential?wait=-1s", "application/json", idsBody("a"), 422, "validation_failed"},
-		{"bad csv", "POST", "/batch-credential", "text/csv", "npi,first_name\n1", 422, "invalid_roster"},
+		{"bad csv", "POST", "/batch-credential", "text/csv", "npi,first_name\n1", 422, "import_failed"},
 		{"unknown batch", "GET", "/results/batch/nope", "", "", 404, "not_found"},
 		{"bad state filter", "GET", "/results/batch/nope?state=bogus", "", "", 422, "validation_failed"},
 		{"bad cursor", "GET", "/results/batch/nope?cursor=%%%", "", "", 400, "invalid_cursor"},

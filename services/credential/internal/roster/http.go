@@ -53,13 +53,13 @@ func ParseRequest(c *fiber.Ctx, maxProviders int, maxBytes int64) (*Result, erro
 		return nil, apierr.Newf(fiber.StatusRequestEntityTooLarge, "body_too_large", "the roster is larger than %d bytes", maxBytes)
 	}
 	if le, ok := err.(LineError); ok {
-		return nil, &apierr.Error{Status: fiber.StatusUnprocessableEntity, Code: "invalid_roster", Detail: le.Error()}
+		return nil, &apierr.Error{Status: fiber.StatusUnprocessableEntity, Code: "import_failed", Detail: le.Error()}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if len(res.Errors) > 0 {
-		return nil, &apierr.Error{Status: fiber.StatusUnprocessableEntity, Code: "invalid_roster", Errors: res.Errors,
+		return nil, &apierr.Error{Status: fiber.StatusUnprocessableEntity, Code: "import_failed", Errors: res.Errors,
 			Detail: fmt.Sprintf("%d bad row(s), nothing was written; first: %s", len(res.Errors), res.Errors[0].Error())}
 	}
 	return res, nil

@@ -67,7 +67,7 @@ func TestImportUpsertsAndAudits(t *testing.T) {
 	}
 	// A bad row anywhere writes nothing.
 	st, body = post("text/csv", "npi,first_name,last_name\n1003000126,Cy,Doe\n1234567890,Bad,Npi\n")
-	if st != 422 || body["code"] != "invalid_roster" || len(body["errors"].([]any)) != 1 {
+	if st != 422 || body["code"] != "import_failed" || len(body["errors"].([]any)) != 1 {
 		t.Fatalf("%d %v", st, body)
 	}
 	if _, err := store.Get(ctx, "none"); err == nil {
