@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -126,6 +127,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	openapi.New().Routes(app)
 	// Registered after the health and docs endpoints, so probes are never shed.
 	app.Use(g.shedding)
+	app.Use(canonicalPath)
 	for _, rt := range routes.Table {
 		h := g.handler(rt)
 		for _, m := range rt.Methods {
@@ -184,6 +186,25 @@ func (g *Gateway) shedding(c *fiber.Ctx) error {
 		g.shed.Inc()
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return apierr.Unavailable("overloaded", "The gateway is at its connection limit. Please retry shortly.")
+	}
+	return c.Next()
+}
+
+var errPath = apierr.BadRequest("bad_request",
+	"The request path must not contain dot segments, encoded slashes or empty segments.")
+
+// canonicalPath refuses a path that is not already in the form it is
+// forwarded in. Fiber routes (and so checks the role) on the raw path, while
+// the proxy forwards fasthttp's decoded, normalised one: without this,
+// GET /results/..%2Fadmin%2Fimports passes as a reader route and reaches
+// GET /admin/imports upstream.
+func canonicalPath(c *fiber.Ctx) error {
+	raw, fwd := c.Path(), c.Request().URI().Path()
+	if raw != string(fwd) {
+		dec, err := url.PathUnescape(raw)
+		if err != nil || dec != string(fwd) {
+			return errPath
+		}
 	}
 	return c.Next()
 }

@@ -278,6 +278,38 @@ func TestRoles(t *testing.T) {
 	}
 }
 
+// The role is checked against the path the gateway routes on; a path that
+// fasthttp would forward as another one (dot segments, encoded slashes)
+// must not reach any upstream, or a reader could call an admin endpoint.
+func TestPathsThatForwardElsewhereAreRefused(t *testing.T) {
+	e := start(t, nil, Deps{})
+	tests := []struct{ method, path, key string }{
+		{"GET", "/results/..%2Fadmin%2Fimports", e.keys.reader},
+		{"GET", "/results/../admin/imports", e.keys.reader},
+		{"GET", "/stats/%2E%2E/%2E%2E/admin/imports", e.keys.reader},
+		{"POST", "/credential/..%2Fadmin%2Fimports%2Fleie", e.keys.operator},
+		{"DELETE", "/batch/..%2Fproviders%2Fp1", e.keys.operator},
+		{"GET", "/providers/p1/./x", e.keys.reader},
+		{"GET", "/results//p1", e.keys.reader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			before := e.credential.hits.Load() + e.stats.hits.Load() + e.chat.hits.Load()
+			r := e.do(tt.method, tt.path, tt.key, nil, nil)
+			after := e.credential.hits.Load() + e.stats.hits.Load() + e.chat.hits.Load()
+			if r.status != 400 || r.body["code"] != "bad_request" || after != before {
+				up := e.credential.lastReq()
+				t.Fatalf("%d %s; upstream calls %d -> %d (credential last saw %s)", r.status, r.raw, before, after, up.URL.Path)
+			}
+		})
+	}
+	// Escaped characters that decode to the same path still pass.
+	r := e.do("GET", "/providers/John%20Smith%2Bx", e.keys.reader, nil, nil)
+	if r.status != 200 || r.body["path"] != "/providers/John Smith+x" {
+		t.Fatalf("escaped id: %d %s", r.status, r.raw)
+	}
+}
+
 func TestForwardedHeaders(t *testing.T) {
 	e := start(t, nil, Deps{})
 	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
