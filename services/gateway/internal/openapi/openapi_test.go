@@ -2,11 +2,14 @@ package openapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	platformpage "github.com/provcred/platform/page"
 
 	"github.com/provcred/gateway/internal/routes"
 )
@@ -152,5 +155,47 @@ func TestDocsPageIsSelfContained(t *testing.T) {
 	}
 	if !strings.Contains(p, `fetch("openapi.json")`) {
 		t.Fatal("the docs page does not load the spec")
+	}
+}
+
+// Every ?limit= the spec describes has the bounds the services enforce
+// (platform/page).
+func TestLimitBoundsMatchThePager(t *testing.T) {
+	var raw struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string `json:"name"`
+				Schema struct {
+					Minimum, Maximum, Default int
+				} `json:"schema"`
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(Spec(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, ops := range raw.Paths {
+		for method, op := range ops {
+			for _, p := range op.Parameters {
+				if p.Name != "limit" {
+					continue
+				}
+				n++
+				if p.Schema.Minimum != 1 || p.Schema.Maximum != platformpage.MaxLimit {
+					t.Errorf("%s %s: limit %d..%d, the services accept 1..%d", method, path, p.Schema.Minimum, p.Schema.Maximum, platformpage.MaxLimit)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no limit parameter found")
+	}
+	md, err := os.ReadFile("../../../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("`?limit=` (1-%d, default %d)", platformpage.MaxLimit, platformpage.DefaultLimit); !strings.Contains(string(md), want) {
+		t.Errorf("docs/api.md does not say %s", want)
 	}
 }
