@@ -64,6 +64,17 @@ func (s *Store) Upsert(ctx context.Context, actor Actor, ps []*Provider) (*Upser
 		} else if err != pgx.ErrNoRows {
 			return fmt.Errorf("check npi clashes: %w", err)
 		}
+		// Two rows can still name one provider: one by id, another (without
+		// an id) by that provider's current NPI while the first changes it.
+		// One statement cannot update a row twice, so say which rows clash.
+		var twiceID, npiA, npiB string
+		err = tx.QueryRow(ctx, `SELECT a.id, a.npi, b.npi FROM roster_in a JOIN roster_in b ON a.id = b.id AND a.ord < b.ord
+			LIMIT 1`).Scan(&twiceID, &npiA, &npiB)
+		if err == nil {
+			return apierr.New(409, "conflict", fmt.Sprintf("rows with NPI %s and NPI %s both resolve to provider %s; give each row its id", npiA, npiB, twiceID))
+		} else if err != pgx.ErrNoRows {
+			return fmt.Errorf("check id clashes: %w", err)
+		}
 		// The CTEs share one snapshot: "old" sees the rows as they were before "up" writes.
 		rows, err := tx.Query(ctx, `WITH old AS (
 				SELECT p.id, to_jsonb(p) AS j FROM providers p JOIN roster_in r USING (id)),
@@ -91,7 +102,8 @@ func (s *Store) Upsert(ctx context.Context, actor Actor, ps []*Provider) (*Upser
 			var id string
 			var inserted bool
 			if err := rows.Scan(&id, &inserted); err != nil {
-				return err
+				rows.Close() // the transaction's connection is busy until then
+				return fmt.Errorf("upsert providers: %w", err)
 			}
 			res.IDs = append(res.IDs, id)
 			if inserted {

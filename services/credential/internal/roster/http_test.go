@@ -65,6 +65,15 @@ func TestImportUpsertsAndAudits(t *testing.T) {
 	if audits != 1 {
 		t.Fatalf("audit entries for the update = %d", audits)
 	}
+	// keep_me changes NPI while an id-less row names its old NPI: both rows
+	// resolve to keep_me (was a 500 from ON CONFLICT updating a row twice).
+	st, body = post("text/csv", "id,npi,first_name,last_name\nkeep_me,1003000126,Bob,Ray\n,1245319599,Cy,Doe\n")
+	if st != 409 || body["code"] != "conflict" || !strings.Contains(body["detail"].(string), "keep_me") {
+		t.Fatalf("%d %v", st, body)
+	}
+	if bob, err := store.Get(ctx, "keep_me"); err != nil || bob.NPI != "1245319599" {
+		t.Fatalf("a refused roster changed keep_me: %+v %v", bob, err)
+	}
 	// A bad row anywhere writes nothing.
 	st, body = post("text/csv", "npi,first_name,last_name\n1003000126,Cy,Doe\n1234567890,Bad,Npi\n")
 	if st != 422 || body["code"] != "import_failed" || len(body["errors"].([]any)) != 1 {
