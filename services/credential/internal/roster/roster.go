@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/platform/apierr"
 )
 
 // Columns is the documented column set, in the generator's order.
@@ -148,24 +149,38 @@ func rowProvider(get func(string) string, now time.Time) (*providers.Provider, *
 	}
 	p.Normalize()
 	if e := p.Validate(now); e != nil {
-		field := e.Field
-		if strings.HasPrefix(field, "licenses[0].") {
-			field = "license_" + strings.TrimPrefix(field, "licenses[0].")
-		}
-		return nil, &LineError{Field: field, Reason: strings.TrimPrefix(e.Detail, e.Field+": ")}
+		return nil, lineError(e)
 	}
 	return p, nil
+}
+
+// lineError names a validation error's field by its roster column.
+func lineError(e *apierr.Error) *LineError {
+	field := e.Field
+	if i := strings.Index(field, "]."); strings.HasPrefix(field, "licenses[") && i > 0 {
+		field = "license_" + field[i+2:]
+	} else if strings.HasPrefix(field, "licenses[") {
+		field = "license_number" // the license as a whole, e.g. a duplicate
+	}
+	return &LineError{Field: field, Reason: strings.TrimPrefix(e.Detail, e.Field+": ")}
 }
 
 // merge adds a further row's license to the provider it repeats; the
 // identity columns must agree.
 func merge(into, row *providers.Provider, now time.Time) *LineError {
 	if into.NPI != row.NPI || !strings.EqualFold(into.LastName, row.LastName) {
-		return &LineError{Field: "npi", Reason: "repeats provider " + into.ID + into.NPI + " with a different NPI or last name"}
+		who := "NPI " + into.NPI
+		if into.ID != "" {
+			who = into.ID
+		}
+		return &LineError{Field: "npi", Reason: "repeats provider " + who + " with a different NPI or last name"}
 	}
+	n := len(into.Licenses)
 	into.Licenses = append(into.Licenses, row.Licenses...)
 	if e := into.Validate(now); e != nil {
-		return &LineError{Field: e.Field, Reason: e.Detail}
+		// Keep the provider as it was, so later rows are judged on their own.
+		into.Licenses = into.Licenses[:n]
+		return lineError(e)
 	}
 	return nil
 }

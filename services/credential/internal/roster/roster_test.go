@@ -36,6 +36,9 @@ func TestParse(t *testing.T) {
 			lineErrors: []string{"line 2: npi:", "line 3: first_name:", "line 4: date_of_birth:", "line 5: license_state:", "line 6: license_expires_on:"}},
 		{name: "bytes PostgreSQL refuses", csv: "npi,first_name,last_name,license_state,license_number,license_type\n1234567893,Ann,Le\xffe,,,\n1245319599,Bob,Ray,CA,A1,M\x00D\n",
 			lineErrors: []string{"line 2: last_name:", "line 3: license_type:"}},
+		{name: "repeated license: one error, later rows judged alone",
+			csv:       "id,npi,first_name,last_name,license_state,license_number\np1,1234567893,Ann,Lee,CA,A1\np1,1234567893,Ann,Lee,CA,A1\np1,1234567893,Ann,Lee,NY,B1\n",
+			providers: 1, licenses: []int{2}, lineErrors: []string{"line 3: license_number: duplicates another license"}},
 		{name: "conflicting repeat", csv: "id,npi,first_name,last_name\np1,1234567893,Ann,Lee\np1,1245319599,Ann,Lee\n",
 			providers: 1, licenses: []int{0}, lineErrors: []string{"line 3: npi:"}},
 	}
