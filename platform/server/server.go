@@ -108,6 +108,7 @@ func New(o Options) *Server {
 	app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		o.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", fmt.Sprint(e), "path", c.Route().Path)
 	}}))
+	app.Use(dropBadRequestID)
 	app.Use(requestid.New(requestid.Config{Header: HeaderRequestID, ContextKey: "requestid"}))
 	app.Use(tracing.Middleware(o.Tracer))
 	app.Use(func(c *fiber.Ctx) error {
@@ -171,6 +172,27 @@ func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
 			return fiber.ErrRequestEntityTooLarge
 		}
 		req.SetBody(body)
+	}
+	return c.Next()
+}
+
+// maxRequestIDLen bounds a caller's X-Request-Id (a UUID is 36).
+const maxRequestIDLen = 128
+
+// dropBadRequestID removes an incoming X-Request-Id that is too long or has
+// anything but visible ASCII, so requestid makes a fresh one: the id goes
+// into every log line, the audit log and onward to the services.
+func dropBadRequestID(c *fiber.Ctx) error {
+	id := c.Request().Header.Peek(HeaderRequestID)
+	ok := len(id) <= maxRequestIDLen
+	for _, b := range id {
+		if b <= ' ' || b > '~' {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		c.Request().Header.Del(HeaderRequestID)
 	}
 	return c.Next()
 }

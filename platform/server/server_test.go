@@ -173,6 +173,21 @@ func TestActorAndRequestID(t *testing.T) {
 	if string(b) != "key_ops|rid-9" || resp.Header.Get(HeaderRequestID) != "rid-9" {
 		t.Fatalf("got %q, header %q", b, resp.Header.Get(HeaderRequestID))
 	}
+	// An id that is too long or not plain visible ASCII is replaced, not
+	// carried into logs, the audit trail and the next service.
+	for _, bad := range []string{strings.Repeat("r", 129), "a\xffb", "two words", "tab\tid"} {
+		req := httptest.NewRequest("GET", "/actor", nil)
+		req.Header.Set(HeaderRequestID, bad)
+		resp, err := s.App.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		got := resp.Header.Get(HeaderRequestID)
+		if got == bad || len(got) != 36 || string(b) != "anonymous|"+got {
+			t.Fatalf("X-Request-Id %q: answered %q with body %q", bad, got, b)
+		}
+	}
 }
 
 func TestGracefulShutdownDrains(t *testing.T) {
