@@ -1,8 +1,11 @@
 package roster
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"strings"
 	"time"
 
@@ -23,9 +26,11 @@ const maxErrors = 100
 // file can simply be sent again.
 func ImportHandler(store *providers.Store, files *semaphore.Semaphore, maxProviders int, maxBytes int64) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctype := c.Get(fiber.HeaderContentType)
-		if !strings.HasPrefix(ctype, "text/csv") && !strings.HasPrefix(ctype, "application/csv") {
-			return apierr.New(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "send the roster as text/csv")
+		ctype := strings.ToLower(c.Get(fiber.HeaderContentType))
+		if !strings.HasPrefix(ctype, "text/csv") && !strings.HasPrefix(ctype, "application/csv") &&
+			!strings.HasPrefix(ctype, fiber.MIMEMultipartForm) {
+			return apierr.New(fiber.StatusUnsupportedMediaType, "unsupported_media_type",
+				"send the roster as text/csv, or as the file part of multipart/form-data")
 		}
 		if err := files.Acquire(c.UserContext()); err != nil {
 			return apierr.Unavailable("file_operations_busy", "too many file operations are running; retry shortly")
@@ -43,12 +48,20 @@ func ImportHandler(store *providers.Store, files *semaphore.Semaphore, maxProvid
 	}
 }
 
-// ParseRequest parses a roster body (streamed when the server streams it),
-// turning every problem into a 4xx: 413 past maxBytes, 422 with the bad
-// lines listed.
+// ParseRequest parses a roster body (streamed when the server streams it):
+// the body itself, or with a multipart/form-data Content-Type its `file`
+// part (what an HTML form or the original service's clients send). Every
+// problem is a 4xx: 413 past maxBytes, 422 with the bad lines listed.
 func ParseRequest(c *fiber.Ctx, maxProviders int, maxBytes int64) (*Result, error) {
 	lr := &limitedReader{r: server.BodyStream(c), left: maxBytes}
-	res, err := Parse(lr, time.Now(), maxProviders, maxErrors)
+	src, err := csvPart(c.Get(fiber.HeaderContentType), lr)
+	if lr.exceeded {
+		return nil, apierr.Newf(fiber.StatusRequestEntityTooLarge, "body_too_large", "the roster is larger than %d bytes", maxBytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := Parse(src, time.Now(), maxProviders, maxErrors)
 	if lr.exceeded {
 		return nil, apierr.Newf(fiber.StatusRequestEntityTooLarge, "body_too_large", "the roster is larger than %d bytes", maxBytes)
 	}
@@ -63,6 +76,32 @@ func ParseRequest(c *fiber.Ctx, maxProviders int, maxBytes int64) (*Result, erro
 			Detail: fmt.Sprintf("%d bad row(s), nothing was written; first: %s", len(res.Errors), res.Errors[0].Error())}
 	}
 	return res, nil
+}
+
+// csvPart returns body itself, or for multipart/form-data its part named
+// "file", read as it streams in.
+func csvPart(ctype string, body io.Reader) (io.Reader, error) {
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil || mt != fiber.MIMEMultipartForm {
+		return body, nil
+	}
+	if params["boundary"] == "" {
+		return nil, apierr.BadRequest("bad_request", "the multipart/form-data Content-Type has no boundary")
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, &apierr.Error{Status: fiber.StatusUnprocessableEntity, Code: "import_failed",
+				Detail: `the multipart body has no "file" part holding the roster CSV`}
+		}
+		if err != nil {
+			return nil, apierr.BadRequest("bad_request", "malformed multipart body: "+err.Error())
+		}
+		if part.FormName() == "file" {
+			return part, nil
+		}
+	}
 }
 
 type limitedReader struct {

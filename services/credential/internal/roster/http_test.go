@@ -1,9 +1,11 @@
 package roster_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -94,6 +96,30 @@ func TestImportUpsertsAndAudits(t *testing.T) {
 	st, body = post("text/csv", "id,npi,first_name,last_name\nother,1234567893,Ann,Lee\n")
 	if st != 409 || body["code"] != "npi_exists" {
 		t.Fatalf("%d %v", st, body)
+	}
+	// multipart/form-data with a "file" part, as docs/api.md promises (was 415).
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	_ = mw.WriteField("note", "ignored")
+	fw, _ := mw.CreateFormFile("file", "roster.csv")
+	_, _ = io.WriteString(fw, "id,npi,first_name,last_name\nfrom_form,1003000126,Cy,Doe\n")
+	_ = mw.Close()
+	st, body = post(mw.FormDataContentType(), mp.String())
+	if st != 200 || body["created"] != float64(1) {
+		t.Fatalf("multipart: %d %v", st, body)
+	}
+	if p, err := store.Get(ctx, "from_form"); err != nil || p.LastName != "Doe" {
+		t.Fatalf("multipart roster not stored: %+v %v", p, err)
+	}
+	mp.Reset()
+	mw = multipart.NewWriter(&mp)
+	_ = mw.WriteField("roster", "npi\n")
+	_ = mw.Close()
+	if st, body = post(mw.FormDataContentType(), mp.String()); st != 422 || body["code"] != "import_failed" {
+		t.Fatalf("multipart without file: %d %v", st, body)
+	}
+	if st, body = post("multipart/form-data", "x"); st != 400 || body["code"] != "bad_request" {
+		t.Fatalf("multipart without boundary: %d %v", st, body)
 	}
 	// The file semaphore is enforced.
 	_ = sem.Acquire(ctx)
