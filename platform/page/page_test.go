@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/provcred/platform/apierr"
 )
 
 type key struct {
@@ -61,4 +64,38 @@ func TestBuild(t *testing.T) {
 	if string(b) != `{"items":[]}` {
 		t.Fatalf("%s", b)
 	}
+}
+
+// FuzzQuery feeds any ?limit= and ?cursor= to the parsers: they either
+// return a value in range or a 4xx API error, never panic or a 500.
+func FuzzQuery(f *testing.F) {
+	f.Add("5", Encode(key{"smith", "p1"}))
+	f.Add("", "bnVsbA")
+	f.Add("-1", "%%%")
+	f.Add("99999999999999999999", "eyJuIjo1fQ")
+	app := fiber.New()
+	f.Fuzz(func(t *testing.T, limit, cursor string) {
+		fctx := &fasthttp.RequestCtx{}
+		args := fasthttp.AcquireArgs()
+		defer fasthttp.ReleaseArgs(args)
+		args.Set("limit", limit)
+		args.Set("cursor", cursor)
+		fctx.Request.SetRequestURI("/?" + args.String())
+		c := app.AcquireCtx(fctx)
+		defer app.ReleaseCtx(c)
+		n, err := Limit(c)
+		if err != nil {
+			if ae, ok := apierr.As(err); !ok || ae.Status != 422 || ae.Field != "limit" {
+				t.Fatalf("limit %q: %v", limit, err)
+			}
+		} else if n < 1 || n > MaxLimit {
+			t.Fatalf("limit %q gave %d", limit, n)
+		}
+		var k key
+		if _, err := Decode(c, &k); err != nil {
+			if ae, ok := apierr.As(err); !ok || ae.Status != 400 || ae.Code != "invalid_cursor" {
+				t.Fatalf("cursor %q: %v", cursor, err)
+			}
+		}
+	})
 }

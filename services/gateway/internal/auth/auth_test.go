@@ -154,3 +154,24 @@ func FuzzParseKeys(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBearerToken: the Authorization header is outside input; a token is
+// only ever a non-empty run without blanks taken from the header.
+func FuzzBearerToken(f *testing.F) {
+	f.Add("Bearer pc_abc")
+	f.Add("bearer   x  ")
+	f.Add("Basic dXNlcg==")
+	f.Add("Bearer a b")
+	f.Fuzz(func(t *testing.T, h string) {
+		tok, ok := BearerToken(h)
+		if !ok {
+			if tok != "" {
+				t.Fatalf("%q: refused but returned %q", h, tok)
+			}
+			return
+		}
+		if tok == "" || strings.ContainsAny(tok, " \t") || !strings.Contains(h, tok) {
+			t.Fatalf("%q: token %q", h, tok)
+		}
+	})
+}
