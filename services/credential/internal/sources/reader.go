@@ -13,6 +13,7 @@ import (
 // file ended cleanly or was rejected (a *LineError).
 type Reader struct {
 	r      *csv.Reader
+	lim    *recordLimit
 	p      RowParser
 	vals   []any
 	fields int
@@ -24,7 +25,8 @@ type Reader struct {
 // NewReader reads the header of r and binds f's parser to it. A missing or
 // wrong header is a *LineError at line 1.
 func NewReader(f Format, r io.Reader) (*Reader, error) {
-	cr := csv.NewReader(r)
+	lim := &recordLimit{r: r, max: MaxRecordBytes}
+	cr := csv.NewReader(lim)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -33,6 +35,7 @@ func NewReader(f Format, r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, csvError(err, 1)
 	}
+	lim.start = cr.InputOffset()
 	header = append([]string(nil), header...) // ReuseRecord: the slice is overwritten by the next Read
 	for i := range header {
 		header[i] = CleanText(header[i])
@@ -41,7 +44,7 @@ func NewReader(f Format, r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, &LineError{Line: 1, Reason: err.Error()}
 	}
-	return &Reader{r: cr, p: p, vals: make([]any, len(f.Columns())), fields: len(header), line: 1}, nil
+	return &Reader{r: cr, lim: lim, p: p, vals: make([]any, len(f.Columns())), fields: len(header), line: 1}, nil
 }
 
 // Next implements pgx.CopyFromSource.
@@ -61,6 +64,7 @@ func (s *Reader) Next() bool {
 		}
 		return false
 	}
+	s.lim.start = s.r.InputOffset()
 	line, _ := s.r.FieldPos(0)
 	s.line = int64(line)
 	for i := range rec {
@@ -85,6 +89,33 @@ func (s *Reader) Values() ([]any, error) { return s.vals, nil }
 
 // Err implements pgx.CopyFromSource.
 func (s *Reader) Err() error { return s.err }
+
+// MaxRecordBytes bounds one CSV record (NPPES rows, the widest, are a few
+// KB). csv.Reader holds a whole record in memory, so without a bound a
+// quote left open early in a multi-GB upload would buffer the rest of it.
+const MaxRecordBytes = 1 << 20
+
+// errRecordTooLong ends a read that passed MaxRecordBytes within one record.
+var errRecordTooLong = fmt.Errorf("a record is longer than %d bytes (an unterminated quote?)", MaxRecordBytes)
+
+// recordLimit fails the csv.Reader's reads once it has consumed more than
+// max bytes past start, the end of the last whole record (InputOffset after
+// it; InputOffset itself moves line by line, inside a quoted field too).
+type recordLimit struct {
+	r     io.Reader
+	max   int64
+	start int64
+	read  int64
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.read-l.start > l.max {
+		return 0, errRecordTooLong
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
+}
 
 // csvError turns a reader error into a LineError: a malformed CSV (often a
 // truncated file: an unterminated quote) at its line, a read failure (the
