@@ -59,15 +59,17 @@ ADMIN_KEY=$API_KEY; ADMIN_ENTRY=$API_KEYS_ENTRY
 export API_KEYS="${API_KEYS:+$API_KEYS,}$ADMIN_ENTRY"
 
 # --- services -----------------------------------------------------------------
+declare -A pid_of
 start() { # name port [env...]
   local name=$1 port=$2; shift 2
   env HTTP_ADDR="127.0.0.1:$port" "$@" "bin/$name" >"$RUN/logs/$name.log" 2>&1 &
-  pids+=($!)
+  pids+=($!); pid_of[$name]=$!
 }
 wait_ready() { # name port
   for _ in $(seq 1 150); do
     curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || true
+    # A service that exited (bad config, port taken) will not get ready: say so now.
+    kill -0 "${pid_of[$1]}" 2>/dev/null || break
     sleep 0.2
   done
   echo "$1 did not become ready; last log lines:" >&2; tail -20 "$RUN/logs/$1.log" >&2; exit 1
