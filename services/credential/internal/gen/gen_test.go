@@ -12,6 +12,7 @@ import (
 
 	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/npi"
+	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/sources/leie"
@@ -68,7 +69,7 @@ func TestRosterIsValid(t *testing.T) {
 			t.Errorf("%s: NPI %s invalid or repeated: %v", r[0], r[1], err)
 		}
 		seenNPI[r[1]] = true
-		if dea := r[13]; dea != "" && !validDEA(dea) {
+		if dea := r[13]; dea != "" && !providers.ValidDEA(dea) {
 			t.Errorf("%s: DEA %s invalid", r[0], dea)
 		}
 		if _, err := time.Parse("2006-01-02", r[6]); err != nil {
@@ -89,21 +90,6 @@ func TestRosterIsValid(t *testing.T) {
 			t.Errorf("no provider has case %s", c)
 		}
 	}
-}
-
-func validDEA(s string) bool {
-	if len(s) != 9 {
-		return false
-	}
-	d := make([]int, 7)
-	for i := 0; i < 7; i++ {
-		c := s[2+i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		d[i] = int(c - '0')
-	}
-	return (d[0]+d[2]+d[4]+2*(d[1]+d[3]+d[5]))%10 == d[6]
 }
 
 func TestFilesParse(t *testing.T) {
