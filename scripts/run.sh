@@ -21,7 +21,8 @@ cleanup() {
   wait 2>/dev/null || true
   if [ -n "${PRIVATE_PG:-}" ]; then $PG_AS "$PG_BIN/pg_ctl" -D "$ROOT/.pgdata" -m fast stop >/dev/null 2>&1 || true; fi
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 
 tcp_up() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
