@@ -26,6 +26,16 @@ func adminURL() string {
 	return DefaultURL
 }
 
+// redacted hides the password of a server URL for test output (CI logs
+// are widely readable; TEST_DATABASE_URL may carry a real password).
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "TEST_DATABASE_URL (unparsable)"
+	}
+	return u.Redacted()
+}
+
 // NewDatabase creates an empty database and returns its URL. It is dropped
 // (with any connections still open) when t ends.
 func NewDatabase(t testing.TB) string {
@@ -34,7 +44,7 @@ func NewDatabase(t testing.TB) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, adminURL())
 	if err != nil {
-		t.Fatalf("pgtest: connect to %s: %v (is PostgreSQL running? .ci/run starts it)", adminURL(), err)
+		t.Fatalf("pgtest: connect to %s: %v (is PostgreSQL running? .ci/run starts it)", redacted(adminURL()), err)
 	}
 	defer admin.Close(ctx)
 	b := make([]byte, 6)
