@@ -66,3 +66,36 @@ func TestImportCommand(t *testing.T) {
 		t.Errorf("unknown command: exit %d", code)
 	}
 }
+
+// -h lists every flag with its default; the API key from the environment
+// must not be one of them, while the key is still sent.
+func TestHelpDoesNotPrintTheAPIKey(t *testing.T) {
+	const key = "pc_not_for_the_terminal"
+	t.Setenv(envAPIKey, key)
+	for _, args := range [][]string{{"import", "-h"}, {"batch", "submit", "-h"}, {"batch", "status", "-h"}, {"batch", "cancel", "-h"}} {
+		var out, errOut bytes.Buffer
+		run(args, &out, &errOut)
+		if !strings.Contains(errOut.String(), "-api-key") {
+			t.Fatalf("%v: help lists no -api-key flag: %s", args, errOut.String())
+		}
+		if strings.Contains(out.String()+errOut.String(), key) {
+			t.Errorf("%v: help prints the API key", args)
+		}
+	}
+	var auth string
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"batch_id":"b1","status":"finished","counts":{}}`)
+	}))
+	defer s.Close()
+	var out, errOut bytes.Buffer
+	run([]string{"batch", "status", "--url", s.URL, "b1"}, &out, &errOut)
+	if auth != "Bearer "+key {
+		t.Errorf("Authorization = %q, want the key from %s", auth, envAPIKey)
+	}
+	run([]string{"batch", "status", "--url", s.URL, "--api-key", "pc_flag", "b1"}, &out, &errOut)
+	if auth != "Bearer pc_flag" {
+		t.Errorf("Authorization = %q, want the --api-key flag's", auth)
+	}
+}

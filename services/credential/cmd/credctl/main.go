@@ -48,9 +48,19 @@ func connFlags(fs *flag.FlagSet) (url, apiKey *string) {
 		def = "http://localhost:8000"
 	}
 	url = fs.String("url", def, "gateway base URL (env "+envURL+")")
-	apiKey = fs.String("api-key", os.Getenv(envAPIKey), "API key, sent as Authorization: Bearer (env "+envAPIKey+")")
+	apiKey = new(string)
+	*apiKey = os.Getenv(envAPIKey)
+	fs.Var(secretValue{apiKey}, "api-key", "API key, sent as Authorization: Bearer (env "+envAPIKey+")")
 	return url, apiKey
 }
+
+// secretValue is a string flag whose value never shows: -h prints a flag's
+// default, which for --api-key is the key from the environment.
+type secretValue struct{ p *string }
+
+func (s secretValue) String() string { return "" }
+
+func (s secretValue) Set(v string) error { *s.p = v; return nil }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: credctl <command> [flags]\n\ncommands:")
