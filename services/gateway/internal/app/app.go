@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -202,7 +203,9 @@ func canonicalPath(c *fiber.Ctx) error {
 	raw, fwd := c.Path(), c.Request().URI().Path()
 	if raw != string(fwd) {
 		dec, err := url.PathUnescape(raw)
-		if err != nil || dec != string(fwd) {
+		// An encoded slash decodes to a segment boundary the route did not
+		// see: /batch/x%2Fy matched /batch/:batch_id but forwards /batch/x/y.
+		if err != nil || dec != string(fwd) || strings.Count(dec, "/") != strings.Count(raw, "/") {
 			return errPath
 		}
 	}

@@ -291,6 +291,9 @@ func TestPathsThatForwardElsewhereAreRefused(t *testing.T) {
 		{"DELETE", "/batch/..%2Fproviders%2Fp1", e.keys.operator},
 		{"GET", "/providers/p1/./x", e.keys.reader},
 		{"GET", "/results//p1", e.keys.reader},
+		{"DELETE", "/batch/b1%2Fx", e.keys.operator},
+		{"POST", "/credential/p1%2fx", e.keys.operator},
+		{"GET", "/providers/p1%2Flicenses", e.keys.reader},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
