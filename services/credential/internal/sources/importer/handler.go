@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
 )
@@ -99,9 +99,9 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 	return c.JSON(rec)
 }
 
-type listPage struct {
-	Items      []*Record `json:"items"`
-	NextCursor string    `json:"next_cursor"`
+// listCursor is the keyset position of GET /admin/imports (newest first).
+type listCursor struct {
+	ID int64 `json:"i"`
 }
 
 func (h *Handler) list(c *fiber.Ctx) error {
@@ -109,37 +109,23 @@ func (h *Handler) list(c *fiber.Ctx) error {
 	if source != "" && !sources.Known(source) {
 		return apierr.Newf(http.StatusBadRequest, "unknown_source", "source %q is unknown", clip(source))
 	}
-	limit := 50
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			return apierr.Invalid("limit", "must be an integer from 1 to 500")
-		}
-		limit = n
-	}
-	var before int64
-	if cur := c.Query("cursor"); cur != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cur)
-		if err == nil {
-			before, err = strconv.ParseInt(strings.TrimPrefix(string(b), "i:"), 10, 64)
-		}
-		if err != nil || !strings.HasPrefix(string(b), "i:") || before <= 0 {
-			return apierr.BadRequest("invalid_cursor", "cursor is not one this endpoint returned")
-		}
-	}
-	items, err := h.Importer.List(c.UserContext(), source, before, limit+1)
+	limit, err := page.Limit(c)
 	if err != nil {
 		return err
 	}
-	page := listPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte("i:" + strconv.FormatInt(items[limit-1].ID, 10)))
+	var cur listCursor
+	ok, err := page.Decode(c, &cur)
+	if err != nil {
+		return err
 	}
-	if page.Items == nil {
-		page.Items = []*Record{}
+	if ok && cur.ID <= 0 {
+		return apierr.BadRequest("invalid_cursor", "cursor is not one this API returned")
 	}
-	return c.JSON(page)
+	items, err := h.Importer.List(c.UserContext(), source, cur.ID, limit+1)
+	if err != nil {
+		return err
+	}
+	return c.JSON(page.Build(items, limit, func(r *Record) any { return listCursor{ID: r.ID} }))
 }
 
 func (h *Handler) get(c *fiber.Ctx) error {
