@@ -84,6 +84,12 @@ func (p *Provider) Validate(now time.Time) *apierr.Error {
 	if p.DEANumber != "" && !ValidDEA(p.DEANumber) {
 		return apierr.Invalid("dea_number", "must be two letters and seven digits with a valid check digit")
 	}
+	if len(p.Licenses) > MaxLicenses {
+		return apierr.Invalid("licenses", "must list at most "+strconv.Itoa(MaxLicenses)+" licenses")
+	}
+	if len(p.BoardCertifications) > MaxBoardCertifications {
+		return apierr.Invalid("board_certifications", "must list at most "+strconv.Itoa(MaxBoardCertifications)+" certifications")
+	}
 	seen := map[string]bool{}
 	for i, l := range p.Licenses {
 		field := "licenses[" + strconv.Itoa(i) + "]"
@@ -118,6 +124,14 @@ func (p *Provider) Validate(now time.Time) *apierr.Error {
 	}
 	return nil
 }
+
+// Caps on one provider's lists. Every license is verified on each run and
+// kept in its evidence: thousands of them (which no clinician holds) made
+// one run take seconds and store megabytes.
+const (
+	MaxLicenses            = 100
+	MaxBoardCertifications = 50
+)
 
 var taxonomyPattern = regexp.MustCompile(`^[0-9]{3}[0-9A-Z]{6}X$`)
 

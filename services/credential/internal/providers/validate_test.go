@@ -2,6 +2,7 @@ package providers
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,21 @@ func TestValidate(t *testing.T) {
 		{"missing license number", func(p *Provider) { p.Licenses[0].Number = "" }, "licenses[0].number"},
 		{"bad license expiry", func(p *Provider) { p.Licenses[0].ExpiresOn = &Date{invalid: "soon"} }, "licenses[0].expires_on"},
 		{"duplicate license", func(p *Provider) { p.Licenses = append(p.Licenses, p.Licenses[0]) }, "licenses[1]"},
+		{"too many licenses", func(p *Provider) {
+			for i := 0; i < MaxLicenses; i++ {
+				p.Licenses = append(p.Licenses, License{State: "NY", Number: "N" + strconv.Itoa(i)})
+			}
+		}, "licenses"},
+		{"as many licenses as allowed", func(p *Provider) {
+			for i := 1; i < MaxLicenses; i++ {
+				p.Licenses = append(p.Licenses, License{State: "NY", Number: "N" + strconv.Itoa(i)})
+			}
+		}, ""},
+		{"too many board certifications", func(p *Provider) {
+			for i := 0; i <= MaxBoardCertifications; i++ {
+				p.BoardCertifications = append(p.BoardCertifications, BoardCertification{Board: "ABIM"})
+			}
+		}, "board_certifications"},
 		{"bad taxonomy", func(p *Provider) { p.TaxonomyCode = "207R" }, "taxonomy_code"},
 		{"bad DEA check digit", func(p *Provider) { p.DEANumber = "AB1234567" }, "dea_number"},
 		{"board without name", func(p *Provider) { p.BoardCertifications = []BoardCertification{{Specialty: "x"}} }, "board_certifications[0].board"},
