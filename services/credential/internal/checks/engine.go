@@ -154,20 +154,6 @@ func (e *Engine) Semaphores() []*semaphore.Semaphore {
 	return out
 }
 
-// Breakers returns the license endpoint breakers by name, for health reports.
-func (e *Engine) Breakers() []*breaker.Breaker {
-	states := make([]string, 0, len(e.licenses))
-	for s := range e.licenses {
-		states = append(states, s)
-	}
-	sort.Strings(states)
-	out := make([]*breaker.Breaker, 0, len(states))
-	for _, s := range states {
-		out = append(out, e.licenses[s].breaker)
-	}
-	return out
-}
-
 // Store is the run store the engine writes to.
 func (e *Engine) Store() *results.Store { return e.store }
 

@@ -112,14 +112,6 @@ func Field(rec []string, i int) string {
 	return strings.TrimSpace(rec[i])
 }
 
-// NullString is nil for "", else s: what a nullable text column gets.
-func NullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // NPI normalizes an NPI field: "" and the LEIE's 0000000000 mean none (nil);
 // anything else must be 10 digits. The check digit is not enforced: the
 // source says what it says, and the engine compares exactly.
