@@ -134,6 +134,9 @@ func (h *Handler) chat(c *fiber.Ctx) error {
 	out, err := h.LLM.Complete(c.UserContext(), msgs)
 	h.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
+		// The client gets a stable code; the cause (status, timeout, dial
+		// error; never the prompt) is for the operator.
+		h.Log.WarnContext(c.UserContext(), "llm call failed", "err", err.Error())
 		return h.llmError(err)
 	}
 	h.requests.WithLabelValues("ok").Inc()

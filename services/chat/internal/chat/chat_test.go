@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,10 +82,23 @@ func FuzzParse(f *testing.F) {
 }
 
 type fixture struct {
-	app *fiber.App
-	m   *metrics.Registry
-	sem *semaphore.Semaphore
+	app  *fiber.App
+	m    *metrics.Registry
+	sem  *semaphore.Semaphore
+	logs *syncBuffer
 }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newApp(t *testing.T, llmURL string, timeout time.Duration) fixture {
 	t.Helper()
@@ -105,8 +120,9 @@ func newApp(t *testing.T, llmURL string, timeout time.Duration) fixture {
 	if _, err := database.Migrate(context.Background(), pool, history.Schema, history.Migrations()); err != nil {
 		t.Fatal(err)
 	}
-	NewHandler(client, &history.Store{Pool: pool}, sem, 4000, m, slog.New(slog.NewJSONHandler(io.Discard, nil))).Routes(app)
-	return fixture{app, m, sem}
+	logs := &syncBuffer{}
+	NewHandler(client, &history.Store{Pool: pool}, sem, 4000, m, slog.New(slog.NewJSONHandler(logs, nil))).Routes(app)
+	return fixture{app, m, sem, logs}
 }
 
 func post(t *testing.T, app *fiber.App, body string) (int, map[string]any) {
@@ -188,8 +204,12 @@ func TestLLMFailureModes(t *testing.T) {
 		t.Fatalf("slow: %d %v", st, body)
 	}
 	mode.Store("fail")
-	if st, body := post(t, f.app, `{"message":"x"}`); st != 502 || body["code"] != "llm_error" {
+	if st, body := post(t, f.app, `{"message":"secret question"}`); st != 502 || body["code"] != "llm_error" {
 		t.Fatalf("fail: %d %v", st, body)
+	}
+	// The operator sees why; the prompt stays out of the log.
+	if l := f.logs.String(); !strings.Contains(l, "remote answered HTTP 500") || strings.Contains(l, "secret question") {
+		t.Fatalf("log: %s", l)
 	}
 	// Two consecutive failures (timeout, 500) opened the breaker: no call is made.
 	if st, body := post(t, f.app, `{"message":"x"}`); st != 503 || body["code"] != "llm_unavailable" {
