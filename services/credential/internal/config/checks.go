@@ -52,7 +52,7 @@ func (c Checks) LicenseEndpoints() (map[string]string, error) {
 		state = strings.ToUpper(strings.TrimSpace(state))
 		u = strings.TrimSpace(u)
 		if !ok || !stateCode.MatchString(state) {
-			return nil, fmt.Errorf("LICENSE_VERIFY_URLS: %q is not STATE=URL with a two-letter state", pair)
+			return nil, fmt.Errorf("LICENSE_VERIFY_URLS: %q is not STATE=URL with a two-letter state", redact(pair))
 		}
 		if _, dup := out[state]; dup {
 			return nil, fmt.Errorf("LICENSE_VERIFY_URLS: state %s is listed twice", state)
@@ -68,10 +68,17 @@ func (c Checks) LicenseEndpoints() (map[string]string, error) {
 func httpURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("must be an http(s) URL, got %q", s)
+		return fmt.Errorf("must be an http(s) URL, got %q", redact(s))
 	}
 	return nil
 }
+
+// userinfo is the user:password@ part of a URL, wherever it sits in s.
+var userinfo = regexp.MustCompile(`//[^/@\s]*@`)
+
+// redact hides a URL's credentials before it is quoted in an error (errors
+// reach the startup log): endpoints may carry basic auth.
+func redact(s string) string { return userinfo.ReplaceAllString(s, "//xxxxx@") }
 
 // Validate checks the source settings, naming the variable at fault.
 func (c Checks) Validate() error {

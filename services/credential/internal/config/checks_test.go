@@ -24,6 +24,9 @@ func TestChecksConfig(t *testing.T) {
 		{name: "license pair without state", env: map[string]string{"LICENSE_VERIFY_URLS": "https://ca/verify"}, bad: "LICENSE_VERIFY_URLS"},
 		{name: "license state twice", env: map[string]string{"LICENSE_VERIFY_URLS": "CA=http://a,ca=http://b"}, bad: "LICENSE_VERIFY_URLS"},
 		{name: "license url not http", env: map[string]string{"LICENSE_VERIFY_URLS": "CA=ftp://a"}, bad: "LICENSE_VERIFY_URLS"},
+		{name: "bad url with a password", env: map[string]string{"LICENSE_VERIFY_URLS": "CA=ftp://u:s3cret@a/x"}, bad: "LICENSE_VERIFY_URLS"},
+		{name: "pair with a password but no state", env: map[string]string{"LICENSE_VERIFY_URLS": "https://u:s3cret@ca/verify"}, bad: "LICENSE_VERIFY_URLS"},
+		{name: "bad api url with a password", env: map[string]string{"NPPES_MODE": "api", "NPPES_API_URL": "registry://u:s3cret@"}, bad: "NPPES_API_URL"},
 		{name: "zero concurrency", env: map[string]string{"CHECK_CONCURRENCY": "0"}, bad: "CHECK_CONCURRENCY"},
 		{name: "zero breaker failures", env: map[string]string{"BREAKER_CONSECUTIVE_FAILURES": "0"}, bad: "BREAKER_CONSECUTIVE_FAILURES"},
 	} {
@@ -33,6 +36,9 @@ func TestChecksConfig(t *testing.T) {
 			t.Errorf("%s: %v", c.name, err)
 		case c.bad != "" && (err == nil || !strings.Contains(err.Error(), c.bad)):
 			t.Errorf("%s: error %v does not name %s", c.name, err, c.bad)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error shows the URL's password: %v", c.name, err)
 		}
 		if c.name == "license urls" && err == nil {
 			eps, _ := cfg.LicenseEndpoints()
