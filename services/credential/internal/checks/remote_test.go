@@ -236,3 +236,29 @@ func TestLicenseEndpointDownHidesAddress(t *testing.T) {
 		t.Fatalf("license %s %q, decision %s", ch.Outcome, ch.Detail, run.Decision)
 	}
 }
+
+// A state endpoint's answer is outside input: a NUL in it (PostgreSQL
+// refuses NUL in text and jsonb) must not keep the run from being stored.
+func TestLicenseEndpointAnswerWithNUL(t *testing.T) {
+	k := newKit(t)
+	cases := ruleCases()[:1]
+	cases[0].lics = []providers.License{{State: "CA", Number: "A12345"}}
+	ids := seedRules(k, cases)
+	board := &licenseBoard{}
+	srv := httptest.NewServer(board)
+	defer srv.Close()
+	e := k.engine(Options{LicenseEndpoints: map[string]string{"CA": srv.URL + "/verify"}})
+	board.set(200, `{"results":[{"state":"CA","license_number":"A12345","status":"Active","expiration_date":"`+future+
+		`","last_name":"Wal\u0000ker","first_name":"Alice\u0000","middle_name":""}]}`)
+	run, err := e.Credential(context.Background(), ids[0], RunOptions{})
+	if err != nil {
+		t.Fatalf("run with a NUL in the license answer: %v", err)
+	}
+	stored, err := e.Store().Get(context.Background(), run.ID)
+	if err != nil || stored == nil {
+		t.Fatalf("run not stored: %v", err)
+	}
+	if c := stored.Checks[4]; c.Outcome == "unavailable" || strings.ContainsRune(c.Detail, 0) {
+		t.Errorf("license check %s %q", c.Outcome, c.Detail)
+	}
+}

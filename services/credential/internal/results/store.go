@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,16 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // The transaction is two pipelined batches (lock and read; then every
 // write), so a run costs four round trips whatever the number of checks.
 func (s *Store) Save(ctx context.Context, run *Run) error {
+	// Details and evidence quote remote answers (the NPI Registry, state
+	// license endpoints): outside input that may hold NUL, which PostgreSQL
+	// refuses in text and, as \u0000, in jsonb. The run is stored, and
+	// answered, without it; evidence digests keep covering the raw answers.
+	for i := range run.Checks {
+		run.Checks[i].Detail = strings.ReplaceAll(run.Checks[i].Detail, "\x00", "")
+	}
+	for i := range run.Reasons {
+		run.Reasons[i].Detail = strings.ReplaceAll(run.Reasons[i].Detail, "\x00", "")
+	}
 	reasons, err := json.Marshal(run.Reasons)
 	if err != nil {
 		return fmt.Errorf("encode reasons: %w", err)
@@ -46,6 +57,7 @@ func (s *Store) Save(ctx context.Context, run *Run) error {
 		if evidence[i], err = json.Marshal(c.Evidence); err != nil {
 			return fmt.Errorf("encode evidence of %s: %w", c.Check, err)
 		}
+		evidence[i] = bytes.ReplaceAll(evidence[i], []byte(`\u0000`), []byte(`\ufffd`))
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var newest *time.Time
