@@ -101,8 +101,13 @@ func TestRescreenFlagsNewExclusionsOnce(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE event = 'provider.exclusion_flagged'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d flag entries, want 2", n)
 	}
-	// A superseded version flags nothing.
-	if got, _ := mon.Rescreen(ctx, "leie", v2); got != 0 {
+	// A superseded version flags nothing, not even a provider it lists who
+	// is not flagged now (without the reset, pa being flagged already would
+	// make this pass whatever Rescreen does).
+	if _, err := pool.Exec(ctx, `UPDATE providers SET exclusion_flagged_at = NULL WHERE id = 'pa'`); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mon.Rescreen(ctx, "leie", v2); got != 0 || flagged()["pa"] {
 		t.Fatalf("superseded version flagged %d", got)
 	}
 	if _, err := mon.Rescreen(ctx, "nppes", 1); err == nil {
