@@ -76,10 +76,26 @@ var stateOrder = []string{"approved", "denied", "needs_review", "incomplete", "u
 
 type client struct {
 	base, apiKey string
+	// timeout bounds one request, answer included (0: none). Without it a
+	// server that accepts the connection but never answers hangs the
+	// command, and a poll never gets its retry.
+	timeout time.Duration
 }
+
+// Request timeouts: a submission uploads a roster (the gateway allows
+// IMPORT_TIMEOUT, 30 m, for it); the other calls are small reads.
+const (
+	submitTimeout = 30 * time.Minute
+	callTimeout   = time.Minute
+)
 
 // do sends one request; non-2xx answers become errors carrying the API's code.
 func (c *client) do(ctx context.Context, method, path, ctype string, body io.Reader, header http.Header) (int, []byte, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, body)
 	if err != nil {
 		return 0, nil, err
@@ -163,7 +179,7 @@ func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		_, _ = rand.Read(b)
 		*key = "credctl-" + hex.EncodeToString(b)
 	}
-	c := &client{base: *base, apiKey: *apiKey}
+	c := &client{base: *base, apiKey: *apiKey, timeout: submitTimeout}
 	h := http.Header{"Idempotency-Key": {*key}}
 
 	// Transport errors and 5xx are retried with the same key: the server
@@ -202,7 +218,7 @@ func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	final, raw, err := followBatch(ctx, c, p.BatchID, *interval, *quiet, stderr)
+	final, raw, err := followBatch(ctx, &client{base: c.base, apiKey: c.apiKey, timeout: callTimeout}, p.BatchID, *interval, *quiet, stderr)
 	if err != nil {
 		return err
 	}
@@ -318,7 +334,7 @@ func batchStatus(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, batchUsage)
 		return errUsage
 	}
-	c := &client{base: *base, apiKey: *apiKey}
+	c := &client{base: *base, apiKey: *apiKey, timeout: callTimeout}
 	_, raw, err := c.do(ctx, http.MethodGet, "/results/batch/"+url.PathEscape(fs.Arg(0))+"?limit=1", "", nil, nil)
 	if err != nil {
 		return err
@@ -341,7 +357,7 @@ func batchCancel(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, batchUsage)
 		return errUsage
 	}
-	c := &client{base: *base, apiKey: *apiKey}
+	c := &client{base: *base, apiKey: *apiKey, timeout: callTimeout}
 	_, raw, err := c.do(ctx, http.MethodDelete, "/batch/"+url.PathEscape(fs.Arg(0)), "", nil, nil)
 	if err != nil {
 		return err

@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,5 +102,31 @@ func TestBatchCommand(t *testing.T) {
 	}
 	if code := run([]string{"batch", "submit", "--url", base}, &out, &errb); code != 2 {
 		t.Fatalf("no input: exit %d", code)
+	}
+}
+
+// A poll the server never answers times out and is retried, instead of
+// hanging the command until --timeout (24 h).
+func TestFollowRetriesAHungPoll(t *testing.T) {
+	var polls atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if polls.Add(1) == 1 {
+			select { // hang until the test ends or the client gives up
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"batch_id":"b1","status":"finished","total":1,"done":1,"counts":{"approved":1}}`)
+	}))
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p, _, err := followBatch(ctx, &client{base: s.URL, timeout: 200 * time.Millisecond}, "b1", 10*time.Millisecond, true, io.Discard)
+	if err != nil || p.Status != "finished" || polls.Load() != 2 {
+		t.Fatalf("progress %+v, err %v after %d polls; want finished after 2", p, err, polls.Load())
 	}
 }
