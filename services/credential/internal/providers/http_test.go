@@ -244,3 +244,35 @@ func TestListFiltersAndPagination(t *testing.T) {
 		}
 	}
 }
+
+// Where the server streams bodies (the /providers/import prefix also covers
+// PUT /providers/import), BODY_LIMIT_BYTES is not applied: the handler must
+// bound what it reads itself instead of buffering any size.
+func TestStreamedBodyIsBounded(t *testing.T) {
+	pool, _ := testdb.New(t)
+	app := fiber.New(fiber.Config{BodyLimit: 4096, StreamRequestBody: true, ErrorHandler: func(c *fiber.Ctx, err error) error {
+		ae, _ := apierr.As(err)
+		return c.Status(ae.Status).JSON(ae)
+	}})
+	(&providers.Handler{Store: providers.NewStore(pool)}).Routes(app)
+	big := `{"npi":"1234567893","first_name":"Ann","last_name":"Lee"` + strings.Repeat(" ", 2<<20) + `}`
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/providers", big, 413},
+		{"PUT", "/providers/import", big, 413},
+		{"POST", "/providers", `{"id":"import","npi":"1234567893","first_name":"Ann","last_name":"Lee"}` + strings.Repeat(" ", 8192), 201},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := app.Test(req, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s (%d bytes): %d %s, want %d", c.method, c.path, len(c.body), resp.StatusCode, b, c.status)
+		}
+	}
+}
