@@ -24,6 +24,7 @@ import (
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/provcred/platform/apierr"
@@ -62,6 +63,11 @@ type Options struct {
 	// stream (c.Request().BodyStream()); every other route still gets
 	// BodyLimit, enforced here.
 	StreamPaths []string
+	// ReadTimeout bounds reading one request, body included (default 60s).
+	ReadTimeout time.Duration
+	// StreamReadTimeout replaces ReadTimeout on StreamPaths, whose uploads
+	// may stream for long (default 2h; the gateway decides who may do so).
+	StreamReadTimeout time.Duration
 	// Semaphores appear in /health/concurrency as "<name>_semaphore".
 	Semaphores []*semaphore.Semaphore
 	// Checks run for /readyz and /health.
@@ -90,6 +96,12 @@ type Server struct {
 // New builds the app with the platform middleware and endpoints installed.
 // Register the service's routes on s.App afterwards.
 func New(o Options) *Server {
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.StreamReadTimeout <= 0 {
+		o.StreamReadTimeout = 2 * time.Hour
+	}
 	s := &Server{opts: o}
 	if o.Tracer == nil {
 		o.Tracer = trace.NewNoopTracerProvider()
@@ -101,10 +113,24 @@ func New(o Options) *Server {
 		BodyLimit:             o.BodyLimit,
 		StreamRequestBody:     len(o.StreamPaths) > 0,
 		ErrorHandler:          s.errorHandler,
-		ReadTimeout:           60 * time.Second,
+		ReadTimeout:           o.ReadTimeout,
 		IdleTimeout:           90 * time.Second,
 	})
 	s.App = app
+	if len(o.StreamPaths) > 0 {
+		// fasthttp's read deadline covers the body a handler streams, so a
+		// long upload would be cut at ReadTimeout.
+		app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			uri := h.RequestURI()
+			if i := bytes.IndexByte(uri, '?'); i >= 0 {
+				uri = uri[:i]
+			}
+			if s.isStreamPath(string(uri)) {
+				return fasthttp.RequestConfig{ReadTimeout: o.StreamReadTimeout}
+			}
+			return fasthttp.RequestConfig{}
+		}
+	}
 	app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		o.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", fmt.Sprint(e), "path", c.Route().Path)
 	}}))
@@ -151,10 +177,9 @@ func New(o Options) *Server {
 // not on a streaming path: with streaming on, fasthttp hands over bodies past
 // the limit as streams instead of refusing them.
 func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
-	for _, p := range s.opts.StreamPaths {
-		if strings.HasPrefix(c.Path(), p) {
-			return c.Next()
-		}
+	if s.isStreamPath(c.Path()) {
+		defer finishStream(c)
+		return c.Next()
 	}
 	req := c.Request()
 	if req.Header.ContentLength() > s.opts.BodyLimit {
@@ -195,6 +220,15 @@ func dropBadRequestID(c *fiber.Ctx) error {
 		c.Request().Header.Del(HeaderRequestID)
 	}
 	return c.Next()
+}
+
+func (s *Server) isStreamPath(path string) bool {
+	for _, p := range s.opts.StreamPaths {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // RequestID returns the request's id (set by the gateway or made here).
@@ -403,12 +437,58 @@ func SignalContext() (context.Context, context.CancelFunc) {
 // reported io.EOF it keeps doing so without touching the connection again:
 // fasthttp's chunked body stream blocks when read past its end, which would
 // hang any reader that checks for EOF twice (bufio, csv, io.Copy after a
-// short read).
+// short read). Read a streamed body only through it: finishStream relies on
+// it to know how far the handler read.
 func BodyStream(c *fiber.Ctx) io.Reader {
+	if l, ok := c.Locals(latchKey).(*eofLatch); ok {
+		return l
+	}
 	if s := c.Request().BodyStream(); s != nil {
-		return &eofLatch{r: s}
+		l := &eofLatch{r: s}
+		c.Locals(latchKey, l)
+		return l
 	}
 	return bytes.NewReader(c.Body())
+}
+
+// latchKey keeps a request's eofLatch, so finishStream knows how far the
+// handler read.
+const latchKey = "platform.server.bodystream"
+
+// drainMax is how much of a streamed body a handler left unread is read and
+// dropped to keep the connection; past it the connection is closed.
+const drainMax = 8 << 20
+
+// finishStream runs after a streamed request's handler. fasthttp parses
+// whatever follows on the connection as the next request, so a body the
+// handler stopped reading (it refused the upload, or failed on a bad line)
+// must not stay there: its rest would be run as requests of their own,
+// with any X-Actor-Id they carry (request smuggling through the gateway's
+// pooled connections). A small rest is read and dropped, so the client gets
+// the answer; a large one, or a body read past this package, closes the
+// connection.
+func finishStream(c *fiber.Ctx) {
+	req := c.Request()
+	if !req.IsBodyStream() {
+		return
+	}
+	l, ok := c.Locals(latchKey).(*eofLatch)
+	if !ok {
+		if req.Header.ContentLength() == 0 {
+			return
+		}
+		// Unread, or read by hand (a chunked stream blocks when read past
+		// its end, so it is not touched again): never reuse the connection.
+		c.Context().SetConnectionClose()
+		return
+	}
+	if l.err == io.EOF {
+		return
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(l, drainMax+1))
+	if err != nil || n > drainMax {
+		c.Context().SetConnectionClose()
+	}
 }
 
 type eofLatch struct {

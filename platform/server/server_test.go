@@ -306,3 +306,93 @@ func TestStreamPathsKeepLimitElsewhere(t *testing.T) {
 		t.Fatalf("small chunked body: %d", st)
 	}
 }
+
+// An upload on a stream path may take longer than ReadTimeout (a bulk file
+// through the gateway streams for minutes); every other request keeps it.
+func TestStreamPathsOutliveReadTimeout(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, func(o *Options) {
+		o.StreamPaths = []string{"/upload"}
+		o.ReadTimeout = 300 * time.Millisecond
+		o.StreamReadTimeout = 10 * time.Second
+	})
+	s.App.Post("/upload", func(c *fiber.Ctx) error {
+		n, err := io.Copy(io.Discard, BodyStream(c))
+		if err != nil {
+			return apierr.BadRequest("bad_request", err.Error())
+		}
+		return c.JSON(map[string]int64{"bytes": n})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.App.Listener(ln) }()
+	t.Cleanup(func() { _ = s.App.Shutdown() })
+	slowPost := func(path string) string {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n", path)
+		for i := 0; i < 4; i++ {
+			fmt.Fprintf(conn, "5\r\nabcde\r\n")
+			time.Sleep(150 * time.Millisecond) // 600 ms in all, twice ReadTimeout
+		}
+		fmt.Fprintf(conn, "0\r\n\r\n")
+		b, _ := io.ReadAll(conn)
+		return string(b)
+	}
+	if got := slowPost("/upload"); !strings.HasPrefix(got, "HTTP/1.1 200") || !strings.Contains(got, `{"bytes":20}`) {
+		t.Fatalf("slow upload on a stream path: %q", got)
+	}
+	if got := slowPost("/echo"); strings.HasPrefix(got, "HTTP/1.1 200") {
+		t.Fatalf("slow upload elsewhere outlived ReadTimeout: %q", got)
+	}
+}
+
+// A handler that refuses a streamed upload part-way must not leave the rest
+// of the body on the connection: fasthttp would run it as the next request,
+// X-Actor-Id and all.
+func TestUnreadStreamIsNeverParsedAsARequest(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, func(o *Options) { o.StreamPaths = []string{"/upload"} })
+	s.App.Post("/upload", func(c *fiber.Ctx) error {
+		if c.Query("read") == "none" {
+			return apierr.Invalid("wait", "refused before the body is read")
+		}
+		// What a handler with a size cap does: read up to it, then refuse.
+		_, _ = io.ReadAll(io.LimitReader(BodyStream(c), 70001))
+		return apierr.New(fiber.StatusRequestEntityTooLarge, "body_too_large", "too big")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.App.Listener(ln) }()
+	t.Cleanup(func() { _ = s.App.Shutdown() })
+	smuggled := "GET /actor HTTP/1.1\r\nHost: x\r\nX-Actor-Id: evil\r\n\r\n"
+	for _, tt := range []struct {
+		query string
+		pad   int
+	}{{"", 70001}, {"", 20 << 20}, {"?read=none", 0}, {"?read=none", 100000}, {"?read=none", 20 << 20}} {
+		body := strings.Repeat("A", tt.pad) + smuggled
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Long enough for the answers, short for a connection kept open.
+		_ = conn.SetDeadline(time.Now().Add(1500 * time.Millisecond))
+		go func() {
+			fmt.Fprintf(conn, "POST /upload%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", tt.query, len(body))
+			_, _ = io.WriteString(conn, body) // fails once the server closes: fine
+		}()
+		out, _ := io.ReadAll(conn)
+		conn.Close()
+		if bytes.Contains(out, []byte("evil")) || bytes.Count(out, []byte("HTTP/1.1 ")) != 1 {
+			t.Fatalf("%s pad %d: the rest of the body ran as a request:\n%.600s", tt.query, tt.pad, out)
+		}
+	}
+}

@@ -186,8 +186,10 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 		return nil
 	})
 	if clientFault {
+		// The unread rest of the upload is dealt with by the platform
+		// server (server.finishStream): drained when small, else the
+		// connection is closed.
 		if errors.Is(body.err, errUploadTooLarge) {
-			discardBody(c)
 			return errBodyTooLarge
 		}
 		c.Context().SetConnectionClose()
@@ -253,7 +255,6 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 
 	cl := in.Header.ContentLength()
 	if f.BodyLimit > 0 && int64(cl) > f.BodyLimit {
-		discardBody(c)
 		return nil, errBodyTooLarge
 	}
 	if f.Stream && in.IsBodyStream() {
@@ -283,25 +284,6 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 	}
 	req.SetBody(c.Body())
 	return nil, nil
-}
-
-// drainMax is how much of a refused upload is read and dropped to keep the
-// connection; past it the connection is closed instead.
-const drainMax = 8 << 20
-
-// discardBody deals with an upload that is refused before it was read: the
-// unread bytes are still on the wire and must not be parsed as the next
-// request. A small rest is read and dropped (so the client, still sending,
-// gets the answer instead of a reset); a large one closes the connection.
-func discardBody(c *fiber.Ctx) {
-	stream := c.Context().RequestBodyStream()
-	if stream == nil {
-		return
-	}
-	n, err := io.Copy(io.Discard, io.LimitReader(stream, drainMax+1))
-	if err != nil || n > drainMax {
-		c.Context().SetConnectionClose()
-	}
 }
 
 // clientBody remembers a failure reading the client's upload (a dropped
