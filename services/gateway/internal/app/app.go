@@ -138,19 +138,21 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	return g, nil
 }
 
-// requestConfig gives import uploads by an admin key IMPORT_TIMEOUT as the
+// requestConfig gives import uploads by a key with the route's role
+// (admin; operator for POST /batch-credential) IMPORT_TIMEOUT as the
 // connection's read and write timeout (the server's read timeout covers the
-// whole body). Only an admin key gets that long, so nobody else can hold a
+// whole body). Only such a key gets that long, so nobody else can hold a
 // connection open for it.
 func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	if !routes.IsImportPath(string(pathOnly(h.RequestURI()))) {
+	role, ok := routes.ImportRole(string(pathOnly(h.RequestURI())))
+	if !ok {
 		return fasthttp.RequestConfig{}
 	}
 	tok, ok := auth.BearerToken(string(h.Peek(fiber.HeaderAuthorization)))
 	if !ok {
 		return fasthttp.RequestConfig{}
 	}
-	if k, ok := g.keys.Lookup(tok); !ok || k.Role < auth.RoleAdmin {
+	if k, ok := g.keys.Lookup(tok); !ok || k.Role < role {
 		return fasthttp.RequestConfig{}
 	}
 	return fasthttp.RequestConfig{ReadTimeout: g.cfg.ImportTimeout, WriteTimeout: g.cfg.ImportTimeout}

@@ -88,8 +88,27 @@ func StreamPrefixes() []string {
 // route. It runs before routing (when the request headers arrive) to give
 // the connection the import read timeout, so it matches by prefix.
 func IsImportPath(path string) bool {
-	return path == "/providers/import" || path == "/batch-credential" || path == "/admin/imports" ||
-		hasPrefix(path, "/admin/imports/")
+	_, ok := ImportRole(path)
+	return ok
+}
+
+// ImportRole is the role an import route on path needs (the weakest, when
+// methods differ), read from Table: a wildcard route matches by prefix.
+func ImportRole(path string) (auth.Role, bool) {
+	role, found := auth.RoleNone, false
+	for _, r := range Table {
+		if !r.Import {
+			continue
+		}
+		base, wild := strings.CutSuffix(r.Path, "/*")
+		if (wild && hasPrefix(path, base+"/")) || (!wild && path == r.Path) {
+			if !found || r.Role < role {
+				role = r.Role
+			}
+			found = true
+		}
+	}
+	return role, found
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

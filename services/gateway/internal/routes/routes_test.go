@@ -43,6 +43,19 @@ func trimWildcard(p string) string {
 	return p
 }
 
+func TestImportRole(t *testing.T) {
+	tests := map[string]auth.Role{"/providers/import": auth.RoleAdmin, "/batch-credential": auth.RoleOperator,
+		"/admin/imports": auth.RoleAdmin, "/admin/imports/sam": auth.RoleAdmin}
+	for p, want := range tests {
+		if got, ok := ImportRole(p); !ok || got != want {
+			t.Errorf("ImportRole(%q) = %s %v, want %s", p, got, ok, want)
+		}
+	}
+	if _, ok := ImportRole("/batch/b1"); ok {
+		t.Error("/batch/b1 is not an import route")
+	}
+}
+
 func TestIsImportPath(t *testing.T) {
 	tests := map[string]bool{
 		"/providers/import": true, "/admin/imports": true, "/admin/imports/leie": true,
