@@ -183,20 +183,24 @@ func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
 	}
 	req := c.Request()
 	if req.Header.ContentLength() > s.opts.BodyLimit {
-		// The unread body would be parsed as the next request: close instead.
-		c.Context().SetConnectionClose()
+		// The unread body must not be parsed as the next request: a small
+		// one is drained (the client, still sending, gets the 413 instead
+		// of a reset), a large one closes the connection.
+		finishStream(c)
 		return fiber.ErrRequestEntityTooLarge
 	}
-	if stream := req.BodyStream(); stream != nil {
-		body, err := io.ReadAll(io.LimitReader(stream, int64(s.opts.BodyLimit)+1))
+	if req.IsBodyStream() {
+		body, err := io.ReadAll(io.LimitReader(BodyStream(c), int64(s.opts.BodyLimit)+1))
 		if err != nil {
+			c.Context().SetConnectionClose()
 			return apierr.BadRequest("bad_request", "could not read the request body")
 		}
 		if len(body) > s.opts.BodyLimit {
-			c.Context().SetConnectionClose()
+			finishStream(c)
 			return fiber.ErrRequestEntityTooLarge
 		}
 		req.SetBody(body)
+		c.Locals(latchKey, nil) // BodyStream now serves the buffered body
 	}
 	return c.Next()
 }
@@ -465,20 +469,19 @@ const drainMax = 8 << 20
 // must not stay there: its rest would be run as requests of their own,
 // with any X-Actor-Id they carry (request smuggling through the gateway's
 // pooled connections). A small rest is read and dropped, so the client gets
-// the answer; a large one, or a body read past this package, closes the
-// connection.
+// the answer; a large one closes the connection.
 func finishStream(c *fiber.Ctx) {
 	req := c.Request()
 	if !req.IsBodyStream() {
 		return
 	}
-	l, ok := c.Locals(latchKey).(*eofLatch)
+	if req.Header.ContentLength() == 0 {
+		return
+	}
+	// A body nobody read gets its latch now (bodies are read only through
+	// BodyStream, so the stream is untouched).
+	l, ok := BodyStream(c).(*eofLatch)
 	if !ok {
-		if req.Header.ContentLength() == 0 {
-			return
-		}
-		// Unread, or read by hand (a chunked stream blocks when read past
-		// its end, so it is not touched again): never reuse the connection.
 		c.Context().SetConnectionClose()
 		return
 	}
