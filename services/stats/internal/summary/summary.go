@@ -68,6 +68,7 @@ func Compute(ctx context.Context, pool *pgxpool.Pool) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decision counts: %w", err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var d string
 		var n int64
