@@ -1,6 +1,10 @@
 package sources
 
-import "strings"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 // ParseAll reads a whole file in memory through f, for tests and fuzzing:
 // every row's values (copied), or the *LineError that rejected the file.
@@ -22,4 +26,30 @@ func ParseAll(f Format, file string) ([][]any, error) {
 		out = append(out, row)
 	}
 	return out, r.Err()
+}
+
+// ExpectRow parses file through f for a table test. With wantErr set it
+// asserts that the file is rejected by a *LineError at wantLine whose reason
+// contains wantErr, and returns false; otherwise it asserts exactly one row
+// and checks each column named in want (col maps a name to its position).
+func ExpectRow(t testing.TB, f Format, file string, wantLine int64, wantErr string,
+	col func(string) int, want map[string]any) ([]any, bool) {
+	t.Helper()
+	rows, err := ParseAll(f, file)
+	if wantErr != "" {
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != wantLine || !strings.Contains(le.Reason, wantErr) {
+			t.Fatalf("err = %v, want line %d containing %q", err, wantLine, wantErr)
+		}
+		return nil, false
+	}
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows %d, err %v", len(rows), err)
+	}
+	for k, w := range want {
+		if got := rows[0][col(k)]; got != w {
+			t.Errorf("%s = %#v, want %#v", k, got, w)
+		}
+	}
+	return rows[0], true
 }

@@ -59,25 +59,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := sources.ParseAll(Format{}, tt.file)
-			if tt.wantErr != "" {
-				var le *sources.LineError
-				if !errors.As(err, &le) {
-					t.Fatalf("err = %v, want a LineError", err)
-				}
-				if le.Line != tt.wantLine || !strings.Contains(le.Reason, tt.wantErr) {
-					t.Fatalf("err = %v, want line %d containing %q", le, tt.wantLine, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || len(rows) != 1 {
-				t.Fatalf("rows %d, err %v", len(rows), err)
-			}
-			for k, want := range tt.check {
-				if got := rows[0][col(k)]; got != want {
-					t.Errorf("%s = %#v, want %#v", k, got, want)
-				}
-			}
+			sources.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
 		})
 	}
 }

@@ -87,29 +87,17 @@ func TestBulkParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := sources.ParseAll(BulkFormat{}, tt.file)
-			if tt.wantErr != "" {
-				var le *sources.LineError
-				if !errors.As(err, &le) || le.Line != tt.wantLine || !strings.Contains(le.Reason, tt.wantErr) {
-					t.Fatalf("err = %v, want line %d containing %q", err, tt.wantLine, tt.wantErr)
-				}
+			row, ok := sources.ExpectRow(t, BulkFormat{}, tt.file, tt.wantLine, tt.wantErr, bcol, tt.check)
+			if !ok {
 				return
 			}
-			if err != nil || len(rows) != 1 {
-				t.Fatalf("rows %d, err %v", len(rows), err)
-			}
-			for k, want := range tt.check {
-				if got := rows[0][bcol(k)]; got != want {
-					t.Errorf("%s = %#v, want %#v", k, got, want)
-				}
-			}
 			if tt.taxes != "" {
-				if got := rows[0][bcol("taxonomies")]; got != tt.taxes {
+				if got := row[bcol("taxonomies")]; got != tt.taxes {
 					t.Errorf("taxonomies = %s, want %s", got, tt.taxes)
 				}
 			}
 			var rec map[string]string
-			if err := json.Unmarshal([]byte(rows[0][bcol("record")].(string)), &rec); err != nil {
+			if err := json.Unmarshal([]byte(row[bcol("record")].(string)), &rec); err != nil {
 				t.Fatal(err)
 			}
 			if _, ok := rec["Replacement NPI"]; ok {
