@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -36,42 +37,58 @@ func redacted(raw string) string {
 	return u.Redacted()
 }
 
+// Scratch creates an empty database named prefix_<random> on the server at
+// adminURL and returns its URL and a function that drops it (closing any
+// connection still open). Benchmarks use it directly; tests use NewDatabase.
+func Scratch(ctx context.Context, adminURL, prefix string) (string, func() error, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse the server URL: %w", err)
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to %s: %w", redacted(adminURL), err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := prefix + "_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	drop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			return fmt.Errorf("connect to drop %s: %w", name, err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop %s: %w", name, err)
+		}
+		return nil
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
+}
+
 // NewDatabase creates an empty database and returns its URL. It is dropped
 // (with any connections still open) when t ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, adminURL())
+	dbURL, drop, err := Scratch(ctx, adminURL(), "test")
 	if err != nil {
-		t.Fatalf("pgtest: connect to %s: %v (is PostgreSQL running? .ci/run starts it)", redacted(adminURL()), err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+		t.Fatalf("pgtest: %v (is PostgreSQL running? .ci/run starts it)", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, adminURL())
-		if err != nil {
-			t.Logf("pgtest: cleanup connect: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("pgtest: drop %s: %v", name, err)
+		if err := drop(); err != nil {
+			t.Logf("pgtest: %v", err)
 		}
 	})
-	u, err := url.Parse(adminURL())
-	if err != nil {
-		t.Fatalf("pgtest: parse url: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return dbURL
 }
 
 // NewPool creates a database and a pool on it, with search_path set to

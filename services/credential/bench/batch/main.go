@@ -24,8 +24,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -34,7 +32,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,7 +42,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/batch"
@@ -57,6 +53,7 @@ import (
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/database"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
 )
@@ -145,7 +142,7 @@ type result struct {
 
 func run(n int, delay time.Duration, workers int, adminURL string) error {
 	ctx := context.Background()
-	dbURL, drop, err := scratchDB(ctx, adminURL)
+	dbURL, drop, err := pgtest.Scratch(ctx, adminURL, "bench_batch")
 	if err != nil {
 		return err
 	}
@@ -401,34 +398,4 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// scratchDB creates a database on the server and returns its URL and a drop func.
-func scratchDB(ctx context.Context, adminURL string) (string, func(), error) {
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect %s: %w", adminURL, err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "bench_batch_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		return "", nil, err
-	}
-	admin.Close(ctx)
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	return u.String(), drop, nil
 }

@@ -19,8 +19,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +26,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -50,6 +47,7 @@ import (
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/database"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/server"
 )
 
@@ -98,7 +96,7 @@ func person(i int) (first, last string, dob time.Time) {
 func run(nProv, nExcl, requests, conc, runs int, maxConns int32, adminURL string) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dbURL, drop, err := scratch(ctx, adminURL)
+	dbURL, drop, err := pgtest.Scratch(ctx, adminURL, "bench_credential")
 	if err != nil {
 		return err
 	}
@@ -405,35 +403,6 @@ func writeLicenses(w io.Writer, nProv int) {
 		first, last, _ := person(i)
 		q(w, "IL", fmt.Sprintf("L%07d", i), "MD", "Active", "2015-01-01", exp, last, first, "", makeNPI(i))
 	}
-}
-
-func scratch(ctx context.Context, adminURL string) (string, func(), error) {
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect: %w", err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "bench_credential_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
-		admin.Close(ctx)
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	admin.Close(ctx)
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	return u.String(), drop, nil
 }
 
 func median(d []time.Duration) time.Duration { return pct(d, 50) }

@@ -17,13 +17,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/gen"
@@ -40,6 +36,7 @@ import (
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/pgtest"
 )
 
 func main() {
@@ -99,7 +96,7 @@ func run(leieRows, nppesRows, runs int, adminURL, dir string) error {
 	}
 	fmt.Printf("generated %s and %s in %s\n", leiePath, nppesPath, time.Since(t0).Round(time.Millisecond))
 
-	dbURL, drop, err := scratchDB(ctx, adminURL)
+	dbURL, drop, err := pgtest.Scratch(ctx, adminURL, "bench_imports")
 	if err != nil {
 		return err
 	}
@@ -293,30 +290,6 @@ func timeCopySame(ctx context.Context, pool *pgxpool.Pool, dbURL string, f sourc
 		return 0, 0, err
 	}
 	return d, rows, nil
-}
-
-func scratchDB(ctx context.Context, adminURL string) (string, func(), error) {
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect %s: %w", adminURL, err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "bench_imports_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		return "", nil, err
-	}
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		admin.Close(context.Background())
-	}
-	return u.String(), drop, nil
 }
 
 func writeFile(path string, write func(io.Writer) error) error {
