@@ -16,6 +16,7 @@ import (
 
 	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/npi"
+	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/leie"
 	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/sam"
@@ -297,21 +298,7 @@ func (q *quotedWriter) write(fields []string) {
 	if q.err != nil {
 		return
 	}
-	b := q.buf[:0]
-	for i, f := range fields {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		for j := 0; j < len(f); j++ {
-			if f[j] == '"' {
-				b = append(b, '"')
-			}
-			b = append(b, f[j])
-		}
-		b = append(b, '"')
-	}
-	b = append(b, '\r', '\n')
+	b := append(sources.AppendQuotedCSV(q.buf[:0], fields), '\r', '\n')
 	q.buf = b
 	_, q.err = q.w.Write(b)
 }

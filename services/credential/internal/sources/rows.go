@@ -265,22 +265,28 @@ func (e *Encoder) Record(rec []string) []byte {
 	return b
 }
 
-// Digest returns the hex SHA-256 of rec re-encoded as a fully quoted CSV line.
-func (e *Encoder) Digest(rec []string) string {
-	b := e.dig[:0]
-	for i, v := range rec {
+// AppendQuotedCSV appends fields as one CSV line with every field quoted
+// (the LEIE's own style), without the line ending.
+func AppendQuotedCSV(b []byte, fields []string) []byte {
+	for i, f := range fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, '"')
-		for j := 0; j < len(v); j++ {
-			if v[j] == '"' {
+		for j := 0; j < len(f); j++ {
+			if f[j] == '"' {
 				b = append(b, '"')
 			}
-			b = append(b, v[j])
+			b = append(b, f[j])
 		}
 		b = append(b, '"')
 	}
+	return b
+}
+
+// Digest returns the hex SHA-256 of rec re-encoded as a fully quoted CSV line.
+func (e *Encoder) Digest(rec []string) string {
+	b := AppendQuotedCSV(e.dig[:0], rec)
 	e.dig = b
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
