@@ -45,6 +45,8 @@ func Words(s string) []string {
 
 // fold removes diacritics.
 func fold(s string) string {
+	// Invalid UTF-8 would make the transform fail and leave accents in place.
+	s = strings.ToValidUTF8(s, "")
 	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 	out, _, err := transform.String(t, s)
 	if err != nil {
