@@ -36,9 +36,7 @@ run:
 # Fuzz every target for FUZZTIME each (default 10s).
 FUZZTIME ?= 10s
 fuzz:
-	@set -e; for m in $(MODULES); do (cd $$m && for pkg in $$(go list ./...); do \
-		for f in $$(go test -list 'Fuzz.*' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; go test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; done; done); done
+	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # Benchmarks: each prints a table with a same-run baseline; see docs/benchmarks.md.
 bench: services
