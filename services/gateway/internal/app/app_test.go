@@ -743,6 +743,10 @@ func TestHealthAggregation(t *testing.T) {
 	if ups["stats"].(map[string]any)["status"] != "unreachable" {
 		t.Fatalf("stats: %v", ups["stats"])
 	}
+	// The endpoint is open: it must not reveal where the services live.
+	if dead := strings.TrimPrefix(deadURL(t), "http://"); strings.Contains(string(r.raw), "127.0.0.1:") || strings.Contains(string(r.raw), dead) {
+		t.Fatalf("health body reveals an upstream address: %s", r.raw)
+	}
 	cred := ups["credential"].(map[string]any)
 	if cred["status"] != "healthy" || cred["concurrency"].(map[string]any)["active_tasks"] != float64(3) {
 		t.Fatalf("credential: %v", cred)

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"sync"
 	"time"
+
+	"github.com/provcred/platform/breaker"
 )
 
 // Target is an upstream that can be probed.
@@ -55,8 +57,13 @@ func probeOne(ctx context.Context, name string, t Target, path string, timeout t
 	r.name = name
 	status, body, err := t.Get(ctx, path, timeout)
 	if err != nil {
-		// The error text (a dial or timeout message) names no secret.
-		r.body = map[string]any{"status": Unreachable, "error": err.Error()}
+		// The endpoint is open: say what kind of failure, never the dial
+		// error itself (it carries internal addresses).
+		reason := "connection failed"
+		if breaker.IsTimeout(err) {
+			reason = "timeout"
+		}
+		r.body = map[string]any{"status": Unreachable, "error": reason}
 		return r
 	}
 	var m map[string]any
