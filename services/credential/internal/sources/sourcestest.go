@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -52,4 +53,39 @@ func ExpectRow(t testing.TB, f Format, file string, wantLine int64, wantErr stri
 		}
 	}
 	return rows[0], true
+}
+
+// ColumnIndex returns a lookup of a column's position in cols, for tests
+// reading parsed rows by name; an unknown name panics (a typo in the test).
+func ColumnIndex(cols []string) func(string) int {
+	return func(name string) int {
+		for i, c := range cols {
+			if c == name {
+				return i
+			}
+		}
+		panic("no column " + name)
+	}
+}
+
+// FuzzRows is the shared property of every format's fuzz target: a rejected
+// file is rejected by a *LineError that names a line, and every accepted row
+// carries its raw record as valid JSON. It returns the rows (nil when the
+// file was rejected) for the format's own checks.
+func FuzzRows(t testing.TB, f Format, file string, col func(string) int) [][]any {
+	t.Helper()
+	rows, err := ParseAll(f, file)
+	if err != nil {
+		var le *LineError
+		if !errors.As(err, &le) || le.Line < 1 {
+			t.Fatalf("error %v is not a LineError with a line", err)
+		}
+		return nil
+	}
+	for _, r := range rows {
+		if s, _ := r[col("record")].(string); !json.Valid([]byte(s)) {
+			t.Fatalf("record %q is not JSON", s)
+		}
+	}
+	return rows
 }
