@@ -6,145 +6,35 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/proctest"
 )
 
-// proc is one running service binary; its output is kept for the test log.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	url  string
+// services are the four commands every end-to-end test runs.
+var services = []string{"github.com/provcred/credential/cmd/credential", "github.com/provcred/stats/cmd/stats",
+	"github.com/provcred/chat/cmd/chat", "github.com/provcred/gateway/cmd/gateway"}
+
+// build compiles the services (and extra commands) into one directory.
+func build(t *testing.T, extra ...string) string {
+	return proctest.Build(t, append(append([]string{}, services...), extra...)...)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// workspaceRoot finds the directory holding go.work.
-func workspaceRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.work not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// build compiles the four commands into one directory in a single go
-// invocation (one link step each, shared compile cache).
-func build(t *testing.T) string {
+// start runs bin/name on a free port with env; it stops when t ends.
+func start(t *testing.T, bin, name string, env map[string]string) *proctest.Proc {
 	t.Helper()
-	bin := t.TempDir()
-	var pkgs []string
-	for _, n := range []string{"credential", "stats", "chat", "gateway"} {
-		pkgs = append(pkgs, fmt.Sprintf("github.com/provcred/%s/cmd/%s", n, n))
-	}
-	cmd := exec.Command("go", append([]string{"build", "-o", bin + string(os.PathSeparator)}, pkgs...)...)
-	cmd.Dir = workspaceRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// start runs bin/name with env (on top of a minimal base environment) and
-// registers its shutdown; its output reaches the test log on failure.
-func start(t *testing.T, bin, name string, env map[string]string) *proc {
-	t.Helper()
-	addr := freeAddr(t)
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{}), url: "http://" + addr}
-	p.cmd = exec.Command(filepath.Join(bin, name))
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr, "LOG_LEVEL=info"}
+	withLog := map[string]string{"LOG_LEVEL": "info"}
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		withLog[k] = v
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(5 * time.Second)
-		if t.Failed() {
-			t.Logf("---- %s output ----\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM (a graceful drain), then SIGKILL after grace.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) waitReady(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before it was ready:\n%s", p.name, p.out.String())
-		default:
-		}
-		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after %s:\n%s", p.name, timeout, p.out.String())
+	return proctest.Start(t, filepath.Join(bin, name), name, withLog)
 }
 
 // keygen runs `gateway keygen` and returns the key and its API_KEYS entry.
@@ -223,18 +113,18 @@ func TestEndToEnd(t *testing.T) {
 	// The credential service owns the schema (it migrates at start), so it
 	// comes first; stats reads that schema.
 	credential := start(t, bin, "credential", db)
-	credential.waitReady(t, 60*time.Second)
+	credential.WaitReady(t, 60*time.Second)
 	stats := start(t, bin, "stats", db)
 	chat := start(t, bin, "chat", db)
-	stats.waitReady(t, 30*time.Second)
-	chat.waitReady(t, 30*time.Second)
+	stats.WaitReady(t, 30*time.Second)
+	chat.WaitReady(t, 30*time.Second)
 	gateway := start(t, bin, "gateway", map[string]string{
-		"CREDENTIAL_URL": credential.url, "STATS_URL": stats.url, "CHAT_URL": chat.url,
+		"CREDENTIAL_URL": credential.URL, "STATS_URL": stats.URL, "CHAT_URL": chat.URL,
 		"API_KEYS":                       strings.Join([]string{adminEntry, operatorEntry, readerEntry, burstEntry}, ","),
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "200",
 	})
-	gateway.waitReady(t, 30*time.Second)
-	c := &client{t: t, base: gateway.url, http: &http.Client{Timeout: 30 * time.Second}}
+	gateway.WaitReady(t, 30*time.Second)
+	c := &client{t: t, base: gateway.URL, http: &http.Client{Timeout: 30 * time.Second}}
 
 	t.Run("health, 10 concurrent", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -411,7 +301,7 @@ func TestEndToEnd(t *testing.T) {
 		if r := c.do("GET", "/stats/summary", readerKey, nil); r.status != 200 || r.body["providers_total"] == nil {
 			t.Fatalf("stats up: %d %s", r.status, r.raw)
 		}
-		stats.stop(15 * time.Second)
+		stats.Stop(15 * time.Second)
 		t0 := time.Now()
 		r := c.do("GET", "/stats/summary", readerKey, nil)
 		if el := time.Since(t0); el > time.Second {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/proctest"
 )
 
 // TestCredentialingPipeline drives the whole verification pipeline through
@@ -27,12 +28,7 @@ func TestCredentialingPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the services")
 	}
-	bin := build(t)
-	cmd := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "github.com/provcred/credential/cmd/credgen")
-	cmd.Dir = workspaceRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build credgen: %v\n%s", err, out)
-	}
+	bin := build(t, "github.com/provcred/credential/cmd/credgen")
 	data := t.TempDir()
 	if out, err := exec.Command(filepath.Join(bin, "credgen"), "-out", data, "-providers", "150", "-seed", "20261127").CombinedOutput(); err != nil {
 		t.Fatalf("credgen: %v\n%s", err, out)
@@ -41,15 +37,15 @@ func TestCredentialingPipeline(t *testing.T) {
 	adminKey, adminEntry := keygen(t, bin, "pipeline-admin", "admin")
 	operatorKey, operatorEntry := keygen(t, bin, "pipeline-operator", "operator")
 	credential := start(t, bin, "credential", map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)})
-	credential.waitReady(t, 60*time.Second)
+	credential.WaitReady(t, 60*time.Second)
 	gateway := start(t, bin, "gateway", map[string]string{
-		"CREDENTIAL_URL": credential.url, "STATS_URL": "http://" + freeAddr(t), "CHAT_URL": "http://" + freeAddr(t),
+		"CREDENTIAL_URL": credential.URL, "STATS_URL": "http://" + proctest.FreeAddr(t), "CHAT_URL": "http://" + proctest.FreeAddr(t),
 		"API_KEYS": adminEntry + "," + operatorEntry,
 		// This test is about decisions, not rate limiting: ~170 calls per key.
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "100000",
 	})
-	gateway.waitReady(t, 30*time.Second)
-	c := &client{t: t, base: gateway.url, http: &http.Client{Timeout: 2 * time.Minute}}
+	gateway.WaitReady(t, 30*time.Second)
+	c := &client{t: t, base: gateway.URL, http: &http.Client{Timeout: 2 * time.Minute}}
 
 	upload := func(path, file string) reply {
 		t.Helper()

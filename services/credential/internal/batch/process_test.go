@@ -7,21 +7,15 @@ package batch
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +24,7 @@ import (
 	"github.com/provcred/credential/internal/batch/batchtest"
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/proctest"
 )
 
 func credentialPkg() string {
@@ -41,98 +36,21 @@ func credentialPkg() string {
 
 func buildCredential(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "credential")
-	out, err := exec.Command("go", "build", "-o", bin, credentialPkg()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", credentialPkg(), err, out)
-	}
-	return bin
+	return proctest.Binary(proctest.Build(t, credentialPkg()), credentialPkg())
 }
 
 // proc is one running credential replica.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	base string
-	logs *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	*proctest.Proc
+	t *testing.T
 }
 
 // startCredential runs the binary with env and waits until it is ready and
 // serves the batch API.
 func startCredential(t *testing.T, bin, name string, env map[string]string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, base: "http://" + addr, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if p.running() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("--- %s logs (tail) ---\n%s", name, tail(p.logs.String(), 4000))
-		}
-	})
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if !p.running() {
-			t.Fatalf("%s exited at start:\n%s", name, tail(p.logs.String(), 4000))
-		}
-		resp, err := http.Get(p.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 90s:\n%s", name, tail(p.logs.String(), 4000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p := &proc{Proc: proctest.Start(t, bin, name, env), t: t}
+	p.WaitReady(t, 90*time.Second)
 	if code, _ := p.get("/results/batch/00000000-0000-4000-8000-000000000000"); code != 404 {
 		t.Fatalf("%s: GET /results/batch/{id} answered %d", name, code)
 	}
@@ -143,24 +61,8 @@ func startCredential(t *testing.T, bin, name string, env map[string]string) *pro
 	return p
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 func (p *proc) get(path string) (int, string) {
-	resp, err := http.Get(p.base + path)
+	resp, err := http.Get(p.URL + path)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -170,7 +72,7 @@ func (p *proc) get(path string) (int, string) {
 }
 
 func (p *proc) post(path, body string) (int, string) {
-	resp, err := http.Post(p.base+path, "application/json", strings.NewReader(body))
+	resp, err := http.Post(p.URL+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -184,7 +86,7 @@ func (p *proc) progress(t *testing.T, id string) Progress {
 	t.Helper()
 	code, body := p.get("/results/batch/" + id + "?limit=1")
 	if code != 200 {
-		t.Fatalf("%s progress: %d %s", p.name, code, body)
+		t.Fatalf("%s progress: %d %s", p.Name, code, body)
 	}
 	var pr Progress
 	if err := json.Unmarshal([]byte(body), &pr); err != nil {
@@ -198,7 +100,7 @@ func (p *proc) itemsDone(t *testing.T) float64 {
 	t.Helper()
 	code, body := p.get("/metrics")
 	if code != 200 {
-		t.Fatalf("%s /metrics: %d", p.name, code)
+		t.Fatalf("%s /metrics: %d", p.Name, code)
 	}
 	var sum float64
 	sc := bufio.NewScanner(strings.NewReader(body))
@@ -378,10 +280,9 @@ func TestKillMidBatchAndRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := a.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-a.done
 	var running, done int
 	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE state = 'running'),
 		count(*) FILTER (WHERE state NOT IN ('queued', 'running')) FROM batch_items WHERE batch_id = $1`, id).Scan(&running, &done); err != nil {
