@@ -1,6 +1,8 @@
 // Package pgtest gives each test its own, freshly created PostgreSQL
-// database on the real server, dropped when the test ends. The server comes
-// from TEST_DATABASE_URL (default: the local trust-auth postgres).
+// database on the real server, dropped when the test ends: empty
+// (NewDatabase, NewPool) or a copy of a service's migrated template
+// (Template). The server comes from TEST_DATABASE_URL (default: the local
+// trust-auth postgres).
 package pgtest
 
 import (
@@ -41,6 +43,11 @@ func redacted(raw string) string {
 // adminURL and returns its URL and a function that drops it (closing any
 // connection still open). Benchmarks use it directly; tests use NewDatabase.
 func Scratch(ctx context.Context, adminURL, prefix string) (string, func() error, error) {
+	return scratch(ctx, adminURL, prefix, "template0")
+}
+
+// scratch is Scratch copying the database template.
+func scratch(ctx context.Context, adminURL, prefix, template string) (string, func() error, error) {
 	u, err := url.Parse(adminURL)
 	if err != nil {
 		return "", nil, fmt.Errorf("parse the server URL: %w", err)
@@ -53,7 +60,7 @@ func Scratch(ctx context.Context, adminURL, prefix string) (string, func() error
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := prefix + "_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+pgx.Identifier{template}.Sanitize()); err != nil {
 		return "", nil, fmt.Errorf("create database: %w", err)
 	}
 	drop := func() error {
@@ -96,6 +103,12 @@ func NewDatabase(t testing.TB) string {
 func NewPool(t testing.TB, searchPath string) (*pgxpool.Pool, string) {
 	t.Helper()
 	dbURL := NewDatabase(t)
+	return openPool(t, dbURL, searchPath), dbURL
+}
+
+// openPool opens a pool on dbURL, closed when t ends.
+func openPool(t testing.TB, dbURL, searchPath string) *pgxpool.Pool {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -108,5 +121,5 @@ func NewPool(t testing.TB, searchPath string) (*pgxpool.Pool, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return pool, dbURL
+	return pool
 }

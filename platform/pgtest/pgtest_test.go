@@ -6,6 +6,7 @@ import (
 )
 
 func TestRedacted(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{
 		"postgres://ci:s3cret@db.internal:5432/postgres?sslmode=require",
 		"postgres://ci:s3cret@db.internal/postgres",
