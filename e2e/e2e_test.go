@@ -18,14 +18,14 @@ import (
 	"github.com/provcred/platform/proctest"
 )
 
-// services are the four commands every end-to-end test runs.
-var services = []string{"github.com/provcred/credential/cmd/credential", "github.com/provcred/stats/cmd/stats",
-	"github.com/provcred/chat/cmd/chat", "github.com/provcred/gateway/cmd/gateway"}
+// commands are the four services every end-to-end test runs and the data
+// generator, built once for all the tests.
+var commands = []string{"github.com/provcred/credential/cmd/credential", "github.com/provcred/stats/cmd/stats",
+	"github.com/provcred/chat/cmd/chat", "github.com/provcred/gateway/cmd/gateway",
+	"github.com/provcred/credential/cmd/credgen"}
 
-// build compiles the services (and extra commands) into one directory.
-func build(t *testing.T, extra ...string) string {
-	return proctest.Build(t, append(append([]string{}, services...), extra...)...)
-}
+// build compiles the commands into one directory.
+func build(t *testing.T) string { return proctest.Build(t, commands...) }
 
 // start runs bin/name on a free port with env; it stops when t ends.
 func start(t *testing.T, bin, name string, env map[string]string) *proctest.Proc {
@@ -98,6 +98,7 @@ func (c *client) do(method, path, key string, body any) reply {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs every service")
 	}

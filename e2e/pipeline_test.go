@@ -25,10 +25,11 @@ import (
 // Then an LEIE re-import triggers continuous monitoring: every provider
 // excluded by NPI is flagged and audited once.
 func TestCredentialingPipeline(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the services")
 	}
-	bin := build(t, "github.com/provcred/credential/cmd/credgen")
+	bin := build(t)
 	data := t.TempDir()
 	if out, err := exec.Command(filepath.Join(bin, "credgen"), "-out", data, "-providers", "150", "-seed", "20261127").CombinedOutput(); err != nil {
 		t.Fatalf("credgen: %v\n%s", err, out)

@@ -6,12 +6,15 @@ package proctest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -48,18 +51,53 @@ func WorkspaceRoot(t testing.TB) string {
 	}
 }
 
-// Build compiles the command packages into one temporary directory in a
-// single go invocation and returns it; each binary is named after the last
-// element of its package path.
+// Build compiles the command packages into one directory in a single go
+// invocation and returns it; each binary is named after the last element of
+// its package path.
+//
+// The directory is kept per workspace and package list (under the system
+// temp directory) and shared by the tests of a process: go build leaves an
+// up-to-date binary alone, so only the first test of a run pays for
+// linking, and only when the code changed. A file lock keeps two test
+// processes of one workspace from writing the same binaries at once.
 func Build(t testing.TB, pkgs ...string) string {
 	t.Helper()
-	bin := t.TempDir()
-	cmd := exec.Command("go", append([]string{"build", "-o", bin + string(os.PathSeparator)}, pkgs...)...)
-	cmd.Dir = WorkspaceRoot(t)
+	root := WorkspaceRoot(t)
+	sum := sha256.Sum256([]byte(root + "\n" + strings.Join(pkgs, "\n")))
+	dir := filepath.Join(os.TempDir(), "proctest-"+hex.EncodeToString(sum[:8]))
+	v, _ := builds.LoadOrStore(dir, &buildOnce{})
+	b := v.(*buildOnce)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return dir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
+	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %v: %v\n%s", pkgs, err, out)
 	}
-	return bin
+	b.done = true
+	return dir
+}
+
+// builds are this process's Build directories.
+var builds sync.Map // dir → *buildOnce
+
+type buildOnce struct {
+	mu   sync.Mutex
+	done bool
 }
 
 // Binary is the path Build gave pkg's binary in dir.
