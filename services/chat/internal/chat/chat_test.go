@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/chat/internal/history"
 	"github.com/provcred/chat/internal/llm"
@@ -29,6 +31,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, body, wantCode, wantField string
 	}{
@@ -100,6 +103,25 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// historyDB is the chat schema's template database.
+func historyDB(t *testing.T) pgtest.Template {
+	t.Helper()
+	key, err := pgtest.Fingerprint([]fs.FS{history.Migrations()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgtest.Template{Name: "chat", Key: key, SearchPath: history.Schema,
+		Migrate: func(ctx context.Context, url string) error {
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			_, err = database.Migrate(ctx, pool, history.Schema, history.Migrations())
+			return err
+		}}
+}
+
 func newApp(t *testing.T, llmURL string, timeout time.Duration) fixture {
 	t.Helper()
 	m := metrics.New("chat")
@@ -116,10 +138,7 @@ func newApp(t *testing.T, llmURL string, timeout time.Duration) fixture {
 		}
 		return c.Status(ae.Status).JSON(ae)
 	}})
-	pool, _ := pgtest.NewPool(t, history.Schema)
-	if _, err := database.Migrate(context.Background(), pool, history.Schema, history.Migrations()); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := historyDB(t).NewPool(t)
 	logs := &syncBuffer{}
 	NewHandler(client, &history.Store{Pool: pool}, sem, 4000, m, slog.New(slog.NewJSONHandler(logs, nil))).Routes(app)
 	return fixture{app, m, sem, logs}
@@ -144,6 +163,7 @@ func postAs(t *testing.T, app *fiber.App, actor, body string) (int, map[string]a
 }
 
 func TestNotConfigured(t *testing.T) {
+	t.Parallel()
 	f := newApp(t, "", 0)
 	if st, body := post(t, f.app, `{"message":"hi"}`); st != 503 || body["code"] != "llm_not_configured" {
 		t.Fatalf("%d %v", st, body)
@@ -190,6 +210,7 @@ func fakeLLM(t *testing.T, mode *atomic.Value) *httptest.Server {
 }
 
 func TestLLMFailureModes(t *testing.T) {
+	t.Parallel()
 	var mode atomic.Value
 	mode.Store("ok")
 	srv := fakeLLM(t, &mode)
@@ -228,6 +249,7 @@ func TestLLMFailureModes(t *testing.T) {
 }
 
 func TestSemaphoreBusy(t *testing.T) {
+	t.Parallel()
 	var mode atomic.Value
 	mode.Store("ok")
 	srv := fakeLLM(t, &mode)
@@ -243,6 +265,7 @@ func TestSemaphoreBusy(t *testing.T) {
 }
 
 func TestConversationHistory(t *testing.T) {
+	t.Parallel()
 	var mode atomic.Value
 	mode.Store("count")
 	srv := fakeLLM(t, &mode)

@@ -45,10 +45,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/batch"
-	"github.com/provcred/credential/internal/batch/batchtest"
 	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/database"
@@ -152,22 +152,19 @@ func run(n int, delay time.Duration, workers int, adminURL string) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := database.Migrate(ctx, pool, store.Schema, store.Migrations()); err != nil {
+	if err := store.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	if err := batch.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	ps := batchtest.Providers("bench_", n)
+	ps := seed.Providers("bench_", n)
 	t0 := time.Now()
-	if err := batchtest.Create(ctx, pool, ps); err != nil {
+	if err := seed.Create(ctx, pool, ps); err != nil {
 		return err
 	}
-	if err := batchtest.Load(ctx, pool, ps, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := seed.Load(ctx, pool, ps, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "setup: %d providers and sources loaded in %s\n", n, time.Since(t0).Round(time.Millisecond))
-	regSrv := httptest.NewServer(batchtest.NewRegistry(ps, delay))
+	regSrv := httptest.NewServer(seed.NewRegistry(ps, delay))
 	defer regSrv.Close()
 
 	fmt.Fprintf(os.Stderr, "running: baseline, the engine called directly by %d goroutines (no queue), %d providers\n", workers, n)
@@ -220,7 +217,7 @@ func run(n int, delay time.Duration, workers int, adminURL string) error {
 // directRate is the same-run floor of the work itself: the engine's
 // CredentialForBatch for every provider from `workers` goroutines in this
 // process, with no queue, no job bookkeeping and no HTTP in front.
-func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []batchtest.Provider, workers int) (rate, meanJob float64, err error) {
+func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []seed.Provider, workers int) (rate, meanJob float64, err error) {
 	reg := metrics.New("credential")
 	engine := checks.New(checks.Options{DB: pool, Metrics: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		NPPES: nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1})})
@@ -263,7 +260,7 @@ func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []b
 
 // scenario starts replicas, submits ps as one batch, waits for it to end,
 // and reads rate, job duration and peak RSS.
-func scenario(ctx context.Context, pool *pgxpool.Pool, dbURL, registry string, ps []batchtest.Provider, replicas, workers int, delay time.Duration) (result, error) {
+func scenario(ctx context.Context, pool *pgxpool.Pool, dbURL, registry string, ps []seed.Provider, replicas, workers int, delay time.Duration) (result, error) {
 	r := result{replicas: replicas, workers: workers, providers: len(ps),
 		ceiling: float64(replicas*workers) / delay.Seconds()}
 	exe, err := os.Executable()

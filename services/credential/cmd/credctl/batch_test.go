@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/provcred/credential/internal/batch"
-	"github.com/provcred/credential/internal/batch/batchtest"
 	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
@@ -30,14 +30,12 @@ import (
 // TestBatchCommand drives `credctl batch` against the real batch service and
 // check engine on a real database, over HTTP.
 func TestBatchCommand(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, _ := testdb.New(t)
-	if err := batch.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ps := batchtest.Providers("cli_", 5)
-	if err := batchtest.Load(ctx, pool, ps, log); err != nil {
+	ps := seed.Providers("cli_", 5)
+	if err := seed.Load(ctx, pool, ps, log); err != nil {
 		t.Fatal(err)
 	}
 	reg := metrics.New("credential")
@@ -65,7 +63,7 @@ func TestBatchCommand(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 
 	path := filepath.Join(t.TempDir(), "roster.csv")
-	if err := os.WriteFile(path, []byte(batchtest.Roster(ps)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(seed.Roster(ps)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
@@ -108,6 +106,7 @@ func TestBatchCommand(t *testing.T) {
 // A poll the server never answers times out and is retried, instead of
 // hanging the command until --timeout (24 h).
 func TestFollowRetriesAHungPoll(t *testing.T) {
+	t.Parallel()
 	var polls atomic.Int32
 	release := make(chan struct{})
 	defer close(release)

@@ -33,7 +33,7 @@ func main() {
 func run(ctx context.Context) error {
 	cfg := platformcfg.MustLoad[config.Config]()
 	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{
-		Schema: store.Schema, Migrations: store.Migrations(), Extra: batch.Migrate,
+		Schema: store.Schema, Migrations: store.Migrations(), Extra: store.MigrateRiver,
 		// A credentialing in flight holds up to four connections while its
 		// checks run; leave room for the API and River's own traffic.
 		DefaultMaxConns: int32(4*cfg.MaxConcurrentBatchRequests + 10),

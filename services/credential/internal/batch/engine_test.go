@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/provcred/credential/internal/batch/batchtest"
 	"github.com/provcred/credential/internal/checks"
+	"github.com/provcred/credential/internal/seed"
 )
 
 // TestWithTheRealEngine runs a batch through internal/checks on loaded
@@ -16,6 +16,7 @@ import (
 // run for the batch, the unknown id is reported, and a second worker pass
 // (a rescued job) does not add a run.
 func TestWithTheRealEngine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var engine *checks.Engine
@@ -24,11 +25,11 @@ func TestWithTheRealEngine(t *testing.T) {
 		o.Credentialer = engine
 		o.IsNotFound = func(err error) bool { return errors.Is(err, checks.ErrProviderNotFound) }
 	}, true)
-	ps := batchtest.Providers("eng_", 6)
-	if err := batchtest.Create(ctx, e.pool, ps); err != nil {
+	ps := seed.Providers("eng_", 6)
+	if err := seed.Create(ctx, e.pool, ps); err != nil {
 		t.Fatal(err)
 	}
-	if err := batchtest.Load(ctx, e.pool, ps, log); err != nil {
+	if err := seed.Load(ctx, e.pool, ps, log); err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{"missing_one"}

@@ -126,9 +126,6 @@ func newEnv(t *testing.T, cred Credentialer, mutate func(*Options), start bool) 
 	t.Helper()
 	pool, url := testdb.New(t)
 	ctx := context.Background()
-	if err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	if cred == nil {
 		cred = newScripted(t, pool, nil)
 	}

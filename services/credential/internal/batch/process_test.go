@@ -21,7 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/provcred/credential/internal/batch/batchtest"
+	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
@@ -122,7 +122,7 @@ type processSetup struct {
 	url  string
 	bin  string
 	pool *pgxpool.Pool
-	ps   []batchtest.Provider
+	ps   []seed.Provider
 	env  map[string]string
 }
 
@@ -131,8 +131,8 @@ func newProcessSetup(t *testing.T, n int, delay time.Duration, env map[string]st
 	if testing.Short() {
 		t.Skip("starts credential processes; skipped with -short")
 	}
-	s := &processSetup{url: pgtest.NewDatabase(t), bin: buildCredential(t), ps: batchtest.Providers("proc_", n)}
-	reg := batchtest.NewRegistry(s.ps, delay)
+	s := &processSetup{url: pgtest.NewDatabase(t), bin: buildCredential(t), ps: seed.Providers("proc_", n)}
+	reg := seed.NewRegistry(s.ps, delay)
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
 	s.env = map[string]string{"DATABASE_URL": s.url, "LOG_LEVEL": "warn", "NPPES_MODE": "api", "NPPES_API_URL": srv.URL,
@@ -158,10 +158,10 @@ func (s *processSetup) load(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.pool.Close)
-	if err := batchtest.Create(ctx, s.pool, s.ps); err != nil {
+	if err := seed.Create(ctx, s.pool, s.ps); err != nil {
 		t.Fatal(err)
 	}
-	if err := batchtest.Load(ctx, s.pool, s.ps, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := seed.Load(ctx, s.pool, s.ps, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -239,6 +239,7 @@ func waitFinished(t *testing.T, p *proc, id string, within time.Duration) Progre
 // TestTwoProcessesShareTheQueue: two replicas on one database both take
 // jobs of one batch, and every provider gets exactly one final result.
 func TestTwoProcessesShareTheQueue(t *testing.T) {
+	t.Parallel()
 	s := newProcessSetup(t, 80, 100*time.Millisecond, map[string]string{"MAX_CONCURRENT_BATCH_REQUESTS": "2"})
 	a := startCredential(t, s.bin, "replica-a", s.env)
 	s.load(t)
@@ -260,6 +261,7 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 // start it again; River's rescuer makes the orphaned jobs run again and
 // every provider still ends with exactly one final result.
 func TestKillMidBatchAndRestart(t *testing.T) {
+	t.Parallel()
 	n := 120
 	s := newProcessSetup(t, n, 150*time.Millisecond, map[string]string{"MAX_CONCURRENT_BATCH_REQUESTS": "4",
 		"BATCH_JOB_TIMEOUT": "2s", "BATCH_RESCUE_STUCK_AFTER": "3s"})

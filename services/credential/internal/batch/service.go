@@ -27,7 +27,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
@@ -238,43 +237,6 @@ func (s *Service) Stop(ctx context.Context) error {
 // Running is the number of batch jobs being worked now in this replica
 // (for server.Options.ActiveTasks).
 func (s *Service) Running() int64 { return s.running.Load() }
-
-// Migrate applies River's own migrations into the credential schema. Pass it
-// as service.Database.Extra: it runs after the service's SQL migrations. A
-// session advisory lock makes replicas starting together apply them once.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return MigrateSchema(ctx, pool, store.Schema)
-}
-
-// MigrateSchema is Migrate into a given schema.
-func MigrateSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("river migrate: %w", err)
-	}
-	defer conn.Release()
-	const lockSQL = `SELECT pg_advisory_lock(hashtext('river-migrate:' || $1))`
-	if _, err := conn.Exec(ctx, lockSQL, schema); err != nil {
-		return fmt.Errorf("river migrate lock: %w", err)
-	}
-	defer func() {
-		// A fresh context: the lock must go even if ctx ended.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtext('river-migrate:' || $1))`, schema)
-	}()
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return fmt.Errorf("river migrate schema: %w", err)
-	}
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
-	if err != nil {
-		return fmt.Errorf("river migrate: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river migrate: %w", err)
-	}
-	return nil
-}
 
 // isNotFound reports whether err means the provider does not exist.
 func (s *Service) isNotFound(err error) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/platform/server"
 )
 
@@ -51,6 +52,7 @@ type apiError struct {
 }
 
 func TestCredentialEndpointStoresRunAndAudits(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()
 	ids := seedRules(k, cases)
@@ -156,6 +158,7 @@ func TestCredentialEndpointStoresRunAndAudits(t *testing.T) {
 }
 
 func TestEndpointErrors(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	e := k.engine(Options{})
 	srv := k.app(e)
@@ -185,8 +188,9 @@ func TestEndpointErrors(t *testing.T) {
 }
 
 func TestNoSourcesIsIncomplete(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
-	k.create(&providers.Provider{ID: "p1", NPI: makeNPI("123456789"), FirstName: "Ann", LastName: "Lee", Licenses: lic("IL", "1")})
+	k.create(&providers.Provider{ID: "p1", NPI: seed.NPI("123456789"), FirstName: "Ann", LastName: "Lee", Licenses: lic("IL", "1")})
 	e := k.engine(Options{})
 	run, err := e.Credential(context.Background(), "p1", RunOptions{})
 	if err != nil {
@@ -213,6 +217,7 @@ func TestNoSourcesIsIncomplete(t *testing.T) {
 }
 
 func TestInvalidNPIIsDenied(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	// The provider API refuses a bad check digit; a record can still hold one
 	// (older data, direct loads), and the engine must deny it.
@@ -230,6 +235,7 @@ func TestInvalidNPIIsDenied(t *testing.T) {
 }
 
 func TestCredentialForBatchIsIdempotent(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()[:2]
 	ids := seedRules(k, cases)
@@ -279,8 +285,9 @@ func TestCredentialForBatchIsIdempotent(t *testing.T) {
 }
 
 func TestIncompleteBatchRunsMayRepeat(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
-	k.create(&providers.Provider{ID: "p1", NPI: makeNPI("123456789"), FirstName: "Ann", LastName: "Lee"})
+	k.create(&providers.Provider{ID: "p1", NPI: seed.NPI("123456789"), FirstName: "Ann", LastName: "Lee"})
 	e := k.engine(Options{})
 	batch := uuid.NewString()
 	a, d, err := e.CredentialForBatch(context.Background(), "p1", batch, "w")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/seed"
 )
 
 // ruleCase is one provider with the source rows that concern it, and the
@@ -18,10 +19,10 @@ type ruleCase struct {
 	first, middle, last, suffix, dob string
 	lics                             []providers.License
 	// source rows; "NPI" fields left empty get the provider's NPI where noted.
-	nppes    *nppesRow
-	leie     []leieRow
-	sam      []samRow
-	licRows  []licRow
+	nppes    *seed.NPPESRow
+	leie     []seed.LEIERow
+	sam      []seed.SAMRow
+	licRows  []seed.LicenseRow
 	decision string
 	outcomes map[string]string // check → outcome; unlisted checks must pass
 	detail   map[string]string // check → substring of its detail
@@ -40,104 +41,104 @@ func lic(state, number string) []providers.License {
 // ruleCases: every rule of docs/verification.md and the edge cases of the brief.
 // Placeholders: "$NPI" in a source row is replaced by the provider's NPI.
 func ruleCases() []ruleCase {
-	ok := func(last, first string) *nppesRow {
-		return &nppesRow{NPI: "$NPI", Entity: "1", Last: last, First: first}
+	ok := func(last, first string) *seed.NPPESRow {
+		return &seed.NPPESRow{NPI: "$NPI", Entity: "1", Last: last, First: first}
 	}
-	active := func(state, number, last, first string) licRow {
-		return licRow{State: state, Number: number, Status: "Active", Expiry: future, Last: last, First: first, NPI: "$NPI"}
+	active := func(state, number, last, first string) seed.LicenseRow {
+		return seed.LicenseRow{State: state, Number: number, Status: "Active", Expiry: future, Last: last, First: first, NPI: "$NPI"}
 	}
 	return []ruleCase{
 		{name: "clean provider is approved", first: "Alice", last: "Walker", dob: dob, lics: lic("IL", "036100001"),
-			nppes: ok("WALKER", "ALICE"), licRows: []licRow{active("IL", "036100001", "Walker", "Alice")}, decision: "approved"},
+			nppes: ok("WALKER", "ALICE"), licRows: []seed.LicenseRow{active("IL", "036100001", "Walker", "Alice")}, decision: "approved"},
 		{name: "excluded by NPI in LEIE is denied", first: "Bruno", last: "Marsh", dob: dob, lics: lic("IL", "036100002"),
-			nppes: ok("MARSH", "BRUNO"), licRows: []licRow{active("IL", "036100002", "Marsh", "Bruno")},
-			leie:     []leieRow{{Last: "MARSH", First: "BRUNO", NPI: "$NPI", DOB: "19700304"}},
+			nppes: ok("MARSH", "BRUNO"), licRows: []seed.LicenseRow{active("IL", "036100002", "Marsh", "Bruno")},
+			leie:     []seed.LEIERow{{Last: "MARSH", First: "BRUNO", NPI: "$NPI", DOB: "19700304"}},
 			decision: "denied", outcomes: map[string]string{"leie": "fail"}, detail: map[string]string{"leie": "is excluded in the OIG LEIE"}},
 		{name: "excluded by NPI in SAM (Indefinite) is denied", first: "Clara", last: "Nguyen", dob: dob, lics: lic("IL", "036100003"),
-			nppes: ok("NGUYEN", "CLARA"), licRows: []licRow{active("IL", "036100003", "Nguyen", "Clara")},
-			sam:      []samRow{{First: "CLARA", Last: "NGUYEN", NPI: "$NPI", Active: "03/01/2021", Term: "Indefinite"}},
+			nppes: ok("NGUYEN", "CLARA"), licRows: []seed.LicenseRow{active("IL", "036100003", "Nguyen", "Clara")},
+			sam:      []seed.SAMRow{{First: "CLARA", Last: "NGUYEN", NPI: "$NPI", Active: "03/01/2021", Term: "Indefinite"}},
 			decision: "denied", outcomes: map[string]string{"sam": "fail"}},
 		{name: "name and DOB match without NPI (0000000000) needs review", first: "Derek", last: "O'Hara", dob: dob, lics: lic("IL", "036100004"),
-			nppes: ok("OHARA", "DEREK"), licRows: []licRow{active("IL", "036100004", "O'Hara", "Derek")},
-			leie:     []leieRow{{Last: "OHARA", First: "DEREK", DOB: "19700304"}},
+			nppes: ok("OHARA", "DEREK"), licRows: []seed.LicenseRow{active("IL", "036100004", "O'Hara", "Derek")},
+			leie:     []seed.LEIERow{{Last: "OHARA", First: "DEREK", DOB: "19700304"}},
 			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "date of birth"}},
 		{name: "name match with another DOB passes with a note", first: "Elena", last: "Park", dob: dob, lics: lic("IL", "036100005"),
-			nppes: ok("PARK", "ELENA"), licRows: []licRow{active("IL", "036100005", "Park", "Elena")},
-			leie:     []leieRow{{Last: "PARK", First: "ELENA", DOB: "19810102"}},
+			nppes: ok("PARK", "ELENA"), licRows: []seed.LicenseRow{active("IL", "036100005", "Park", "Elena")},
+			leie:     []seed.LEIERow{{Last: "PARK", First: "ELENA", DOB: "19810102"}},
 			decision: "approved", detail: map[string]string{"leie": "date of birth differs"}},
 		{name: "name-only SAM match (no DOB published) passes with a note", first: "Farah", last: "Quinn", dob: dob, lics: lic("IL", "036100006"),
-			nppes: ok("QUINN", "FARAH"), licRows: []licRow{active("IL", "036100006", "Quinn", "Farah")},
-			sam:      []samRow{{First: "Farah", Last: "Quinn", Active: "03/01/2021", Term: "Indefinite"}},
+			nppes: ok("QUINN", "FARAH"), licRows: []seed.LicenseRow{active("IL", "036100006", "Quinn", "Farah")},
+			sam:      []seed.SAMRow{{First: "Farah", Last: "Quinn", Active: "03/01/2021", Term: "Indefinite"}},
 			decision: "approved", detail: map[string]string{"sam": "no date of birth to compare"}},
 		{name: "reinstated in the past is not excluded", first: "Gavin", last: "Reyes", dob: dob, lics: lic("IL", "036100007"),
-			nppes: ok("REYES", "GAVIN"), licRows: []licRow{active("IL", "036100007", "Reyes", "Gavin")},
-			leie:     []leieRow{{Last: "REYES", First: "GAVIN", NPI: "$NPI", DOB: "19700304", ExclDate: "20150101", Rein: "20180101"}},
+			nppes: ok("REYES", "GAVIN"), licRows: []seed.LicenseRow{active("IL", "036100007", "Reyes", "Gavin")},
+			leie:     []seed.LEIERow{{Last: "REYES", First: "GAVIN", NPI: "$NPI", DOB: "19700304", ExclDate: "20150101", Rein: "20180101"}},
 			decision: "approved", detail: map[string]string{"leie": "reinstated on 2018-01-01"}},
 		{name: "reinstatement in the future still excludes", first: "Hana", last: "Sato", dob: dob, lics: lic("IL", "036100008"),
-			nppes: ok("SATO", "HANA"), licRows: []licRow{active("IL", "036100008", "Sato", "Hana")},
-			leie:     []leieRow{{Last: "SATO", First: "HANA", NPI: "$NPI", Rein: "20990101"}},
+			nppes: ok("SATO", "HANA"), licRows: []seed.LicenseRow{active("IL", "036100008", "Sato", "Hana")},
+			leie:     []seed.LEIERow{{Last: "SATO", First: "HANA", NPI: "$NPI", Rein: "20990101"}},
 			decision: "denied", outcomes: map[string]string{"leie": "fail"}},
 		{name: "waiver needs review", first: "Ivan", last: "Torres", dob: dob, lics: lic("IL", "036100009"),
-			nppes: ok("TORRES", "IVAN"), licRows: []licRow{active("IL", "036100009", "Torres", "Ivan")},
-			leie:     []leieRow{{Last: "TORRES", First: "IVAN", NPI: "$NPI", Waiver: "20210601", WvrState: "IL"}},
+			nppes: ok("TORRES", "IVAN"), licRows: []seed.LicenseRow{active("IL", "036100009", "Torres", "Ivan")},
+			leie:     []seed.LEIERow{{Last: "TORRES", First: "IVAN", NPI: "$NPI", Waiver: "20210601", WvrState: "IL"}},
 			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "waiver for IL"}},
 		{name: "SAM termination in the past no longer excludes", first: "Jana", last: "Usher", dob: dob, lics: lic("IL", "036100010"),
-			nppes: ok("USHER", "JANA"), licRows: []licRow{active("IL", "036100010", "Usher", "Jana")},
-			sam:      []samRow{{First: "JANA", Last: "USHER", NPI: "$NPI", Active: "01/01/2019", Term: "01/01/2021"}},
+			nppes: ok("USHER", "JANA"), licRows: []seed.LicenseRow{active("IL", "036100010", "Usher", "Jana")},
+			sam:      []seed.SAMRow{{First: "JANA", Last: "USHER", NPI: "$NPI", Active: "01/01/2019", Term: "01/01/2021"}},
 			decision: "approved", detail: map[string]string{"sam": "terminated on 2021-01-01"}},
 		{name: "expired license status is denied", first: "Kofi", last: "Vance", dob: dob, lics: lic("IL", "036100011"),
-			nppes: ok("VANCE", "KOFI"), licRows: []licRow{{State: "IL", Number: "036100011", Status: "Expired", Expiry: past, Last: "Vance", First: "Kofi"}},
+			nppes: ok("VANCE", "KOFI"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100011", Status: "Expired", Expiry: past, Last: "Vance", First: "Kofi"}},
 			decision: "denied", outcomes: map[string]string{"license": "fail"}},
 		{name: "active status past its expiry date is denied", first: "Lena", last: "Wolfe", dob: dob, lics: lic("IL", "036100012"),
-			nppes: ok("WOLFE", "LENA"), licRows: []licRow{{State: "IL", Number: "036100012", Status: "Active", Expiry: past, Last: "Wolfe", First: "Lena"}},
+			nppes: ok("WOLFE", "LENA"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100012", Status: "Active", Expiry: past, Last: "Wolfe", First: "Lena"}},
 			decision: "denied", outcomes: map[string]string{"license": "fail"}, detail: map[string]string{"license": "expired on " + past}},
 		{name: "revoked license is denied", first: "Marco", last: "Xu", dob: dob, lics: lic("IL", "036100013"),
-			nppes: ok("XU", "MARCO"), licRows: []licRow{{State: "IL", Number: "036100013", Status: "Revoked", Expiry: future, Last: "Xu", First: "Marco"}},
+			nppes: ok("XU", "MARCO"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100013", Status: "Revoked", Expiry: future, Last: "Xu", First: "Marco"}},
 			decision: "denied", outcomes: map[string]string{"license": "fail"}, detail: map[string]string{"license": "revoked"}},
 		{name: "suspended license needs review", first: "Nora", last: "Young", dob: dob, lics: lic("IL", "036100014"),
-			nppes: ok("YOUNG", "NORA"), licRows: []licRow{{State: "IL", Number: "036100014", Status: "Suspended", Expiry: future, Last: "Young", First: "Nora"}},
+			nppes: ok("YOUNG", "NORA"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100014", Status: "Suspended", Expiry: future, Last: "Young", First: "Nora"}},
 			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}},
 		{name: "license only found in another state needs review", first: "Omar", last: "Zane", dob: dob, lics: lic("IL", "036100015"),
-			nppes: ok("ZANE", "OMAR"), licRows: []licRow{active("WI", "036100015", "Zane", "Omar")},
+			nppes: ok("ZANE", "OMAR"), licRows: []seed.LicenseRow{active("WI", "036100015", "Zane", "Omar")},
 			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "only found in WI"}},
 		{name: "license not found needs review", first: "Paula", last: "Abbot", dob: dob, lics: lic("IL", "036100016"),
 			nppes: ok("ABBOT", "PAULA"), decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}},
 		{name: "several records for one license need review", first: "Quentin", last: "Baker", dob: dob, lics: lic("IL", "036100017"),
-			nppes: ok("BAKER", "QUENTIN"), licRows: []licRow{active("IL", "036100017", "Baker", "Quentin"), active("IL", "036100017", "Baker", "Quinn")},
+			nppes: ok("BAKER", "QUENTIN"), licRows: []seed.LicenseRow{active("IL", "036100017", "Baker", "Quentin"), active("IL", "036100017", "Baker", "Quinn")},
 			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "2 records"}},
 		{name: "provider with no licenses needs review", first: "Rosa", last: "Chen", dob: dob,
 			nppes: ok("CHEN", "ROSA"), decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}},
 		{name: "deactivated NPI needs review (NPPES fail does not deny)", first: "Sven", last: "Diaz", dob: dob, lics: lic("IL", "036100019"),
-			nppes:    &nppesRow{NPI: "$NPI", Entity: "", Deact: "03/15/2022"},
-			licRows:  []licRow{active("IL", "036100019", "Diaz", "Sven")},
+			nppes:    &seed.NPPESRow{NPI: "$NPI", Entity: "", Deact: "03/15/2022"},
+			licRows:  []seed.LicenseRow{active("IL", "036100019", "Diaz", "Sven")},
 			decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}, detail: map[string]string{"nppes": "deactivated"}},
 		{name: "reactivated NPI is approved", first: "Tara", last: "Ellis", dob: dob, lics: lic("IL", "036100020"),
-			nppes:    &nppesRow{NPI: "$NPI", Entity: "1", Last: "ELLIS", First: "TARA", Deact: "03/15/2019", React: "04/01/2019"},
-			licRows:  []licRow{active("IL", "036100020", "Ellis", "Tara")},
+			nppes:    &seed.NPPESRow{NPI: "$NPI", Entity: "1", Last: "ELLIS", First: "TARA", Deact: "03/15/2019", React: "04/01/2019"},
+			licRows:  []seed.LicenseRow{active("IL", "036100020", "Ellis", "Tara")},
 			decision: "approved"},
 		{name: "organization NPI fails NPPES", first: "Uma", last: "Ford", dob: dob, lics: lic("IL", "036100021"),
-			nppes: &nppesRow{NPI: "$NPI", Entity: "2", Last: "FORD CLINIC LLC"}, licRows: []licRow{active("IL", "036100021", "Ford", "Uma")},
+			nppes: &seed.NPPESRow{NPI: "$NPI", Entity: "2", Last: "FORD CLINIC LLC"}, licRows: []seed.LicenseRow{active("IL", "036100021", "Ford", "Uma")},
 			decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}, detail: map[string]string{"nppes": "organization"}},
 		{name: "NPI missing from NPPES fails NPPES", first: "Vera", last: "Gray", dob: dob, lics: lic("IL", "036100022"),
-			licRows: []licRow{active("IL", "036100022", "Gray", "Vera")}, decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}},
+			licRows: []seed.LicenseRow{active("IL", "036100022", "Gray", "Vera")}, decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}},
 		{name: "name variants (case, punctuation, suffix, middle initial) are approved", first: "Mary-Ann", middle: "Louise", last: "O'Neil", suffix: "Jr.", dob: dob,
 			lics:     lic("IL", "036100023"),
-			nppes:    &nppesRow{NPI: "$NPI", Entity: "1", Last: "ONEIL", First: "MARY ANN", Middle: "L.", Suffix: "JR"},
-			licRows:  []licRow{{State: "IL", Number: "036100023", Status: "ACTIVE", Expiry: future, Last: "o'neil jr", First: "mary-ann", Middle: "L"}},
+			nppes:    &seed.NPPESRow{NPI: "$NPI", Entity: "1", Last: "ONEIL", First: "MARY ANN", Middle: "L.", Suffix: "JR"},
+			licRows:  []seed.LicenseRow{{State: "IL", Number: "036100023", Status: "ACTIVE", Expiry: future, Last: "o'neil jr", First: "mary-ann", Middle: "L"}},
 			decision: "approved"},
 		{name: "first initial only needs review", first: "John", last: "Hale", dob: dob, lics: lic("IL", "036100024"),
-			nppes: ok("HALE", "J"), licRows: []licRow{active("IL", "036100024", "Hale", "John")},
+			nppes: ok("HALE", "J"), licRows: []seed.LicenseRow{active("IL", "036100024", "Hale", "John")},
 			decision: "needs_review", outcomes: map[string]string{"nppes": "needs_review"}},
 		{name: "different name on the NPI fails NPPES", first: "Kyle", last: "Irwin", dob: dob, lics: lic("IL", "036100025"),
-			nppes: ok("JONES", "PETER"), licRows: []licRow{active("IL", "036100025", "Irwin", "Kyle")},
+			nppes: ok("JONES", "PETER"), licRows: []seed.LicenseRow{active("IL", "036100025", "Irwin", "Kyle")},
 			decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}},
 		{name: "excluded by NPI in both lists, one of two licenses expired", first: "Liam", last: "Jonas", dob: dob,
 			lics:  append(lic("IL", "036100026"), providers.License{State: "WI", Number: "W-26", Type: "MD"}),
 			nppes: ok("JONAS", "LIAM"),
-			licRows: []licRow{active("IL", "036100026", "Jonas", "Liam"),
+			licRows: []seed.LicenseRow{active("IL", "036100026", "Jonas", "Liam"),
 				{State: "WI", Number: "W-26", Status: "Expired", Expiry: past, Last: "Jonas", First: "Liam"}},
-			leie:     []leieRow{{Last: "JONAS", First: "LIAM", NPI: "$NPI"}},
-			sam:      []samRow{{First: "LIAM", Last: "JONAS", NPI: "$NPI", Active: "03/01/2021", Term: "Indefinite"}},
+			leie:     []seed.LEIERow{{Last: "JONAS", First: "LIAM", NPI: "$NPI"}},
+			sam:      []seed.SAMRow{{First: "LIAM", Last: "JONAS", NPI: "$NPI", Active: "03/01/2021", Term: "Indefinite"}},
 			decision: "denied", outcomes: map[string]string{"leie": "fail", "sam": "fail", "license": "fail"}},
 	}
 }
@@ -145,13 +146,13 @@ func ruleCases() []ruleCase {
 // seedRules creates every case's provider and imports the source files
 // holding all cases' rows; it returns the provider ids in case order.
 func seedRules(k *kit, cases []ruleCase) []string {
-	var nppesRows []nppesRow
-	var leieRows []leieRow
-	var samRows []samRow
-	var licRows []licRow
+	var nppesRows []seed.NPPESRow
+	var leieRows []seed.LEIERow
+	var samRows []seed.SAMRow
+	var licRows []seed.LicenseRow
 	ids := make([]string, len(cases))
 	for i, c := range cases {
-		n := makeNPI(fmt.Sprintf("1%08d", 7000+i))
+		n := seed.NPI(fmt.Sprintf("1%08d", 7000+i))
 		ids[i] = fmt.Sprintf("rule_%02d", i)
 		p := &providers.Provider{ID: ids[i], NPI: n, FirstName: c.first, MiddleName: c.middle, LastName: c.last,
 			Suffix: c.suffix, DateOfBirth: date(c.dob), Licenses: c.lics}
@@ -176,19 +177,20 @@ func seedRules(k *kit, cases []ruleCase) []string {
 		}
 	}
 	// One unrelated row each: a list never arrives empty (the importer refuses that).
-	other := makeNPI("299999999")
-	nppesRows = append(nppesRows, nppesRow{NPI: other, Entity: "1", Last: "UNRELATED", First: "PAT"})
-	leieRows = append(leieRows, leieRow{Last: "UNRELATED", First: "PAT", NPI: other})
-	samRows = append(samRows, samRow{First: "PAT", Last: "UNRELATED", NPI: other, Active: "01/01/2020", Term: "Indefinite"})
-	licRows = append(licRows, licRow{State: "IL", Number: "X-1", Status: "Active", Expiry: future, Last: "Unrelated", First: "Pat"})
-	k.importCSV("nppes", nppesFile(nppesRows...))
-	k.importCSV("leie", leieFile(leieRows...))
-	k.importCSV("sam", samFile(samRows...))
-	k.importCSV("licenses", licenseFile(licRows...))
+	other := seed.NPI("299999999")
+	nppesRows = append(nppesRows, seed.NPPESRow{NPI: other, Entity: "1", Last: "UNRELATED", First: "PAT"})
+	leieRows = append(leieRows, seed.LEIERow{Last: "UNRELATED", First: "PAT", NPI: other})
+	samRows = append(samRows, seed.SAMRow{First: "PAT", Last: "UNRELATED", NPI: other, Active: "01/01/2020", Term: "Indefinite"})
+	licRows = append(licRows, seed.LicenseRow{State: "IL", Number: "X-1", Status: "Active", Expiry: future, Last: "Unrelated", First: "Pat"})
+	k.importCSV("nppes", seed.NPPES(nppesRows...))
+	k.importCSV("leie", seed.LEIE(leieRows...))
+	k.importCSV("sam", seed.SAM(samRows...))
+	k.importCSV("licenses", seed.Licenses(licRows...))
 	return ids
 }
 
 func TestRules(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()
 	ids := seedRules(k, cases)

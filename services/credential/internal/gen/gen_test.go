@@ -19,6 +19,7 @@ import (
 	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/sources/sam"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 	"github.com/provcred/credential/internal/testdb"
 )
 
@@ -41,6 +42,7 @@ func all(t *testing.T, g *Generator) map[string]string {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	a := all(t, New(Options{Providers: 120, Seed: 7, AsOf: asOf}))
 	b := all(t, New(Options{Providers: 120, Seed: 7, AsOf: asOf}))
 	c := all(t, New(Options{Providers: 120, Seed: 8, AsOf: asOf}))
@@ -55,6 +57,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestRosterIsValid(t *testing.T) {
+	t.Parallel()
 	g := New(Options{Providers: 300, Seed: 1, AsOf: asOf})
 	recs, err := csv.NewReader(strings.NewReader(render(t, g.WriteRoster))).ReadAll()
 	if err != nil {
@@ -93,10 +96,11 @@ func TestRosterIsValid(t *testing.T) {
 }
 
 func TestFilesParse(t *testing.T) {
+	t.Parallel()
 	g := New(Options{Providers: 200, Seed: 3, AsOf: asOf})
 	files := all(t, g)
 	for name, f := range map[string]sources.Format{"nppes": nppes.BulkFormat{}, "leie": leie.Format{}, "sam": sam.Format{}, "licenses": licenses.Format{}} {
-		rows, err := sources.ParseAll(f, files[name])
+		rows, err := sourcestest.ParseAll(f, files[name])
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -117,6 +121,7 @@ func TestFilesParse(t *testing.T) {
 // TestEdgeCasesInTheDatabase imports the generated files and checks, through
 // the engine's views, that each seeded case is what expected.csv says it is.
 func TestEdgeCasesInTheDatabase(t *testing.T) {
+	t.Parallel()
 	pool, _ := testdb.New(t)
 	ctx := context.Background()
 	g := New(Options{Providers: 150, Seed: 11, AsOf: asOf})

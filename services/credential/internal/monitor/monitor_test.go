@@ -8,33 +8,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/provcred/credential/internal/npi"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/sources/importer"
-	"github.com/provcred/credential/internal/sources/leie"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/metrics"
 )
 
-func makeNPI(base9 string) string { return base9 + string(npi.CheckDigit(base9)) }
-
-// leieFile writes UPDATED.csv rows (every field quoted) for (npi, reindate) pairs.
+// leieFile is an UPDATED.csv with one row per (npi, reindate) pair.
 func leieFile(rows ...[2]string) string {
-	var b strings.Builder
-	q := func(f []string) string { return `"` + strings.Join(f, `","`) + `"` + "\n" }
-	b.WriteString(q(leie.Columns))
+	rs := make([]seed.LEIERow, len(rows))
 	for i, r := range rows {
-		rein := r[1]
-		if rein == "" {
-			rein = "00000000"
-		}
-		b.WriteString(q([]string{"DOE", "PAT" + string(rune('A'+i)), "", "", "IND", "MD", "", r[0], "19700101", "1 ST", "X", "IL",
-			"60601", "1128a1", "20200101", rein, "00000000", ""}))
+		rs[i] = seed.LEIERow{Last: "DOE", First: "PAT" + string(rune('A'+i)), NPI: r[0], DOB: "19700101",
+			ExclDate: "20200101", Rein: r[1]}
 	}
-	return b.String()
+	return seed.LEIE(rs...)
 }
 
 func TestRescreenFlagsNewExclusionsOnce(t *testing.T) {
+	t.Parallel()
 	pool, _ := testdb.New(t)
 	ctx := context.Background()
 	reg := metrics.New("credential")
@@ -43,7 +35,7 @@ func TestRescreenFlagsNewExclusionsOnce(t *testing.T) {
 	im := importer.New(pool, log)
 	im.OnExclusionsImported = mon.Hook // as main wires it
 	store := providers.NewStore(pool)
-	a, b, c := makeNPI("111111111"), makeNPI("122222222"), makeNPI("133333333")
+	a, b, c := seed.NPI("111111111"), seed.NPI("122222222"), seed.NPI("133333333")
 	for id, n := range map[string]string{"pa": a, "pb": b, "pc": c} {
 		if _, err := store.Create(ctx, providers.Actor{ID: "t"}, &providers.Provider{ID: id, NPI: n, FirstName: "Pat", LastName: "Doe"}); err != nil {
 			t.Fatal(err)
@@ -71,7 +63,7 @@ func TestRescreenFlagsNewExclusionsOnce(t *testing.T) {
 	metric := func() float64 { v, _ := reg.Value("credential_new_exclusions_total"); return v }
 
 	// Version 1 excludes nobody we know (pc's row is reinstated).
-	imp(leieFile([2]string{makeNPI("199999999"), ""}, [2]string{c, "20210101"}))
+	imp(leieFile([2]string{seed.NPI("199999999"), ""}, [2]string{c, "20210101"}))
 	if f := flagged(); len(f) != 0 || metric() != 0 {
 		t.Fatalf("v1 flagged %v (metric %v)", f, metric())
 	}

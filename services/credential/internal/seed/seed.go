@@ -1,8 +1,10 @@
-// Package batchtest builds small, valid source files and rosters for batch
-// tests and the batch benchmark: providers whose NPPES and license records
-// match, so the real check engine approves them once the files are loaded
-// through the sources importer.
-package batchtest
+// Package seed builds the data tests and benchmarks load: source files in
+// the publishers' formats from a few fields per row (LEIE, SAM, NPPES,
+// Licenses), providers with valid NPIs whose NPPES and license records match
+// (Providers, Files), so the real check engine approves them once the files
+// are loaded through the sources importer (Load), and a stand-in NPI
+// Registry (Registry). It is the one seeding kit of the credential tests.
+package seed
 
 import (
 	"context"
@@ -16,12 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/provcred/credential/internal/npi"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/sources/importer"
-	"github.com/provcred/credential/internal/sources/leie"
-	"github.com/provcred/credential/internal/sources/licenses"
-	"github.com/provcred/credential/internal/sources/sam"
 )
 
 // Provider is one generated provider.
@@ -33,8 +31,7 @@ type Provider struct {
 func Providers(prefix string, n int) []Provider {
 	out := make([]Provider, n)
 	for i := range n {
-		first9 := fmt.Sprintf("1%08d", 20000000+i)
-		out[i] = Provider{ID: fmt.Sprintf("%s%05d", prefix, i), NPI: first9 + string(npi.CheckDigit(first9)),
+		out[i] = Provider{ID: fmt.Sprintf("%s%05d", prefix, i), NPI: NPI(fmt.Sprintf("1%08d", 20000000+i)),
 			First: "Alex", Last: "Tester" + letters(i), LicenseState: "IL", LicenseNumber: fmt.Sprintf("L%06d", i)}
 	}
 	return out
@@ -73,69 +70,34 @@ func Create(ctx context.Context, pool *pgxpool.Pool, ps []Provider) error {
 		in[i] = &providers.Provider{ID: p.ID, NPI: p.NPI, FirstName: p.First, LastName: p.Last,
 			Licenses: []providers.License{{State: p.LicenseState, Number: p.LicenseNumber, ExpiresOn: &exp}}}
 	}
-	_, err := providers.NewStore(pool).Upsert(ctx, providers.Actor{ID: "batchtest"}, in)
+	_, err := providers.NewStore(pool).Upsert(ctx, providers.Actor{ID: "seed"}, in)
 	return err
-}
-
-func quoteAll(fields []string) string {
-	q := make([]string, len(fields))
-	for i, f := range fields {
-		q[i] = `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
-	}
-	return strings.Join(q, ",")
 }
 
 // Files returns LEIE, SAM, NPPES and license files: the exclusion lists
 // name one unrelated person; NPPES and the license roster hold ps, active.
 func Files(ps []Provider) map[string]string {
-	var l strings.Builder
-	l.WriteString(quoteAll(leie.Columns) + "\n")
-	l.WriteString(quoteAll([]string{"NOBODY", "NEMO", "", "", "IND- LIC HC SERV PRO", "NURSE", "", "0000000000", "19600101",
-		"1 MAIN ST", "SPRINGFIELD", "IL", "62701", "1128a1", "20200115", "00000000", "00000000", ""}) + "\n")
-
-	var s strings.Builder
-	s.WriteString(quoteAll(sam.Columns) + "\n")
-	rec := make([]string, len(sam.Columns))
-	set := func(col, v string) {
-		for i, c := range sam.Columns {
-			if c == col {
-				rec[i] = v
-			}
-		}
+	nppes := make([]NPPESRow, len(ps))
+	lic := make([]LicenseRow, len(ps))
+	for i, p := range ps {
+		nppes[i] = NPPESRow{NPI: p.NPI, Entity: "1", Last: p.Last, First: p.First,
+			LicenseNumber: p.LicenseNumber, LicenseState: p.LicenseState}
+		lic[i] = LicenseRow{State: p.LicenseState, Number: p.LicenseNumber, Status: "Active", Expiry: "2031-12-31",
+			Last: p.Last, First: p.First, NPI: p.NPI}
 	}
-	set("Classification", "Individual")
-	set("First", "Nemo")
-	set("Last", "Nobody")
-	set("Exclusion Type", "Ineligible (Proceedings Completed)")
-	set("Active Date", "01/02/2020")
-	set("Termination Date", "Indefinite")
-	set("Record Status", "Active")
-	set("Excluding Agency", "HHS")
-	set("Creation_Date", "01/02/2020")
-	s.WriteString(quoteAll(rec) + "\n")
-
-	var n strings.Builder
-	n.WriteString(quoteAll([]string{"NPI", "Entity Type Code", "Provider Organization Name (Legal Business Name)",
-		"Provider Last Name (Legal Name)", "Provider First Name", "Provider Middle Name", "Provider Name Suffix Text",
-		"Provider Credential Text", "Provider Business Practice Location Address State Name", "Provider Enumeration Date",
-		"NPI Deactivation Date", "NPI Reactivation Date", "Healthcare Provider Taxonomy Code_1",
-		"Healthcare Provider Primary Taxonomy Switch_1", "Provider License Number_1", "Provider License Number State Code_1"}) + "\n")
-	var lic strings.Builder
-	lic.WriteString(strings.Join(licenses.Columns, ",") + "\n")
-	for _, p := range ps {
-		n.WriteString(quoteAll([]string{p.NPI, "1", "", p.Last, p.First, "", "", "M.D.", "IL", "05/23/2005", "", "",
-			"207Q00000X", "Y", p.LicenseNumber, p.LicenseState}) + "\n")
-		lic.WriteString(quoteAll([]string{p.LicenseState, p.LicenseNumber, "MD", "Active", "2015-01-01", "2031-12-31",
-			p.Last, p.First, "", p.NPI}) + "\n")
+	return map[string]string{
+		"leie":     LEIE(LEIERow{Last: "NOBODY", First: "NEMO", DOB: "19600101"}),
+		"sam":      SAM(SAMRow{First: "Nemo", Last: "Nobody", Active: "01/02/2020", Term: "Indefinite"}),
+		"nppes":    NPPES(nppes...),
+		"licenses": Licenses(lic...),
 	}
-	return map[string]string{"leie": l.String(), "sam": s.String(), "nppes": n.String(), "licenses": lic.String()}
 }
 
 // Load imports Files(ps) through the sources importer, as production does.
 func Load(ctx context.Context, pool *pgxpool.Pool, ps []Provider, log *slog.Logger) error {
 	im := importer.New(pool, log)
 	for _, src := range []string{"leie", "sam", "nppes", "licenses"} {
-		if _, err := im.Import(ctx, importer.Request{Source: src, FileName: src + ".csv", Actor: "batchtest",
+		if _, err := im.Import(ctx, importer.Request{Source: src, FileName: src + ".csv", Actor: "seed",
 			Body: strings.NewReader(Files(ps)[src])}); err != nil {
 			return fmt.Errorf("import %s: %w", src, err)
 		}

@@ -45,6 +45,7 @@ func drain(src interface {
 }
 
 func TestPipelineMatchesReader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		rows, badAt int
@@ -86,6 +87,7 @@ func TestPipelineMatchesReader(t *testing.T) {
 }
 
 func TestPipelineCloseStopsEarly(t *testing.T) {
+	t.Parallel()
 	p, err := sources.NewPipeline(nppes.BulkFormat{}, strings.NewReader(nppesFile(5000, 0)))
 	if err != nil {
 		t.Fatal(err)

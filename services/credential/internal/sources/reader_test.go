@@ -8,6 +8,7 @@ import (
 
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/nppes"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
 type countingReader struct {
@@ -24,6 +25,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // An open quote early in a big upload must fail near the limit, not buffer
 // the rest of the file as one field.
 func TestReaderBoundsOneRecord(t *testing.T) {
+	t.Parallel()
 	head := nppesFile(3, 0) + "\"1000000009,1,UNTERMINATED\n"
 	rest := strings.Repeat("2000000000,1,LAST,FIRST,,207Q00000X\n", 4*sources.MaxRecordBytes/36)
 	src := &countingReader{r: strings.NewReader(head + rest)}
@@ -44,7 +46,7 @@ func TestReaderBoundsOneRecord(t *testing.T) {
 	}
 	// A long but legal record still parses.
 	long := nppesFile(0, 0) + "1000000009,1,\"" + strings.Repeat("x", sources.MaxRecordBytes/2) + "\",FIRST,,207Q00000X\n"
-	if _, err := sources.ParseAll(nppes.BulkFormat{}, long); err != nil {
+	if _, err := sourcestest.ParseAll(nppes.BulkFormat{}, long); err != nil {
 		t.Fatalf("a %d-byte record: %v", sources.MaxRecordBytes/2, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 func d(y, m, day int) time.Time { return time.Date(y, time.Month(m), day, 0, 0, 0, 0, time.UTC) }
 
 func TestDates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		parse   func(string) (any, error)
@@ -55,6 +56,7 @@ func TestDates(t *testing.T) {
 }
 
 func TestNPI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    any
@@ -77,6 +79,7 @@ func TestNPI(t *testing.T) {
 }
 
 func TestHeader(t *testing.T) {
+	t.Parallel()
 	h, err := NewHeader([]string{"\ufeffNPI", " Last ", "first", ""})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +102,7 @@ func TestHeader(t *testing.T) {
 }
 
 func TestEncoder(t *testing.T) {
+	t.Parallel()
 	e := NewEncoder([]string{"A", "B", ""}, false)
 	rec := []string{`he said "hi"`, "tab\there\x01", "é"}
 	var got map[string]string
@@ -126,6 +130,7 @@ func TestEncoder(t *testing.T) {
 }
 
 func TestCleanText(t *testing.T) {
+	t.Parallel()
 	if got := CleanText("a\x00b\xff"); got != "ab\ufffd" {
 		t.Errorf("CleanText = %q", got)
 	}

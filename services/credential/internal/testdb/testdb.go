@@ -1,24 +1,43 @@
-// Package testdb gives a test its own PostgreSQL database with every
-// credential migration applied, on the real server (see platform/pgtest).
+// Package testdb gives a test its own PostgreSQL database holding the whole
+// credential schema (its SQL migrations and River's), copied from a template
+// migrated once per migration set (see platform/pgtest.Template).
 package testdb
 
 import (
 	"context"
+	"io/fs"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/store"
-	"github.com/provcred/platform/database"
 	"github.com/provcred/platform/pgtest"
 )
+
+var template = sync.OnceValues(func() (pgtest.Template, error) {
+	river, err := store.RiverMigrations()
+	if err != nil {
+		return pgtest.Template{}, err
+	}
+	key, err := pgtest.Fingerprint([]fs.FS{store.Migrations()}, river...)
+	return pgtest.Template{Name: "credential", Key: key, SearchPath: store.Schema,
+		Migrate: func(ctx context.Context, url string) error {
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			return store.Migrate(ctx, pool)
+		}}, err
+})
 
 // New returns a pool on a fresh, fully migrated database, and its URL.
 func New(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	pool, url := pgtest.NewPool(t, store.Schema)
-	if _, err := database.Migrate(context.Background(), pool, store.Schema, store.Migrations()); err != nil {
-		t.Fatalf("testdb: migrate: %v", err)
+	tpl, err := template()
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
 	}
-	return pool, url
+	return tpl.NewPool(t)
 }

@@ -3,7 +3,9 @@ package summary
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -16,31 +18,46 @@ import (
 	"github.com/provcred/platform/pgtest"
 )
 
-// credentialDB makes a database with the credential service's real schema,
-// applied by its own `migrate` subcommand: stats reads those tables, so the
-// test must see exactly what production has.
+// credentialSchema is a template holding the credential service's real
+// schema, applied by its own `migrate` subcommand: stats reads those tables,
+// so the test must see exactly what production has. Its key hashes what
+// decides that schema: the credential store package (its migrations) and
+// the module's go.mod (River's version).
+func credentialSchema(t *testing.T) pgtest.Template {
+	t.Helper()
+	key, err := pgtest.Fingerprint([]fs.FS{os.DirFS("../../../credential/internal/store")}, mustRead(t, "../../../credential/go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgtest.Template{Name: "stats_credential", Key: key, SearchPath: "credential",
+		Migrate: func(ctx context.Context, url string) error {
+			cmd := exec.CommandContext(ctx, "go", "run", "github.com/provcred/credential/cmd/credential", "migrate")
+			cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("credential migrate: %w\n%s", err, out)
+			}
+			return nil
+		}}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// credentialDB makes a database with the credential service's schema.
 func credentialDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	cmd := exec.Command("go", "run", "github.com/provcred/credential/cmd/credential", "migrate")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("credential migrate: %v\n%s", err, out)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = "credential"
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, _ := credentialSchema(t).NewPool(t)
 	return pool
 }
 
 func TestSummaryCounts(t *testing.T) {
+	t.Parallel()
 	pool := credentialDB(t)
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `

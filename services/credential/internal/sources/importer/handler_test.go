@@ -58,6 +58,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any) {
 }
 
 func TestHandler(t *testing.T) {
+	t.Parallel()
 	base, files := startServer(t)
 	// Larger than the body limit: must stream.
 	big := leieFile(20000, "BIG")

@@ -67,6 +67,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 }
 
 func TestImportActivatesAndReplaces(t *testing.T) {
+	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	var hooked []string
@@ -138,6 +139,7 @@ func TestImportActivatesAndReplaces(t *testing.T) {
 }
 
 func TestFailedImportKeepsPreviousVersion(t *testing.T) {
+	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	good, err := im.Import(ctx, Request{Source: sources.LEIE, Body: strings.NewReader(leieFile(3, "OLD"))})
@@ -204,6 +206,7 @@ func (b *blockingReader) Read(p []byte) (int, error) {
 }
 
 func TestConcurrentImportsOfOneSourceAreRejected(t *testing.T) {
+	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	br := &blockingReader{head: strings.NewReader(leieHeader + leieRow("A", "B", "", "")), started: make(chan struct{}),
@@ -238,6 +241,7 @@ func TestConcurrentImportsOfOneSourceAreRejected(t *testing.T) {
 const nppesHeader = `"NPI","Entity Type Code","Provider Last Name (Legal Name)","Provider First Name","Provider Middle Name","Provider Credential Text","NPI Deactivation Date","NPI Reactivation Date","Provider Enumeration Date","Provider Business Practice Location Address State Name","Healthcare Provider Taxonomy Code_1","Provider License Number_1","Provider License Number State Code_1","Healthcare Provider Primary Taxonomy Switch_1"` + "\n"
 
 func TestNPPESImportAndTableLookup(t *testing.T) {
+	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	file := nppesHeader +
@@ -282,6 +286,7 @@ func TestNPPESImportAndTableLookup(t *testing.T) {
 }
 
 func TestLicensesImport(t *testing.T) {
+	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	file := "state,license_number,license_type,status,issue_date,expiration_date,last_name,first_name,middle_name,npi\n" +
@@ -303,6 +308,7 @@ func TestLicensesImport(t *testing.T) {
 }
 
 func TestUnknownSource(t *testing.T) {
+	t.Parallel()
 	im, _ := newImporter(t)
 	if _, err := im.Import(context.Background(), Request{Source: "dea", Body: strings.NewReader("x")}); !errors.Is(err, ErrUnknownSource) {
 		t.Fatalf("err = %v", err)
@@ -310,6 +316,7 @@ func TestUnknownSource(t *testing.T) {
 }
 
 func TestFileDateFromName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"npidata_pfile_20050523-20241013.csv":        "2024-10-13",
 		"SAM_Exclusions_Public_Extract_V2_24100.CSV": "2024-04-09",
@@ -330,6 +337,7 @@ func TestFileDateFromName(t *testing.T) {
 }
 
 func TestHookErrorDoesNotUndoTheImport(t *testing.T) {
+	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	calls := 0

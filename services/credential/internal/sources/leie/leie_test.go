@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
 const header = `"LASTNAME","FIRSTNAME","MIDNAME","BUSNAME","GENERAL","SPECIALTY","UPIN","NPI","DOB","ADDRESS","CITY","STATE","ZIP","EXCLTYPE","EXCLDATE","REINDATE","WAIVERDATE","WVRSTATE"` + "\n"
@@ -15,9 +15,10 @@ func row(last, first, npi, dob, excl, rein, waiver string) string {
 		"1 MAIN ST", "AUSTIN", "TX", "78701", "1128b4", excl, rein, waiver, ""}, `","`) + "\"\n"
 }
 
-var col = sources.ColumnIndex(ExclusionColumns)
+var col = sourcestest.ColumnIndex(ExclusionColumns)
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	date := func(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
 		name     string
@@ -50,14 +51,15 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sources.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
+			sourcestest.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
 		})
 	}
 }
 
 func TestDigestIsRawLine(t *testing.T) {
+	t.Parallel()
 	line := strings.TrimSuffix(row("DOE", "JANE", "1234567893", "19800101", "20200101", "00000000", "00000000"), "\n")
-	rows, err := sources.ParseAll(Format{}, header+line+"\n")
+	rows, err := sourcestest.ParseAll(Format{}, header+line+"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(header + `"SMITH","JO`)
 	f.Add("LASTNAME\n\"x\"\n")
 	f.Fuzz(func(t *testing.T, file string) {
-		for _, r := range sources.FuzzRows(t, Format{}, file, col) {
+		for _, r := range sourcestest.FuzzRows(t, Format{}, file, col) {
 			if n, ok := r[col("npi")].(string); ok && len(n) != 10 {
 				t.Fatalf("npi %q accepted", n)
 			}

@@ -5,14 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
 const header = "state,license_number,license_type,status,issue_date,expiration_date,last_name,first_name,middle_name,npi\n"
 
-var col = sources.ColumnIndex(tableColumns)
+var col = sourcestest.ColumnIndex(tableColumns)
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	date := func(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
 		name     string
@@ -37,12 +38,13 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sources.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
+			sourcestest.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
 		})
 	}
 }
 
 func TestNormalizeStatus(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"ACTIVE": "active", "Current": "active", "Expired": "expired",
 		"Revoked": "revoked", "SUSPENDED": "suspended", "Active on Probation": "probation", "Retired": "retired"} {
 		if got := NormalizeStatus(in); got != want {
@@ -55,7 +57,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(header + "TX,A1,MD,active,2015-01-01,2027-06-30,Smith,John,,1234567893\n")
 	f.Add(header + "TX,A1,MD,active,,06/30/2027,Smith,John,,\n")
 	f.Fuzz(func(t *testing.T, file string) {
-		for _, r := range sources.FuzzRows(t, Format{}, file, col) {
+		for _, r := range sourcestest.FuzzRows(t, Format{}, file, col) {
 			if s := r[col("state")].(string); len(s) != 2 {
 				t.Fatalf("state %q accepted", s)
 			}

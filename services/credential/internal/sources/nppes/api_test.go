@@ -53,6 +53,7 @@ func serve(t *testing.T, h http.HandlerFunc) *httptest.Server {
 }
 
 func TestLookupShapes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		body    string
@@ -110,6 +111,7 @@ func TestLookupShapes(t *testing.T) {
 }
 
 func TestErrorsOn200NotRetried(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -129,6 +131,7 @@ func TestErrorsOn200NotRetried(t *testing.T) {
 }
 
 func Test4xxNotRetried(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -142,6 +145,7 @@ func Test4xxNotRetried(t *testing.T) {
 }
 
 func TestRetriesThenBreakerOpensThenHeals(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	var healthy atomic.Bool
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +184,7 @@ func TestRetriesThenBreakerOpensThenHeals(t *testing.T) {
 }
 
 func TestStallTimesOut(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	release := make(chan struct{})
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -202,6 +207,7 @@ func TestStallTimesOut(t *testing.T) {
 }
 
 func TestCache(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)

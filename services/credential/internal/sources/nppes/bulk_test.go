@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
 // A header in the real file's spelling, shuffled, with extra columns the
@@ -32,9 +32,10 @@ func bulkFile(rows ...map[string]string) string {
 	return b.String()
 }
 
-var bcol = sources.ColumnIndex(bulkColumns)
+var bcol = sourcestest.ColumnIndex(bulkColumns)
 
 func TestBulkParse(t *testing.T) {
+	t.Parallel()
 	date := func(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
 	ind := map[string]string{"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "SMITH",
 		"Provider First Name": "JOHN", "Provider Middle Name": "Q", "Provider Name Suffix Text": "JR.",
@@ -79,7 +80,7 @@ func TestBulkParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			row, ok := sources.ExpectRow(t, BulkFormat{}, tt.file, tt.wantLine, tt.wantErr, bcol, tt.check)
+			row, ok := sourcestest.ExpectRow(t, BulkFormat{}, tt.file, tt.wantLine, tt.wantErr, bcol, tt.check)
 			if !ok {
 				return
 			}
@@ -104,7 +105,7 @@ func FuzzBulkParse(f *testing.F) {
 		"Healthcare Provider Taxonomy Code_1": "207Q00000X", "Healthcare Provider Primary Taxonomy Switch_1": "Y"}))
 	f.Add("NPI,Entity Type Code,Provider Last Name (Legal Name),Provider First Name,NPI Deactivation Date\n1234567893,,,,01/01/2020\n")
 	f.Fuzz(func(t *testing.T, file string) {
-		for _, r := range sources.FuzzRows(t, BulkFormat{}, file, bcol) {
+		for _, r := range sourcestest.FuzzRows(t, BulkFormat{}, file, bcol) {
 			if n := r[bcol("npi")].(string); len(n) != 10 {
 				t.Fatalf("npi %q accepted", n)
 			}

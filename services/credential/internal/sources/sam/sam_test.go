@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/leie"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
 var header = `"` + strings.Join(Columns, `","`) + "\"\n"
@@ -20,9 +20,10 @@ func row(kv map[string]string) string {
 	return `"` + strings.Join(vals, `","`) + "\"\n"
 }
 
-var col = sources.ColumnIndex(leie.ExclusionColumns)
+var col = sourcestest.ColumnIndex(leie.ExclusionColumns)
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	date := func(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
 	ind := map[string]string{"Classification": "Individual", "First": "Ana", "Middle": "M", "Last": "García-López",
 		"Exclusion Type": "Ineligible (Proceedings Completed)", "Active Date": "03/15/2021",
@@ -62,7 +63,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sources.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
+			sourcestest.ExpectRow(t, Format{}, tt.file, tt.wantLine, tt.wantErr, col, tt.check)
 		})
 	}
 }
@@ -72,7 +73,7 @@ func FuzzParse(f *testing.F) {
 		"Termination Date": "Indefinite", "NPI": "1234567893"}))
 	f.Add("Classification,Name,First,Middle,Last,Exclusion Type,Active Date,Termination Date,NPI\nFirm,A,,,,,,,\n")
 	f.Fuzz(func(t *testing.T, file string) {
-		for _, r := range sources.FuzzRows(t, Format{}, file, col) {
+		for _, r := range sourcestest.FuzzRows(t, Format{}, file, col) {
 			if n, ok := r[col("npi")].(string); ok && len(n) != 10 {
 				t.Fatalf("npi %q accepted", n)
 			}

@@ -1,16 +1,21 @@
-package sources
+// Package sourcestest holds the table-test and fuzz helpers every source
+// format's tests share: parse a whole file, expect one row or a line error,
+// find a column by name, and the property every parser's fuzz target checks.
+package sourcestest
 
 import (
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/provcred/credential/internal/sources"
 )
 
 // ParseAll reads a whole file in memory through f, for tests and fuzzing:
-// every row's values (copied), or the *LineError that rejected the file.
-func ParseAll(f Format, file string) ([][]any, error) {
-	r, err := NewReader(f, strings.NewReader(file))
+// every row's values (copied), or the *sources.LineError that rejected the file.
+func ParseAll(f sources.Format, file string) ([][]any, error) {
+	r, err := sources.NewReader(f, strings.NewReader(file))
 	if err != nil {
 		return nil, err
 	}
@@ -30,15 +35,15 @@ func ParseAll(f Format, file string) ([][]any, error) {
 }
 
 // ExpectRow parses file through f for a table test. With wantErr set it
-// asserts that the file is rejected by a *LineError at wantLine whose reason
+// asserts that the file is rejected by a *sources.LineError at wantLine whose reason
 // contains wantErr, and returns false; otherwise it asserts exactly one row
 // and checks each column named in want (col maps a name to its position).
-func ExpectRow(t testing.TB, f Format, file string, wantLine int64, wantErr string,
+func ExpectRow(t testing.TB, f sources.Format, file string, wantLine int64, wantErr string,
 	col func(string) int, want map[string]any) ([]any, bool) {
 	t.Helper()
 	rows, err := ParseAll(f, file)
 	if wantErr != "" {
-		var le *LineError
+		var le *sources.LineError
 		if !errors.As(err, &le) || le.Line != wantLine || !strings.Contains(le.Reason, wantErr) {
 			t.Fatalf("err = %v, want line %d containing %q", err, wantLine, wantErr)
 		}
@@ -69,14 +74,14 @@ func ColumnIndex(cols []string) func(string) int {
 }
 
 // FuzzRows is the shared property of every format's fuzz target: a rejected
-// file is rejected by a *LineError that names a line, and every accepted row
+// file is rejected by a *sources.LineError that names a line, and every accepted row
 // carries its raw record as valid JSON. It returns the rows (nil when the
 // file was rejected) for the format's own checks.
-func FuzzRows(t testing.TB, f Format, file string, col func(string) int) [][]any {
+func FuzzRows(t testing.TB, f sources.Format, file string, col func(string) int) [][]any {
 	t.Helper()
 	rows, err := ParseAll(f, file)
 	if err != nil {
-		var le *LineError
+		var le *sources.LineError
 		if !errors.As(err, &le) || le.Line < 1 {
 			t.Fatalf("error %v is not a LineError with a line", err)
 		}
