@@ -18,8 +18,12 @@ build:
 services:
 	@bash scripts/ensure-services.sh
 
+# One go test over every module, so packages of all modules run side by
+# side; database tests run in parallel inside a package (TEST_PARALLEL at
+# once), each on a copy of its migrated template (platform/pgtest).
+TEST_PARALLEL ?= 4
 test: services
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 12m ./...); done
+	@go test -race -count=1 -timeout 12m -parallel $(TEST_PARALLEL) $(foreach m,$(MODULES),./$(m)/...)
 
 vet:
 	@set -e; for m in $(MODULES); do (cd $$m && go vet ./...); done

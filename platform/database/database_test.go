@@ -10,6 +10,7 @@ import (
 )
 
 func TestConnectAndMigrate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	pool, err := Connect(ctx, Options{URL: url, SearchPath: "svc", MaxConns: 4, ConnectTimeout: 5 * time.Second})
@@ -41,6 +42,7 @@ func TestConnectAndMigrate(t *testing.T) {
 }
 
 func TestMigrateFailureRollsBack(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, _ := pgtest.NewPool(t, "")
 	migs := fstest.MapFS{
@@ -63,6 +65,7 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 }
 
 func TestConnectGivesUp(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	_, err := Connect(context.Background(), Options{URL: "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", ConnectTimeout: 700 * time.Millisecond})
 	if err == nil {

@@ -15,6 +15,7 @@ import (
 )
 
 func TestMiddlewareLabelsByRouteTemplate(t *testing.T) {
+	t.Parallel()
 	m := New("credential")
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
 		return c.Status(fiber.StatusNotFound).SendString("nf")
@@ -53,6 +54,7 @@ func TestMiddlewareLabelsByRouteTemplate(t *testing.T) {
 }
 
 func TestPoolCollectorAndHandler(t *testing.T) {
+	t.Parallel()
 	pool, _ := pgtest.NewPool(t, "")
 	if err := pool.Ping(context.Background()); err != nil {
 		t.Fatal(err)
@@ -72,6 +74,7 @@ func TestPoolCollectorAndHandler(t *testing.T) {
 // On one keep-alive connection a POST then a GET must leave two intact
 // method labels (fasthttp reuses the buffer the method string points into).
 func TestMethodLabelSurvivesBufferReuse(t *testing.T) {
+	t.Parallel()
 	m := New("svc")
 	app := fiber.New()
 	app.Use(m.Middleware())

@@ -13,6 +13,7 @@ import (
 )
 
 func TestImportCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "UPDATED.csv")
 	content := strings.Repeat(`"A","B"`+"\n", 5000)

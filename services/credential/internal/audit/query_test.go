@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseFilter(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name                                 string
 		provider, actor, event, since, until string

@@ -11,11 +11,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/provcred/credential/internal/batch/batchtest"
+	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/platform/metrics"
 )
 
 func TestSubmitIsOneTransaction(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 5)
 	ctx := context.Background()
@@ -66,6 +67,7 @@ func TestSubmitIsOneTransaction(t *testing.T) {
 }
 
 func TestJobsAreUniquePerBatchAndProvider(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 2)
 	ctx := context.Background()
@@ -97,6 +99,7 @@ func TestJobsAreUniquePerBatchAndProvider(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 3)
 	first := e.do(t, "POST", "/batch-credential", "application/json", idsBody(ids...), "Idempotency-Key", "abc", "X-Actor-Id", "k1")
@@ -150,6 +153,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestCancelStopsWhatHasNotRun(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 4)
 	r := e.do(t, "POST", "/batch-credential", "application/json", idsBody(append(ids, "ghost")...))
@@ -192,6 +196,7 @@ func TestCancelStopsWhatHasNotRun(t *testing.T) {
 }
 
 func TestCanceledItemIsSkippedByWorker(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 3)
 	out, err := e.svc.Submit(context.Background(), Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "h"})
@@ -211,6 +216,7 @@ func TestCanceledItemIsSkippedByWorker(t *testing.T) {
 }
 
 func TestSnoozeOnIncompleteThenSuccess(t *testing.T) {
+	t.Parallel()
 	var cred *scriptedCredentialer
 	e := newEnv(t, nil, func(o *Options) {
 		cred = newScripted(t, o.Pool, func(id string, call int) (string, error) {
@@ -269,6 +275,7 @@ func TestSnoozeOnIncompleteThenSuccess(t *testing.T) {
 }
 
 func TestUnknownIDsAndDuplicates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, true)
 	ids := e.seedProviders(t, 2)
 	r := e.do(t, "POST", "/batch-credential?wait=15s", "application/json",
@@ -295,6 +302,7 @@ func TestUnknownIDsAndDuplicates(t *testing.T) {
 }
 
 func TestProviderDeletedBeforeItsJobRuns(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 2)
 	out, err := e.svc.Submit(context.Background(), Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "x"})
@@ -314,6 +322,7 @@ func TestProviderDeletedBeforeItsJobRuns(t *testing.T) {
 }
 
 func TestHTTPErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, func(o *Options) { o.MaxProviders = 3 }, false)
 	e.seedProviders(t, 1)
 	cases := []struct {
@@ -359,6 +368,7 @@ func TestHTTPErrors(t *testing.T) {
 }
 
 func TestRosterSubmission(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, true)
 	csv := "id,npi,first_name,last_name,license_state,license_number\n" +
 		"r1,1234567893,Ann,Lee,CA,A1\n" +
@@ -390,6 +400,7 @@ func TestRosterSubmission(t *testing.T) {
 }
 
 func TestProgressPaginationAndFilter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 5)
 	out, err := e.svc.Submit(context.Background(), Submission{IDs: append(ids, "ghost"), Source: "ids", Actor: "k", Hash: "h"})
@@ -456,6 +467,7 @@ func TestProgressPaginationAndFilter(t *testing.T) {
 }
 
 func TestQueueMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 3)
 	if _, err := e.svc.Submit(context.Background(), Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "h"}); err != nil {
@@ -476,6 +488,7 @@ func TestQueueMetrics(t *testing.T) {
 }
 
 func TestReconcileClosesItemsWhoseJobIsGone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, nil, false)
 	ids := e.seedProviders(t, 2)
 	out, err := e.svc.Submit(context.Background(), Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "h"})
@@ -500,6 +513,7 @@ func TestReconcileClosesItemsWhoseJobIsGone(t *testing.T) {
 }
 
 func TestSnoozeBackoff(t *testing.T) {
+	t.Parallel()
 	s := &Service{}
 	s.o.Config = testConfig()
 	s.o.Config.BatchSnoozeBase = time.Second
@@ -512,6 +526,7 @@ func TestSnoozeBackoff(t *testing.T) {
 }
 
 func TestWorkersHoldTheBatchSemaphore(t *testing.T) {
+	t.Parallel()
 	var e *env
 	cred := func(o *Options) {
 		sc := newScripted(t, o.Pool, nil)
@@ -546,6 +561,7 @@ func TestWorkersHoldTheBatchSemaphore(t *testing.T) {
 // TestStopHandsRunningJobsBack: a replica stopping mid-job gives the
 // attempt back; the next replica finishes the provider.
 func TestStopHandsRunningJobsBack(t *testing.T) {
+	t.Parallel()
 	var cred *scriptedCredentialer
 	e := newEnv(t, nil, func(o *Options) {
 		cred = newScripted(t, o.Pool, nil)
@@ -597,9 +613,10 @@ func TestStopHandsRunningJobsBack(t *testing.T) {
 // TestSubmitAcrossChunks: a batch larger than one insert step keeps every
 // id once, in order, with jobs for exactly the existing providers.
 func TestSubmitAcrossChunks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, func(o *Options) { o.MaxProviders = 5000 }, false)
-	ps := batchtest.Providers("chunk_", 2*insertChunk+300)
-	if err := batchtest.Create(context.Background(), e.pool, ps); err != nil {
+	ps := seed.Providers("chunk_", 2*insertChunk+300)
+	if err := seed.Create(context.Background(), e.pool, ps); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseIDs(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		body    string
 		ids     []string
@@ -44,6 +45,7 @@ func TestParseIDs(t *testing.T) {
 }
 
 func TestParseWait(t *testing.T) {
+	t.Parallel()
 	limit := 30 * time.Second
 	cases := []struct {
 		in   string

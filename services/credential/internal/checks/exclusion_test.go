@@ -11,6 +11,7 @@ import (
 // TestExclusionWeighing covers how several matched rows combine (pure; the
 // single-row rules run on real PostgreSQL in TestRules).
 func TestExclusionWeighing(t *testing.T) {
+	t.Parallel()
 	today := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	d := func(s string) *time.Time { v, _ := time.Parse(time.DateOnly, s); return &v }
 	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee", DateOfBirth: date("1970-01-02")}

@@ -34,6 +34,7 @@ func FuzzDecodeLicenseResponse(f *testing.F) {
 }
 
 func TestDecodeLicenseResponse(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		body string
 		n    int

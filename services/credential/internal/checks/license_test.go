@@ -10,6 +10,7 @@ import (
 )
 
 func TestLicenseOutcome(t *testing.T) {
+	t.Parallel()
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	d := func(s string) *time.Time { v, _ := time.Parse(time.DateOnly, s); return &v }
 	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee"}

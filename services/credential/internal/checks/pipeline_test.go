@@ -26,6 +26,7 @@ import (
 // endpoints (source imports, roster import, POST /credential) on a real
 // listener and a real database, and every decision must equal expected.csv.
 func TestPipelineAgainstGenerator(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}

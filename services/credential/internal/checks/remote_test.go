@@ -71,6 +71,7 @@ func (r *registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func TestNPPESAPIModeFailuresAndBreaker(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()[:1] // Alice Walker, clean
 	ids := seedRules(k, cases)
@@ -164,6 +165,7 @@ func (b *licenseBoard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestLicenseEndpoint(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()[:1]
 	cases[0].lics = []providers.License{{State: "CA", Number: "A12345"}}
@@ -218,6 +220,7 @@ func TestLicenseEndpoint(t *testing.T) {
 }
 
 func TestLicenseEndpointDownHidesAddress(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()[:1]
 	cases[0].lics = []providers.License{{State: "CA", Number: "A12345"}}
@@ -240,6 +243,7 @@ func TestLicenseEndpointDownHidesAddress(t *testing.T) {
 // A state endpoint's answer is outside input: a NUL in it (PostgreSQL
 // refuses NUL in text and jsonb) must not keep the run from being stored.
 func TestLicenseEndpointAnswerWithNUL(t *testing.T) {
+	t.Parallel()
 	k := newKit(t)
 	cases := ruleCases()[:1]
 	cases[0].lics = []providers.License{{State: "CA", Number: "A12345"}}

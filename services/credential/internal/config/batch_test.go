@@ -8,6 +8,7 @@ import (
 )
 
 func TestBatchSettings(t *testing.T) {
+	t.Parallel()
 	cfg, err := platformcfg.Parse[Config](map[string]string{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestChecksConfig(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		env  map[string]string

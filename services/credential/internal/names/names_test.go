@@ -3,6 +3,7 @@ package names
 import "testing"
 
 func TestPart(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"Smith", "smith"},
 		{"SMITH", "smith"},
@@ -26,6 +27,7 @@ func TestPart(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		a, b Name

@@ -6,6 +6,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want error
@@ -30,6 +31,7 @@ func TestValidate(t *testing.T) {
 
 // Exactly one check digit makes a valid NPI for any nine-digit payload.
 func TestCheckDigitUnique(t *testing.T) {
+	t.Parallel()
 	for _, p := range []string{"123456789", "100000000", "299999999", "154321987"} {
 		n := 0
 		for d := byte('0'); d <= '9'; d++ {

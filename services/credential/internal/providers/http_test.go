@@ -58,6 +58,7 @@ const ann = `{"id":"provider_001","npi":"1234567893","first_name":"Ann","last_na
 	"specialty":"Cardiology","licenses":[{"state":"CA","number":"A123","type":"MD","expires_on":"2027-06-30"}]}`
 
 func TestCRUDAndAudit(t *testing.T) {
+	t.Parallel()
 	a, _ := newAPI(t)
 	st, p := a.do("POST", "/providers", ann, "X-Actor-Id", "key_admin")
 	if st != 201 || p["id"] != "provider_001" || p["verification_stale"] != true {
@@ -89,6 +90,7 @@ func TestCRUDAndAudit(t *testing.T) {
 }
 
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	pool, _ := testdb.New(t)
 	store := providers.NewStore(pool)
 	ctx := context.Background()
@@ -137,6 +139,7 @@ func deref(s *string) any {
 }
 
 func TestBadInputIs4xx(t *testing.T) {
+	t.Parallel()
 	a, _ := newAPI(t)
 	tests := []struct {
 		name, body string
@@ -178,6 +181,7 @@ func TestBadInputIs4xx(t *testing.T) {
 }
 
 func TestListFiltersAndPagination(t *testing.T) {
+	t.Parallel()
 	a, store := newAPI(t)
 	ctx := context.Background()
 	var npis []string
@@ -249,6 +253,7 @@ func TestListFiltersAndPagination(t *testing.T) {
 // PUT /providers/import), BODY_LIMIT_BYTES is not applied: the handler must
 // bound what it reads itself instead of buffering any size.
 func TestStreamedBodyIsBounded(t *testing.T) {
+	t.Parallel()
 	pool, _ := testdb.New(t)
 	app := fiber.New(fiber.Config{BodyLimit: 4096, StreamRequestBody: true, ErrorHandler: func(c *fiber.Ctx, err error) error {
 		ae, _ := apierr.As(err)

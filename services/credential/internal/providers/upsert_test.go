@@ -16,6 +16,7 @@ import (
 // rows took about 15 s (50,000: nearly 3 min, past REQUEST_TIMEOUT); now
 // well under a second, so 10 s leaves a wide margin on a busy machine.
 func TestUpsertLargeRosterIsLinear(t *testing.T) {
+	t.Parallel()
 	pool, _ := testdb.New(t)
 	store := providers.NewStore(pool)
 	const n = 15000

@@ -19,6 +19,7 @@ func valid() Provider {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		mutate    func(p *Provider)
@@ -85,6 +86,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestNormalize(t *testing.T) {
+	t.Parallel()
 	p := valid()
 	p.FirstName = "  Mary   Ann "
 	p.Normalize()
@@ -94,6 +96,7 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestValidDEA(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]bool{"AB1234563": true, "AB1234567": false, "A91234563": true, "1B1234563": false, "AB123456": false} {
 		if ValidDEA(s) != want {
 			t.Errorf("ValidDEA(%s) != %v", s, want)
@@ -102,6 +105,7 @@ func TestValidDEA(t *testing.T) {
 }
 
 func TestDerive(t *testing.T) {
+	t.Parallel()
 	verified := now.Add(-121 * 24 * time.Hour)
 	approved := time.Date(2024, 3, 15, 10, 0, 0, 0, time.UTC)
 	p := Provider{LastVerifiedAt: &verified, ApprovedAt: &approved}
@@ -118,6 +122,7 @@ func TestDerive(t *testing.T) {
 }
 
 func TestDateJSON(t *testing.T) {
+	t.Parallel()
 	var v struct {
 		D *Date `json:"d"`
 	}

@@ -93,6 +93,7 @@ func atoi(s string) int {
 }
 
 func TestGuard(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		target  string
@@ -136,6 +137,7 @@ func TestGuard(t *testing.T) {
 }
 
 func TestDecodeCursor(t *testing.T) {
+	t.Parallel()
 	a := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
 		e, _ := apierr.As(err)
 		return c.Status(e.Status).SendString(e.Code)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	checks := func(outcomes ...string) []Check {
 		out := make([]Check, len(CheckNames))
 		for i, n := range CheckNames {
@@ -44,6 +45,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestParseFilter(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		decision, provider, since string
 		ok                        bool
@@ -78,6 +80,7 @@ func FuzzParseFilter(f *testing.F) {
 }
 
 func TestUUIDLike(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]bool{
 		"6110e298-cee6-4c89-ad70-3cc94a7318c0": true, "6110E298-CEE6-4C89-AD70-3CC94A7318C0": true,
 		"6110e298cee64c89ad703cc94a7318c0": false, "6110e298-cee6-4c89-ad70-3cc94a7318cg": false, "": false,

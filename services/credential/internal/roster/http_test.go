@@ -21,6 +21,7 @@ import (
 )
 
 func TestImportUpsertsAndAudits(t *testing.T) {
+	t.Parallel()
 	pool, _ := testdb.New(t)
 	store := providers.NewStore(pool)
 	ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 var now = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		csv        string
@@ -75,6 +76,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	csv := "npi,first_name,last_name\n1234567893,Ann,Lee\n1245319599,Bob,Ray\n1003000126,Cy,Doe\n"
 	if _, err := Parse(strings.NewReader(csv), now, 2, 100); err == nil || !strings.Contains(err.Error(), "more than 2 providers") {
 		t.Fatalf("max providers: %v", err)
