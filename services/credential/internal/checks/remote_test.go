@@ -80,7 +80,8 @@ func TestNPPESAPIModeFailuresAndBreaker(t *testing.T) {
 	defer srv.Close()
 	client := nppes.NewClient(srv.URL, k.reg, nppes.ClientOptions{AttemptTimeout: 150 * time.Millisecond, Retries: 1,
 		Backoff: 5 * time.Millisecond, CacheTTL: -1,
-		Breaker: breaker.Settings{ConsecutiveFailures: 4, OpenTimeout: 400 * time.Millisecond}})
+		// Open long enough that a loaded machine cannot let the probe through early.
+		Breaker: breaker.Settings{ConsecutiveFailures: 4, OpenTimeout: 3 * time.Second}})
 	e := k.engine(Options{NPPES: client, NPPESDeadline: 5 * time.Second})
 	ctx := context.Background()
 	credential := func() *results.Run {
@@ -131,7 +132,7 @@ func TestNPPESAPIModeFailuresAndBreaker(t *testing.T) {
 
 	// The registry heals; after the open timeout a probe closes the breaker.
 	reg.set("ok")
-	time.Sleep(450 * time.Millisecond)
+	time.Sleep(3100 * time.Millisecond)
 	run = credential()
 	if run.Decision != "approved" || state() != 0 {
 		t.Fatalf("after healing: %s, breaker state %v", run.Decision, state())
