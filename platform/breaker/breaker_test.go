@@ -55,7 +55,8 @@ func TestCallerCancelDoesNotTrip(t *testing.T) {
 
 func TestOpenHalfOpenClosedWithMetrics(t *testing.T) {
 	m := metrics.New("test")
-	b := New("nppes", Settings{ConsecutiveFailures: 2, OpenTimeout: 30 * time.Millisecond}, m)
+	// Open long enough that a loaded machine cannot reach half-open early.
+	b := New("nppes", Settings{ConsecutiveFailures: 2, OpenTimeout: 500 * time.Millisecond}, m)
 	fail := func(context.Context) error { return &StatusError{Code: 500} }
 	calls := 0
 	ok := func(context.Context) error { calls++; return nil }
@@ -67,7 +68,7 @@ func TestOpenHalfOpenClosedWithMetrics(t *testing.T) {
 	if err := b.Do(context.Background(), ok); !errors.Is(err, ErrOpen) || calls != 0 {
 		t.Fatalf("open breaker must not call: err=%v calls=%d", err, calls)
 	}
-	time.Sleep(40 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if err := b.Do(context.Background(), ok); err != nil {
 		t.Fatal(err)
 	}

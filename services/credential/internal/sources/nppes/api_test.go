@@ -195,7 +195,8 @@ func TestStallTimesOut(t *testing.T) {
 		}
 	})
 	defer close(release)
-	c := newClient(t, s.URL, ClientOptions{AttemptTimeout: 50 * time.Millisecond, Retries: 1})
+	// Long enough for the retry to reach the server on a loaded machine.
+	c := newClient(t, s.URL, ClientOptions{AttemptTimeout: 300 * time.Millisecond, Retries: 1})
 	start := time.Now()
 	_, _, err := c.Lookup(context.Background(), "1234567893")
 	if !breaker.IsTimeout(err) || calls.Load() != 2 {
