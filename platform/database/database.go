@@ -13,11 +13,32 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype/zeronull"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/provcred/platform/tracing"
 )
+
+// Querier is what stores read and write through: a *pgxpool.Pool, a
+// *pgx.Conn or a pgx.Tx, so one function serves inside and outside a
+// transaction.
+type Querier interface {
+	Execer
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Execer is the part of a Querier that writes without reading back (e.g.
+// an audit entry queued into a pgx.Batch).
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Text scans a nullable text column into s, NULL as "" (e.g. the columns of
+// a LEFT JOIN that found nothing).
+func Text(s *string) *zeronull.Text { return (*zeronull.Text)(s) }
 
 // Options for Connect.
 type Options struct {

@@ -9,13 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/provcred/platform/database"
 )
-
-// Execer is satisfied by pgx.Tx, *pgx.Conn and *pgxpool.Pool.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
 
 // Entry is one audit record. Before and After are marshalled to JSON; nil
 // stays NULL (a create has no before, a delete no after).
@@ -31,7 +26,7 @@ type Entry struct {
 }
 
 // Write appends e using db, normally the transaction that made the change.
-func Write(ctx context.Context, db Execer, e Entry) error {
+func Write(ctx context.Context, db database.Execer, e Entry) error {
 	before, err := marshal(e.Before)
 	if err != nil {
 		return fmt.Errorf("audit before: %w", err)

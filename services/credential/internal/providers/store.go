@@ -15,6 +15,7 @@ import (
 
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/database"
 )
 
 // Store reads and writes providers.
@@ -25,13 +26,6 @@ type Store struct {
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, now: time.Now} }
-
-// querier is a pool or a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
 
 // Actor identifies who makes a change, for the audit log.
 type Actor struct {
@@ -75,7 +69,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Provider, error) {
 	return s.get(ctx, s.pool, id)
 }
 
-func (s *Store) get(ctx context.Context, q querier, id string) (*Provider, error) {
+func (s *Store) get(ctx context.Context, q database.Querier, id string) (*Provider, error) {
 	p, err := s.scan(q.QueryRow(ctx, selectProvider+` WHERE p.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, apierr.NotFound("provider " + id + " does not exist")

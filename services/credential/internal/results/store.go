@@ -124,7 +124,7 @@ func (s *Store) Save(ctx context.Context, run *Run) error {
 	})
 }
 
-// queued is an audit.Execer that queues the statement into a batch, so the
+// queued is a database.Execer that queues the statement into a batch, so the
 // audit entry travels with the change it describes (same transaction, same
 // round trip); its errors surface when the batch is closed.
 type queued struct{ b *pgx.Batch }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/provcred/platform/database"
 )
 
 // Source names, as used in URLs, the source_imports table and evidence.
@@ -53,13 +55,8 @@ type Version struct {
 	SHA256      string     `json:"sha256"`
 }
 
-// Querier is satisfied by *pgxpool.Pool, *pgx.Conn and pgx.Tx.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // ActiveVersion returns the active version of source, or ErrNoVersion.
-func ActiveVersion(ctx context.Context, db Querier, source string) (Version, error) {
+func ActiveVersion(ctx context.Context, db database.Querier, source string) (Version, error) {
 	v := Version{Source: source}
 	err := db.QueryRow(ctx, `SELECT import_id, file_date, activated_at, row_count, sha256
 		FROM source_versions WHERE source = $1`, source).

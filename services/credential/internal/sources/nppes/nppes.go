@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/platform/database"
 )
 
 // ErrNotFound is returned by a Lookup when the registry has no such NPI.
@@ -87,7 +88,7 @@ func (r *Record) Individual() bool { return r.EntityType == "1" }
 
 // Table looks NPIs up in the active bulk version (view active_nppes).
 type Table struct {
-	DB sources.Querier
+	DB database.Querier
 }
 
 // Lookup implements Lookup on the imported bulk file.
