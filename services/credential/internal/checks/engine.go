@@ -24,6 +24,8 @@ import (
 
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
@@ -74,7 +76,7 @@ type Engine struct {
 	provider *providers.Store
 	nppes    nppes.Lookup
 	nppesAPI bool
-	licenses map[string]*licenseEndpoint
+	licenses map[string]*licenses.Endpoint
 	http     *http.Client
 	o        Options
 	sems     map[string]*semaphore.Semaphore
@@ -116,7 +118,7 @@ func New(o Options) *Engine {
 		db: o.DB, log: o.Log, store: results.NewStore(o.DB), provider: providers.NewStore(o.DB),
 		nppes: o.NPPES, http: o.HTTP, o: o, now: o.Now,
 		sems:     map[string]*semaphore.Semaphore{},
-		licenses: map[string]*licenseEndpoint{},
+		licenses: map[string]*licenses.Endpoint{},
 	}
 	if e.nppes == nil {
 		e.nppes = nppes.Table{DB: o.DB}
@@ -132,8 +134,8 @@ func New(o Options) *Engine {
 	}
 	sort.Strings(states)
 	for _, s := range states {
-		e.licenses[s] = &licenseEndpoint{state: s, url: o.LicenseEndpoints[s],
-			breaker: breaker.New("license_"+s, o.Breaker, o.Metrics)}
+		e.licenses[s] = &licenses.Endpoint{State: s, URL: o.LicenseEndpoints[s], HTTP: o.HTTP,
+			Timeout: o.LicenseTimeout, Now: o.Now, Breaker: breaker.New("license_"+s, o.Breaker, o.Metrics)}
 	}
 	e.verifications = o.Metrics.CounterVec("credential_verifications_total", "Credentialing runs by decision.", "decision")
 	e.checksTotal = o.Metrics.CounterVec("credential_checks_total", "Checks run by check and outcome.", "check", "outcome")
@@ -225,9 +227,13 @@ func (e *Engine) Run(ctx context.Context, p *providers.Provider, opts RunOptions
 	fns := map[string]checkFunc{
 		results.CheckNPIFormat: e.checkNPIFormat,
 		results.CheckNPPES:     e.checkNPPES,
-		results.CheckLEIE:      e.checkLEIE,
-		results.CheckSAM:       e.checkSAM,
-		results.CheckLicense:   e.checkLicenses,
+		results.CheckLEIE: func(ctx context.Context, p *providers.Provider, at time.Time) results.Check {
+			return e.checkExclusion(ctx, results.CheckLEIE, sources.LEIE, p, at)
+		},
+		results.CheckSAM: func(ctx context.Context, p *providers.Provider, at time.Time) results.Check {
+			return e.checkExclusion(ctx, results.CheckSAM, sources.SAM, p, at)
+		},
+		results.CheckLicense: e.checkLicenses,
 	}
 	out := make([]results.Check, len(results.CheckNames))
 	var wg sync.WaitGroup

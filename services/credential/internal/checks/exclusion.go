@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,39 +11,9 @@ import (
 	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/exclusions"
 )
-
-// exclusionRow is one active_exclusions row that matched the provider by NPI
-// or by normalized last+first name.
-type exclusionRow struct {
-	Line            int64
-	NPI             *string
-	LastNorm        string
-	FirstNorm       string
-	DOB             *time.Time
-	ExclType        string
-	ExclDate        *time.Time
-	ReinDate        *time.Time
-	WaiverDate      *time.Time
-	WaiverState     string
-	TerminationDate *time.Time
-	Record          []byte
-	Digest          string
-}
-
-// exclusionQuery reads the source's active version and its matching rows in
-// ONE statement: the version cited and the rows read come from the same
-// snapshot, so an import swapping versions meanwhile cannot yield a "no
-// match" against a version that was just dropped. No row at all means the
-// source was never imported.
-const exclusionQuery = `SELECT v.import_id, v.file_date, v.activated_at,
-	e.line, e.npi, e.last_norm, e.first_norm, e.dob, e.excl_type, e.excl_date, e.rein_date, e.waiver_date,
-	e.waiver_state, e.termination_date, e.record, e.digest
-FROM source_versions v
-LEFT JOIN active_exclusions e ON e.source = v.source AND e.import_id = v.import_id
-	AND (e.npi = $2 OR ($3 <> '' AND $4 <> '' AND e.last_norm = $3 AND e.first_norm = $4))
-WHERE v.source = $1
-ORDER BY e.line`
 
 // exclusionVerdict is how one matched row bears on the provider.
 type exclusionVerdict int
@@ -57,9 +28,10 @@ const (
 )
 
 // checkExclusion applies the exclusion rules shared by the LEIE and SAM:
-//   - NPI equal and still in force → fail (denies). "In force" means not
-//     reinstated (REINDATE on or before today) and not terminated (SAM
-//     Termination Date on or before today; "Indefinite" is stored as none).
+//   - NPI equal and still in force → fail (denies). "In force" is
+//     exclusions.InForce: not reinstated (REINDATE on or before today) and
+//     not terminated (SAM Termination Date on or before today; "Indefinite"
+//     is stored as none).
 //   - NPI equal with a waiver (WAIVERDATE set): the exclusion stands but is
 //     waived for care in the waiver state; a human must judge → needs_review.
 //   - No NPI match, last+first name (names.Part) equal AND date of birth
@@ -70,70 +42,28 @@ func (e *Engine) checkExclusion(ctx context.Context, check, source string, p *pr
 	ctx, cancel := context.WithTimeout(ctx, e.o.SourceTimeout)
 	defer cancel()
 	start := time.Now()
-	rows, sv, err := e.exclusionRows(ctx, source, p)
+	rows, v, err := exclusions.Lookup(ctx, e.db, source, p.NPI, names.Part(p.LastName), names.Part(p.FirstName), today(at))
 	e.observe(source, start)
-	if err != nil {
-		e.log.WarnContext(ctx, "exclusion lookup failed", "provider_id", p.ID, "source", source, "error", err)
-		return unavailable(check, "the "+label(source)+" list could not be read", ev)
-	}
-	if sv == nil {
+	if errors.Is(err, sources.ErrNoVersion) {
 		return unavailable(check, "the "+label(source)+" list has not been imported", ev)
 	}
-	ev.SourceVersion = sv
-	return exclusionOutcome(source, p, rows, today(at), ev)
-}
-
-func (e *Engine) exclusionRows(ctx context.Context, source string, p *providers.Provider) ([]exclusionRow, *results.SourceVersion, error) {
-	rows, err := e.db.Query(ctx, exclusionQuery, source, p.NPI, names.Part(p.LastName), names.Part(p.FirstName))
 	if err != nil {
-		return nil, nil, fmt.Errorf("query %s: %w", source, err)
+		e.log.WarnContext(ctx, "exclusion lookup failed", "provider_id", p.ID, "source", source, "err", err)
+		return unavailable(check, "the "+label(source)+" list could not be read", ev)
 	}
-	defer rows.Close()
-	var sv *results.SourceVersion
-	var out []exclusionRow
-	for rows.Next() {
-		var v results.SourceVersion
-		var activated time.Time
-		var r exclusionRow
-		var line *int64
-		var lastNorm, firstNorm, exclType, waiverState, dig *string
-		if err := rows.Scan(&v.ImportID, &v.FileDate, &activated, &line, &r.NPI, &lastNorm, &firstNorm, &r.DOB,
-			&exclType, &r.ExclDate, &r.ReinDate, &r.WaiverDate, &waiverState, &r.TerminationDate, &r.Record, &dig); err != nil {
-			return nil, nil, fmt.Errorf("scan %s row: %w", source, err)
-		}
-		if sv == nil {
-			v.ActivatedAt = &activated
-			sv = &v
-		}
-		if line == nil { // the LEFT JOIN found no matching row
-			continue
-		}
-		r.Line, r.LastNorm, r.FirstNorm, r.ExclType, r.WaiverState, r.Digest =
-			*line, deref(lastNorm), deref(firstNorm), deref(exclType), deref(waiverState), deref(dig)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read %s rows: %w", source, err)
-	}
-	return out, sv, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	ev.SourceVersion = version(*v)
+	return exclusionOutcome(source, p, rows, ev)
 }
 
 // exclusionOutcome weighs the matched rows (pure: table-tested).
-func exclusionOutcome(source string, p *providers.Provider, rows []exclusionRow, today time.Time, ev results.Evidence) results.Check {
+func exclusionOutcome(source string, p *providers.Provider, rows []exclusions.Row, ev results.Evidence) results.Check {
 	name := label(source)
-	var decisive *exclusionRow
+	var decisive *exclusions.Row
 	best := notExcluding
 	var notes []string
 	for i := range rows {
 		r := &rows[i]
-		verdict, key, detail := classify(p, r, today)
+		verdict, key, detail := classify(p, r)
 		ev.Items = append(ev.Items, results.Item{Key: key, Outcome: verdictOutcome(verdict), Detail: detail, Line: r.Line,
 			MatchedRecord: r.Record, Digest: r.Digest})
 		if decisive == nil || verdict > best {
@@ -151,7 +81,7 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusionRow,
 		return results.Check{Outcome: results.Fail, Evidence: ev,
 			Detail: fmt.Sprintf("NPI %s is excluded in the %s (line %d)%s", p.NPI, name, decisive.Line, exclSince(decisive))}
 	case best == review:
-		_, _, detail := classify(p, decisive, today)
+		_, _, detail := classify(p, decisive)
 		return results.Check{Outcome: results.NeedsReview, Evidence: ev, Detail: name + ": " + detail}
 	case len(notes) > 0:
 		return results.Check{Outcome: results.Pass, Evidence: ev, Detail: "no exclusion in force in the " + name + "; note: " + strings.Join(notes, "; ")}
@@ -162,17 +92,17 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusionRow,
 
 // classify weighs one row. The detail never carries a name or a DOB (it is
 // shown and logged); it cites the row's line instead.
-func classify(p *providers.Provider, r *exclusionRow, today time.Time) (exclusionVerdict, string, string) {
+func classify(p *providers.Provider, r *exclusions.Row) (exclusionVerdict, string, string) {
 	byNPI := r.NPI != nil && *r.NPI == p.NPI
 	key := "npi"
 	if !byNPI {
 		key = "name"
 	}
 	ended := ""
-	switch {
-	case r.ReinDate != nil && !r.ReinDate.After(today):
+	switch r.Ended {
+	case "reinstated":
 		ended = "reinstated on " + r.ReinDate.Format(time.DateOnly)
-	case r.TerminationDate != nil && !r.TerminationDate.After(today):
+	case "terminated":
 		ended = "exclusion terminated on " + r.TerminationDate.Format(time.DateOnly)
 	}
 	if byNPI {
@@ -219,7 +149,7 @@ func verdictOutcome(v exclusionVerdict) string {
 	}
 }
 
-func exclSince(r *exclusionRow) string {
+func exclSince(r *exclusions.Row) string {
 	s := ""
 	if r.ExclType != "" {
 		s += " under " + r.ExclType

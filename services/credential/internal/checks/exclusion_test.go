@@ -6,45 +6,46 @@ import (
 
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/sources/exclusions"
 )
 
-// TestExclusionWeighing covers how several matched rows combine (pure; the
-// single-row rules run on real PostgreSQL in TestRules).
+// TestExclusionWeighing covers how several matched rows combine (pure: a
+// row's Ended is what exclusions.Ended answered for the day, tested in
+// package exclusions; the single-row rules run on real PostgreSQL in TestRules).
 func TestExclusionWeighing(t *testing.T) {
 	t.Parallel()
-	today := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	d := func(s string) *time.Time { v, _ := time.Parse(time.DateOnly, s); return &v }
 	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee", DateOfBirth: date("1970-01-02")}
 	other := "1999999999"
-	byNPI := func(line int64) exclusionRow {
-		return exclusionRow{Line: line, NPI: &p.NPI, LastNorm: "lee", FirstNorm: "ann", Record: []byte(`{}`), Digest: "d"}
+	byNPI := func(line int64) exclusions.Row {
+		return exclusions.Row{Line: line, NPI: &p.NPI, LastNorm: "lee", FirstNorm: "ann", Record: []byte(`{}`), Digest: "d"}
 	}
-	byName := func(line int64, dob *time.Time) exclusionRow {
-		return exclusionRow{Line: line, LastNorm: "lee", FirstNorm: "ann", DOB: dob, Record: []byte(`{}`), Digest: "d"}
+	byName := func(line int64, dob *time.Time) exclusions.Row {
+		return exclusions.Row{Line: line, LastNorm: "lee", FirstNorm: "ann", DOB: dob, Record: []byte(`{}`), Digest: "d"}
 	}
-	with := func(r exclusionRow, f func(*exclusionRow)) exclusionRow { f(&r); return r }
+	with := func(r exclusions.Row, f func(*exclusions.Row)) exclusions.Row { f(&r); return r }
 	for _, c := range []struct {
 		name string
-		rows []exclusionRow
+		rows []exclusions.Row
 		want string
 		line int64 // the decisive row
 	}{
 		{"nothing", nil, results.Pass, 0},
-		{"reinstated today", []exclusionRow{with(byNPI(2), func(r *exclusionRow) { r.ReinDate = d("2026-06-01") })}, results.Pass, 2},
-		{"reinstated tomorrow", []exclusionRow{with(byNPI(2), func(r *exclusionRow) { r.ReinDate = d("2026-06-02") })}, results.Fail, 2},
-		{"terminated yesterday", []exclusionRow{with(byNPI(2), func(r *exclusionRow) { r.TerminationDate = d("2026-05-31") })}, results.Pass, 2},
-		{"reinstated row and a new exclusion", []exclusionRow{
-			with(byNPI(2), func(r *exclusionRow) { r.ReinDate = d("2019-01-01") }), byNPI(9)}, results.Fail, 9},
-		{"waiver and an exclusion without waiver", []exclusionRow{
-			with(byNPI(3), func(r *exclusionRow) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "IL" }), byNPI(4)}, results.Fail, 4},
-		{"reinstated by NPI, name+DOB elsewhere", []exclusionRow{
-			with(byNPI(2), func(r *exclusionRow) { r.ReinDate = d("2019-01-01") }), byName(7, d("1970-01-02"))}, results.NeedsReview, 7},
-		{"name+DOB with another NPI", []exclusionRow{with(byName(5, d("1970-01-02")), func(r *exclusionRow) { r.NPI = &other })}, results.NeedsReview, 5},
-		{"name only, other DOB", []exclusionRow{byName(5, d("1980-01-02"))}, results.Pass, 5},
-		{"name only, no DOB", []exclusionRow{byName(5, nil)}, results.Pass, 5},
-		{"name+DOB but reinstated", []exclusionRow{with(byName(6, d("1970-01-02")), func(r *exclusionRow) { r.ReinDate = d("2020-01-01") })}, results.Pass, 6},
+		{"reinstated today", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2026-06-01"), "reinstated" })}, results.Pass, 2},
+		{"reinstated tomorrow", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.ReinDate = d("2026-06-02") })}, results.Fail, 2},
+		{"terminated yesterday", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.TerminationDate, r.Ended = d("2026-05-31"), "terminated" })}, results.Pass, 2},
+		{"reinstated row and a new exclusion", []exclusions.Row{
+			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byNPI(9)}, results.Fail, 9},
+		{"waiver and an exclusion without waiver", []exclusions.Row{
+			with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "IL" }), byNPI(4)}, results.Fail, 4},
+		{"reinstated by NPI, name+DOB elsewhere", []exclusions.Row{
+			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byName(7, d("1970-01-02"))}, results.NeedsReview, 7},
+		{"name+DOB with another NPI", []exclusions.Row{with(byName(5, d("1970-01-02")), func(r *exclusions.Row) { r.NPI = &other })}, results.NeedsReview, 5},
+		{"name only, other DOB", []exclusions.Row{byName(5, d("1980-01-02"))}, results.Pass, 5},
+		{"name only, no DOB", []exclusions.Row{byName(5, nil)}, results.Pass, 5},
+		{"name+DOB but reinstated", []exclusions.Row{with(byName(6, d("1970-01-02")), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2020-01-01"), "reinstated" })}, results.Pass, 6},
 	} {
-		got := exclusionOutcome("leie", p, c.rows, today, results.Evidence{Source: "leie"})
+		got := exclusionOutcome("leie", p, c.rows, results.Evidence{Source: "leie"})
 		if got.Outcome != c.want {
 			t.Errorf("%s: %s (%s), want %s", c.name, got.Outcome, got.Detail, c.want)
 		}

@@ -16,33 +16,6 @@ import (
 	"github.com/provcred/credential/internal/sources/licenses"
 )
 
-// licenseRecord is one license as a source holds it (the imported roster
-// or a state's verification endpoint).
-type licenseRecord struct {
-	State      string
-	Number     string
-	Type       string
-	Status     string // licenses.NormalizeStatus
-	Expiry     *time.Time
-	Last       string
-	First      string
-	Middle     string
-	NPI        string
-	Line       int64
-	Record     json.RawMessage
-	Digest     string
-	OtherState bool // found under the number in a state other than the one claimed
-}
-
-// licenseLookup is what one source answered for one claimed license.
-type licenseLookup struct {
-	source    string
-	version   *results.SourceVersion
-	fetchedAt *time.Time
-	records   []licenseRecord // in the claimed state
-	elsewhere []licenseRecord // same number, other states
-}
-
 // checkLicenses verifies every license the provider claims and combines the
 // per-license outcomes: any fail (revoked or expired) fails, else any
 // unavailable source makes it unavailable, else any doubt needs review; a
@@ -92,18 +65,20 @@ func rank(outcome string) int {
 func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l providers.License, day time.Time) results.Item {
 	key := l.State + " " + l.Number
 	var (
-		lk  *licenseLookup
+		lk  *licenses.Found
 		err error
 	)
 	start := time.Now()
 	if ep, ok := e.licenses[l.State]; ok {
-		lk, err = e.lookupLicenseAPI(ctx, ep, l.Number)
+		lk, err = ep.Lookup(ctx, l.Number)
 	} else {
-		lk, err = e.lookupLicenseTable(ctx, l.State, l.Number)
+		tctx, cancel := context.WithTimeout(ctx, e.o.SourceTimeout)
+		lk, err = licenses.Table{DB: e.db}.Lookup(tctx, l.State, l.Number)
+		cancel()
 	}
 	source := sources.Licenses
 	if lk != nil {
-		source = lk.source
+		source = lk.Source
 	}
 	e.observe(source, start)
 	item := results.Item{Key: key, Source: source}
@@ -112,29 +87,32 @@ func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l pro
 		return item
 	}
 	if err != nil {
-		e.log.WarnContext(ctx, "license lookup failed", "provider_id", p.ID, "state", l.State, "source", source, "error", err)
+		e.log.WarnContext(ctx, "license lookup failed", "provider_id", p.ID, "state", l.State, "source", source, "err", err)
 		item.Outcome, item.Detail = results.Unavailable, "the "+l.State+" license source did not answer: "+describe(err)
 		return item
 	}
-	item.SourceVersion, item.FetchedAt = lk.version, lk.fetchedAt
-	item.MatchedRecords = len(lk.records)
+	if lk.Version != nil {
+		item.SourceVersion = version(*lk.Version)
+	}
+	item.FetchedAt = lk.FetchedAt
+	item.MatchedRecords = len(lk.InState)
 	item.Outcome, item.Detail = licenseOutcome(p, l, lk, day)
 	switch {
-	case len(lk.records) == 1:
-		item.MatchedRecord, item.Digest, item.Line = lk.records[0].Record, lk.records[0].Digest, lk.records[0].Line
-	case len(lk.records) == 0 && len(lk.elsewhere) > 0:
-		item.MatchedRecord, item.Digest, item.Line = lk.elsewhere[0].Record, lk.elsewhere[0].Digest, lk.elsewhere[0].Line
+	case len(lk.InState) == 1:
+		item.MatchedRecord, item.Digest, item.Line = lk.InState[0].Record, lk.InState[0].Digest, lk.InState[0].Line
+	case len(lk.InState) == 0 && len(lk.Elsewhere) > 0:
+		item.MatchedRecord, item.Digest, item.Line = lk.Elsewhere[0].Record, lk.Elsewhere[0].Digest, lk.Elsewhere[0].Line
 	}
 	return item
 }
 
 // licenseOutcome applies the license rules to what the source answered (pure: table-tested).
-func licenseOutcome(p *providers.Provider, l providers.License, lk *licenseLookup, day time.Time) (string, string) {
-	switch len(lk.records) {
+func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Found, day time.Time) (string, string) {
+	switch len(lk.InState) {
 	case 0:
-		if len(lk.elsewhere) > 0 {
+		if len(lk.Elsewhere) > 0 {
 			states := map[string]bool{}
-			for _, r := range lk.elsewhere {
+			for _, r := range lk.Elsewhere {
 				states[r.State] = true
 			}
 			list := make([]string, 0, len(states))
@@ -147,9 +125,9 @@ func licenseOutcome(p *providers.Provider, l providers.License, lk *licenseLooku
 		return results.NeedsReview, "no license " + l.Number + " found in " + l.State
 	case 1:
 	default:
-		return results.NeedsReview, fmt.Sprintf("%d records match license %s in %s; a human must pick", len(lk.records), l.Number, l.State)
+		return results.NeedsReview, fmt.Sprintf("%d records match license %s in %s; a human must pick", len(lk.InState), l.Number, l.State)
 	}
-	r := lk.records[0]
+	r := lk.InState[0]
 	switch {
 	case r.Status == "revoked":
 		return results.Fail, "license is revoked"
@@ -179,77 +157,4 @@ func expiryNote(t *time.Time) string {
 		return ""
 	}
 	return " (expires " + t.Format(time.DateOnly) + ")"
-}
-
-// licenseQuery reads the roster's active version with the in-state matches
-// in one statement (one snapshot: see exclusionQuery).
-const licenseQuery = `SELECT v.import_id, v.file_date, v.activated_at,
-	l.state, l.license_number, l.license_type, l.status, l.expiry_date, l.last_name, l.first_name, l.middle_name,
-	l.npi, l.line, l.record, l.digest
-FROM source_versions v
-LEFT JOIN active_licenses l ON l.import_id = v.import_id AND l.state = $1 AND l.license_number = $2
-WHERE v.source = 'licenses'
-ORDER BY l.line`
-
-// elsewhereQuery finds the number in other states of the same version
-// (only asked when the claimed state has none).
-const elsewhereQuery = `SELECT $3::bigint, NULL::date, now(), l.state, l.license_number, l.license_type, l.status,
-	l.expiry_date, l.last_name, l.first_name, l.middle_name, l.npi, l.line, l.record, l.digest
-FROM active_licenses l WHERE l.import_id = $3 AND l.license_number = $2 AND l.state <> $1
-ORDER BY l.state, l.line LIMIT 20`
-
-func (e *Engine) lookupLicenseTable(ctx context.Context, state, number string) (*licenseLookup, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.o.SourceTimeout)
-	defer cancel()
-	number = strings.TrimSpace(number)
-	lk := &licenseLookup{source: sources.Licenses}
-	recs, sv, err := e.licenseRows(ctx, licenseQuery, state, number)
-	if err != nil {
-		return lk, err
-	}
-	if sv == nil {
-		return lk, fmt.Errorf("licenses: %w", sources.ErrNoVersion)
-	}
-	lk.version, lk.records = sv, recs
-	if len(recs) == 0 {
-		if lk.elsewhere, _, err = e.licenseRows(ctx, elsewhereQuery, state, number, sv.ImportID); err != nil {
-			return lk, err
-		}
-	}
-	return lk, nil
-}
-
-func (e *Engine) licenseRows(ctx context.Context, sql string, args ...any) ([]licenseRecord, *results.SourceVersion, error) {
-	rows, err := e.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("query licenses: %w", err)
-	}
-	defer rows.Close()
-	var sv *results.SourceVersion
-	var out []licenseRecord
-	for rows.Next() {
-		var v results.SourceVersion
-		var activated time.Time
-		var st, num, typ, status, last, first, middle, npi, dig *string
-		var line *int64
-		var r licenseRecord
-		if err := rows.Scan(&v.ImportID, &v.FileDate, &activated, &st, &num, &typ, &status, &r.Expiry, &last, &first,
-			&middle, &npi, &line, &r.Record, &dig); err != nil {
-			return nil, nil, fmt.Errorf("scan license row: %w", err)
-		}
-		if sv == nil {
-			v.ActivatedAt = &activated
-			sv = &v
-		}
-		if line == nil {
-			continue
-		}
-		r.State, r.Number, r.Type, r.Status = deref(st), deref(num), deref(typ), licenses.NormalizeStatus(deref(status))
-		r.Last, r.First, r.Middle, r.NPI, r.Line, r.Digest = deref(last), deref(first), deref(middle), deref(npi), *line, deref(dig)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read license rows: %w", err)
-	}
-	return out, sv, nil
 }

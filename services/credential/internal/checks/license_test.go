@@ -7,6 +7,7 @@ import (
 
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/sources/licenses"
 )
 
 func TestLicenseOutcome(t *testing.T) {
@@ -15,8 +16,8 @@ func TestLicenseOutcome(t *testing.T) {
 	d := func(s string) *time.Time { v, _ := time.Parse(time.DateOnly, s); return &v }
 	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee"}
 	l := providers.License{State: "IL", Number: "A1"}
-	rec := func(f func(*licenseRecord)) licenseRecord {
-		r := licenseRecord{State: "IL", Number: "A1", Status: "active", Expiry: d("2027-01-01"), Last: "LEE", First: "ANN"}
+	rec := func(f func(*licenses.Record)) licenses.Record {
+		r := licenses.Record{State: "IL", Number: "A1", Status: "active", Expiry: d("2027-01-01"), Last: "LEE", First: "ANN"}
 		if f != nil {
 			f(&r)
 		}
@@ -24,24 +25,24 @@ func TestLicenseOutcome(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name   string
-		lk     licenseLookup
+		lk     licenses.Found
 		want   string
 		detail string
 	}{
-		{"active", licenseLookup{records: []licenseRecord{rec(nil)}}, results.Pass, "active"},
-		{"no expiry date", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.Expiry = nil })}}, results.Pass, "active"},
-		{"expires today is still valid", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.Expiry = d("2026-06-01") })}}, results.Pass, ""},
-		{"expired yesterday", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.Expiry = d("2026-05-31") })}}, results.Fail, "expired on 2026-05-31"},
-		{"revoked", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.Status = "revoked" })}}, results.Fail, "revoked"},
-		{"probation", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.Status = "probation" })}}, results.NeedsReview, "probation"},
-		{"another NPI", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.NPI = "1999999999" })}}, results.NeedsReview, "another NPI"},
-		{"same NPI", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.NPI = p.NPI })}}, results.Pass, ""},
-		{"initial only", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.First = "A" })}}, results.NeedsReview, "partially"},
-		{"other name", licenseLookup{records: []licenseRecord{rec(func(r *licenseRecord) { r.Last = "Park" })}}, results.NeedsReview, "different name"},
-		{"none", licenseLookup{}, results.NeedsReview, "no license A1 found in IL"},
-		{"elsewhere", licenseLookup{elsewhere: []licenseRecord{rec(func(r *licenseRecord) { r.State = "WI" }), rec(func(r *licenseRecord) { r.State = "IA" })}},
+		{"active", licenses.Found{InState: []licenses.Record{rec(nil)}}, results.Pass, "active"},
+		{"no expiry date", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = nil })}}, results.Pass, "active"},
+		{"expires today is still valid", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = d("2026-06-01") })}}, results.Pass, ""},
+		{"expired yesterday", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = d("2026-05-31") })}}, results.Fail, "expired on 2026-05-31"},
+		{"revoked", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Status = "revoked" })}}, results.Fail, "revoked"},
+		{"probation", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Status = "probation" })}}, results.NeedsReview, "probation"},
+		{"another NPI", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.NPI = "1999999999" })}}, results.NeedsReview, "another NPI"},
+		{"same NPI", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.NPI = p.NPI })}}, results.Pass, ""},
+		{"initial only", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.First = "A" })}}, results.NeedsReview, "partially"},
+		{"other name", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Last = "Park" })}}, results.NeedsReview, "different name"},
+		{"none", licenses.Found{}, results.NeedsReview, "no license A1 found in IL"},
+		{"elsewhere", licenses.Found{Elsewhere: []licenses.Record{rec(func(r *licenses.Record) { r.State = "WI" }), rec(func(r *licenses.Record) { r.State = "IA" })}},
 			results.NeedsReview, "only found in IA, WI"},
-		{"two", licenseLookup{records: []licenseRecord{rec(nil), rec(nil)}}, results.NeedsReview, "2 records"},
+		{"two", licenses.Found{InState: []licenses.Record{rec(nil), rec(nil)}}, results.NeedsReview, "2 records"},
 	} {
 		got, detail := licenseOutcome(p, l, &c.lk, day)
 		if got != c.want || !strings.Contains(detail, c.detail) {

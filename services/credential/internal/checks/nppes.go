@@ -2,8 +2,6 @@ package checks
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,11 +16,6 @@ import (
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/semaphore"
 )
-
-func digest(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
 
 // checkNPPES: the NPI exists in the registry, is active (deactivated without
 // a later reactivation fails), belongs to an individual (NPI-1; every
@@ -46,7 +39,7 @@ func (e *Engine) checkNPPES(ctx context.Context, p *providers.Provider, at time.
 			return unavailable(results.CheckNPPES, "the NPPES file has not been imported", ev)
 		}
 		if err != nil {
-			e.log.WarnContext(ctx, "nppes version lookup failed", "provider_id", p.ID, "error", err)
+			e.log.WarnContext(ctx, "nppes version lookup failed", "provider_id", p.ID, "err", err)
 			return unavailable(results.CheckNPPES, "the NPPES table could not be read", ev)
 		}
 		ev.SourceVersion = version(v)
@@ -56,7 +49,7 @@ func (e *Engine) checkNPPES(ctx context.Context, p *providers.Provider, at time.
 		return results.Check{Outcome: results.Fail, Detail: "NPI " + p.NPI + " is not in the NPPES registry", Evidence: ev}
 	}
 	if err != nil {
-		e.log.WarnContext(ctx, "nppes lookup failed", "provider_id", p.ID, "source", source, "error", err)
+		e.log.WarnContext(ctx, "nppes lookup failed", "provider_id", p.ID, "source", source, "err", err)
 		return unavailable(results.CheckNPPES, "the NPPES registry did not answer: "+describe(err), ev)
 	}
 	if json.Valid(raw) {
@@ -66,7 +59,7 @@ func (e *Engine) checkNPPES(ctx context.Context, p *providers.Provider, at time.
 	}
 	ev.Digest = rec.Digest
 	if ev.Digest == "" {
-		ev.Digest = digest(raw)
+		ev.Digest = sources.Digest(raw)
 	}
 	if e.nppesAPI {
 		f := rec.FetchedAt

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/exclusions"
 	"github.com/provcred/platform/metrics"
 )
 
@@ -37,8 +39,8 @@ func New(db *pgxpool.Pool, reg *metrics.Registry, log *slog.Logger) *Monitor {
 }
 
 // rescreenSQL is one set-based statement: the join of providers with the
-// import's exclusion rows by NPI (rows still in force: not reinstated, not
-// terminated, on or before today), restricted to providers not flagged yet;
+// import's exclusion rows by NPI (rows still in force today, by the same
+// definition the leie/sam checks use: exclusions.InForce), restricted to providers not flagged yet;
 // the UPDATE flags them and the INSERT ... SELECT writes one audit entry per
 // flagged provider, all in the same statement, so a flag never exists
 // without its entry. Only providers the UPDATE actually changed are audited:
@@ -47,14 +49,13 @@ func New(db *pgxpool.Pool, reg *metrics.Registry, log *slog.Logger) *Monitor {
 //
 // A row with a waiver still flags: the provider is excluded (except in the
 // waiver state) and a human must look, which is what the flag asks for.
-const rescreenSQL = `WITH hits AS (
+var rescreenSQL = `WITH hits AS (
 	SELECT DISTINCT ON (p.id) p.id, p.decision, e.line, e.excl_type, e.excl_date, e.waiver_date, e.waiver_state, e.digest
 	FROM providers p
 	JOIN active_exclusions e ON e.npi = p.npi
 	WHERE e.source = $1 AND e.import_id = $2
 	  AND p.exclusion_flagged_at IS NULL
-	  AND (e.rein_date IS NULL OR e.rein_date > (now() AT TIME ZONE 'UTC')::date)
-	  AND (e.termination_date IS NULL OR e.termination_date > (now() AT TIME ZONE 'UTC')::date)
+	  AND ` + exclusions.InForce("e", "(now() AT TIME ZONE 'UTC')::date") + `
 	ORDER BY p.id, e.line
 ), flagged AS (
 	UPDATE providers p SET exclusion_flagged_at = now()
@@ -79,7 +80,7 @@ SELECT count(*) FROM audited`
 // Running it again for the same version flags nobody twice. It is the
 // importer's OnExclusionsImported hook.
 func (m *Monitor) Rescreen(ctx context.Context, source string, importID int64) (newlyFlagged int, err error) {
-	if source != "leie" && source != "sam" {
+	if !sources.IsExclusion(source) {
 		return 0, fmt.Errorf("rescreen: %q is not an exclusion list", source)
 	}
 	var n int64

@@ -288,7 +288,13 @@ func AppendQuotedCSV(b []byte, fields []string) []byte {
 func (e *Encoder) Digest(rec []string) string {
 	b := AppendQuotedCSV(e.dig[:0], rec)
 	e.dig = b
-	sum := sha256.Sum256(b)
+	return Digest(b)
+}
+
+// Digest is the hex SHA-256 of raw evidence (a row, a response body): what
+// an auditor recomputes to prove a record was not altered.
+func Digest(raw []byte) string {
+	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }
 

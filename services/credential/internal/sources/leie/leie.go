@@ -7,40 +7,18 @@ import (
 	"fmt"
 
 	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/credential/internal/sources/exclusions"
 )
 
 // Columns is the file's header, in the publisher's order.
 var Columns = []string{"LASTNAME", "FIRSTNAME", "MIDNAME", "BUSNAME", "GENERAL", "SPECIALTY", "UPIN", "NPI",
 	"DOB", "ADDRESS", "CITY", "STATE", "ZIP", "EXCLTYPE", "EXCLDATE", "REINDATE", "WAIVERDATE", "WVRSTATE"}
 
-// Format is the LEIE's sources.Format.
-type Format struct{}
+// Format is the LEIE's sources.Format: its rows go to the shared exclusion table.
+type Format struct{ exclusions.Shared }
 
 // Source implements sources.Format.
 func (Format) Source() string { return sources.LEIE }
-
-// Table implements sources.Format.
-func (Format) Table() string { return "exclusion_rows" }
-
-// Columns implements sources.Format.
-func (Format) Columns() []string { return ExclusionColumns }
-
-// Analyze implements sources.Format.
-func (Format) Analyze() []string { return []string{"npi", "last_norm", "first_norm"} }
-
-// Indexes implements sources.Format.
-func (Format) Indexes() []string { return ExclusionIndexes }
-
-// ExclusionColumns are the exclusion_rows columns both exclusion formats fill.
-var ExclusionColumns = []string{"source", "line", "npi", "last_name", "first_name", "middle_name", "business_name",
-	"last_norm", "first_norm", "dob", "excl_type", "excl_date", "rein_date", "waiver_date", "waiver_state",
-	"termination_date", "state", "classification", "record_status", "record", "digest"}
-
-// ExclusionIndexes match the indexes of exclusion_rows (migration 0002).
-var ExclusionIndexes = []string{
-	"CREATE INDEX ON %s (npi) WHERE npi IS NOT NULL",
-	"CREATE INDEX ON %s (last_norm, first_norm)",
-}
 
 // Parser parses LEIE rows under a bound header.
 type Parser struct {
@@ -111,26 +89,26 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	if last == "" && first == "" && f(cBus) == "" {
 		return fmt.Errorf("row has no LASTNAME, FIRSTNAME or BUSNAME")
 	}
-	dst[0] = sources.LEIE
-	dst[1] = line
-	dst[2] = npi
-	dst[3] = last
-	dst[4] = first
-	dst[5] = f(cMid)
-	dst[6] = f(cBus)
-	dst[7] = p.norm.Part(last)
-	dst[8] = p.norm.Part(first)
-	dst[9] = dob
-	dst[10] = f(cExclType)
-	dst[11] = excl
-	dst[12] = rein
-	dst[13] = waiver
-	dst[14] = f(cWvrState)
-	dst[15] = nil // the LEIE has no termination date: an exclusion ends by reinstatement
-	dst[16] = f(cState)
-	dst[17] = ""
-	dst[18] = ""
-	dst[19] = p.enc.Record(rec)
-	dst[20] = p.enc.Digest(rec)
+	dst[exclusions.ColSource] = sources.LEIE
+	dst[exclusions.ColLine] = line
+	dst[exclusions.ColNPI] = npi
+	dst[exclusions.ColLastName] = last
+	dst[exclusions.ColFirstName] = first
+	dst[exclusions.ColMiddleName] = f(cMid)
+	dst[exclusions.ColBusinessName] = f(cBus)
+	dst[exclusions.ColLastNorm] = p.norm.Part(last)
+	dst[exclusions.ColFirstNorm] = p.norm.Part(first)
+	dst[exclusions.ColDOB] = dob
+	dst[exclusions.ColExclType] = f(cExclType)
+	dst[exclusions.ColExclDate] = excl
+	dst[exclusions.ColReinDate] = rein
+	dst[exclusions.ColWaiverDate] = waiver
+	dst[exclusions.ColWaiverState] = f(cWvrState)
+	dst[exclusions.ColTerminationDate] = nil // the LEIE has no termination date: an exclusion ends by reinstatement
+	dst[exclusions.ColState] = f(cState)
+	dst[exclusions.ColClassification] = ""
+	dst[exclusions.ColRecordStatus] = ""
+	dst[exclusions.ColRecord] = p.enc.Record(rec)
+	dst[exclusions.ColDigest] = p.enc.Digest(rec)
 	return nil
 }

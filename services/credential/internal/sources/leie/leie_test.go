@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/credential/internal/sources/exclusions"
 	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
@@ -15,7 +16,7 @@ func row(last, first, npi, dob, excl, rein, waiver string) string {
 		"1 MAIN ST", "AUSTIN", "TX", "78701", "1128b4", excl, rein, waiver, ""}, `","`) + "\"\n"
 }
 
-var col = sourcestest.ColumnIndex(ExclusionColumns)
+var col = sourcestest.ColumnIndex(exclusions.Columns)
 
 func TestParse(t *testing.T) {
 	t.Parallel()

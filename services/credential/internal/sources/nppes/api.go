@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"container/list"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,8 +169,7 @@ func (c *Client) Lookup(ctx context.Context, npi string) (*Record, []byte, error
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256(body)
-	rec.Digest = hex.EncodeToString(sum[:])
+	rec.Digest = sources.Digest(body)
 	rec.FetchedAt = c.now().UTC()
 	if c.cache != nil {
 		c.cache.put(npi, cached{rec: rec.clone(), raw: body}, c.now())

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/provcred/credential/internal/sources"
-	"github.com/provcred/credential/internal/sources/leie"
+	"github.com/provcred/credential/internal/sources/exclusions"
 )
 
 // Columns is the public extract's header, in the publisher's order.
@@ -24,23 +24,11 @@ var Columns = []string{"Classification", "Name", "Prefix", "First", "Middle", "L
 var required = []string{"Classification", "Name", "First", "Middle", "Last", "Exclusion Type",
 	"Active Date", "Termination Date", "NPI"}
 
-// Format is SAM's sources.Format.
-type Format struct{}
+// Format is SAM's sources.Format: its rows go to the shared exclusion table.
+type Format struct{ exclusions.Shared }
 
 // Source implements sources.Format.
 func (Format) Source() string { return sources.SAM }
-
-// Table implements sources.Format.
-func (Format) Table() string { return "exclusion_rows" }
-
-// Columns implements sources.Format.
-func (Format) Columns() []string { return leie.ExclusionColumns }
-
-// Analyze implements sources.Format.
-func (Format) Analyze() []string { return []string{"npi", "last_norm", "first_norm"} }
-
-// Indexes implements sources.Format.
-func (Format) Indexes() []string { return leie.ExclusionIndexes }
 
 // Parser parses SAM rows under a bound header.
 type Parser struct {
@@ -101,26 +89,26 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	if last == "" && first == "" && f(p.name) == "" {
 		return fmt.Errorf("row has no Name, First or Last")
 	}
-	dst[0] = sources.SAM
-	dst[1] = line
-	dst[2] = npi
-	dst[3] = last
-	dst[4] = first
-	dst[5] = f(p.middle)
-	dst[6] = business
-	dst[7] = p.norm.Part(last)
-	dst[8] = p.norm.Part(first)
-	dst[9] = nil // SAM publishes no date of birth
-	dst[10] = f(p.exclType)
-	dst[11] = active
-	dst[12] = nil
-	dst[13] = nil
-	dst[14] = ""
-	dst[15] = term
-	dst[16] = f(p.state)
-	dst[17] = class
-	dst[18] = f(p.status)
-	dst[19] = p.enc.Record(rec)
-	dst[20] = p.enc.Digest(rec)
+	dst[exclusions.ColSource] = sources.SAM
+	dst[exclusions.ColLine] = line
+	dst[exclusions.ColNPI] = npi
+	dst[exclusions.ColLastName] = last
+	dst[exclusions.ColFirstName] = first
+	dst[exclusions.ColMiddleName] = f(p.middle)
+	dst[exclusions.ColBusinessName] = business
+	dst[exclusions.ColLastNorm] = p.norm.Part(last)
+	dst[exclusions.ColFirstNorm] = p.norm.Part(first)
+	dst[exclusions.ColDOB] = nil // SAM publishes no date of birth
+	dst[exclusions.ColExclType] = f(p.exclType)
+	dst[exclusions.ColExclDate] = active
+	dst[exclusions.ColReinDate] = nil
+	dst[exclusions.ColWaiverDate] = nil
+	dst[exclusions.ColWaiverState] = ""
+	dst[exclusions.ColTerminationDate] = term
+	dst[exclusions.ColState] = f(p.state)
+	dst[exclusions.ColClassification] = class
+	dst[exclusions.ColRecordStatus] = f(p.status)
+	dst[exclusions.ColRecord] = p.enc.Record(rec)
+	dst[exclusions.ColDigest] = p.enc.Digest(rec)
 	return nil
 }

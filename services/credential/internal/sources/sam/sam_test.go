@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provcred/credential/internal/sources/leie"
+	"github.com/provcred/credential/internal/sources/exclusions"
 	"github.com/provcred/credential/internal/sources/sourcestest"
 )
 
@@ -20,7 +20,7 @@ func row(kv map[string]string) string {
 	return `"` + strings.Join(vals, `","`) + "\"\n"
 }
 
-var col = sourcestest.ColumnIndex(leie.ExclusionColumns)
+var col = sourcestest.ColumnIndex(exclusions.Columns)
 
 func TestParse(t *testing.T) {
 	t.Parallel()

@@ -1,12 +1,12 @@
-package checks
+package licenses
 
 import (
 	"testing"
 )
 
-// FuzzDecodeLicenseResponse: a state endpoint's answer is outside input; the
+// FuzzDecodeResponse: a state endpoint's answer is outside input; the
 // decoder must never panic and must only accept the documented shape.
-func FuzzDecodeLicenseResponse(f *testing.F) {
+func FuzzDecodeResponse(f *testing.F) {
 	for _, s := range []string{
 		`{"results":[]}`,
 		`{"results":[{"state":"CA","license_number":"A1","status":"Active","expiration_date":"2030-01-31","last_name":"Doe","first_name":"J"}]}`,
@@ -18,7 +18,7 @@ func FuzzDecodeLicenseResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		recs, err := DecodeLicenseResponse(body)
+		recs, err := DecodeResponse(body)
 		if err != nil {
 			if recs != nil {
 				t.Fatalf("records returned with error %v", err)
@@ -33,7 +33,7 @@ func FuzzDecodeLicenseResponse(f *testing.F) {
 	})
 }
 
-func TestDecodeLicenseResponse(t *testing.T) {
+func TestDecodeResponse(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		body string
@@ -47,7 +47,7 @@ func TestDecodeLicenseResponse(t *testing.T) {
 		{`{"items":[]}`, 0, false},
 		{`not json`, 0, false},
 	} {
-		recs, err := DecodeLicenseResponse([]byte(c.body))
+		recs, err := DecodeResponse([]byte(c.body))
 		if (err == nil) != c.ok || len(recs) != c.n {
 			t.Errorf("%s: %d records, err %v", c.body, len(recs), err)
 		}
