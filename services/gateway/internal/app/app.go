@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,14 +46,14 @@ type Gateway struct {
 	keys      *auth.Store
 	limiter   ratelimit.Limiter
 	local     *ratelimit.Local
+	redis     *ratelimit.Redis
 	upstreams map[string]*proxy.Upstream
 	inflight  atomic.Int64
 
 	healthProbe, concurrencyProbe *health.Prober
 
-	decisions     *prometheus.CounterVec
-	shed          prometheus.Counter
-	backendErrors prometheus.Counter
+	rl   *ratelimit.Metrics
+	shed prometheus.Counter
 }
 
 // Deps are the optional collaborators (tests inject a clock or limiter).
@@ -78,16 +79,22 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	}
 	g.shed = g.Metrics.CounterVec("gateway_shed_requests_total",
 		"Requests refused with 503 overloaded because MAX_CONCURRENT_CONNECTIONS were in flight.").WithLabelValues()
-	g.backendErrors = g.Metrics.CounterVec("ratelimit_backend_errors_total",
-		"Rate limiter errors (the request was let through).").WithLabelValues()
 	// Decisions are counted here, whatever the limiter's backend.
-	g.decisions = ratelimit.NewDecisionsCounter(g.Metrics)
+	g.rl = ratelimit.NewMetrics(g.Metrics)
 	g.limiter = d.Limiter
-	if g.limiter == nil {
-		g.local = ratelimit.NewLocal(ratelimit.Options{
-			Policy:  ratelimit.Policy{Rate: cfg.RateLimitRequestsPerMinute, Period: time.Minute, Burst: cfg.RateLimitBurst},
-			MaxKeys: cfg.RateLimitMaxKeys, Now: d.Now,
+	switch {
+	case g.limiter != nil:
+	case cfg.Redis != nil:
+		g.redis = ratelimit.NewRedis(ratelimit.RedisOptions{
+			Client: *cfg.Redis, Prefix: cfg.RateLimitKeyPrefix, Timeout: cfg.RateLimitRedisTimeout,
+			FailureMode: ratelimit.FailureMode(cfg.RateLimitFailureMode), Replicas: cfg.RateLimitReplicas,
+			Breaker:   breaker.Settings{ConsecutiveFailures: cfg.RateLimitBreakerFailures, OpenTimeout: cfg.RateLimitBreakerOpenTimeout},
+			CacheSize: cfg.RateLimitLocalCacheSize, MaxKeys: cfg.RateLimitMaxKeys,
+			Logger: d.Logger, Metrics: g.rl, Registry: g.Metrics, Now: d.Now,
 		})
+		g.limiter = g.redis
+	default:
+		g.local = ratelimit.NewLocal(ratelimit.Options{MaxKeys: cfg.RateLimitMaxKeys, Now: d.Now})
 		g.limiter = g.local
 	}
 	for name, base := range map[string]string{
@@ -177,6 +184,9 @@ func (g *Gateway) Close(context.Context) error {
 	for _, u := range g.upstreams {
 		u.Close()
 	}
+	if g.redis != nil {
+		g.redis.Close()
+	}
 	return nil
 }
 
@@ -224,6 +234,7 @@ var (
 
 func (g *Gateway) handler(rt routes.Route) fiber.Handler {
 	up := g.upstreams[rt.Upstream]
+	policy := g.cfg.Policies[rt.LimitGroup()]
 	fwd := proxy.Forward{BodyLimit: int64(g.cfg.BodyLimitBytes)}
 	if rt.Import {
 		fwd = proxy.Forward{Stream: true, Timeout: g.cfg.ImportTimeout, BodyLimit: g.cfg.ImportBodyLimitBytes}
@@ -235,11 +246,11 @@ func (g *Gateway) handler(rt routes.Route) fiber.Handler {
 		}
 		// An authenticated client is limited per key (shared by all its
 		// hosts), anyone else per address, so bad keys are limited too.
-		rlKey := "ip:" + g.clientIP(c).String()
+		rlKey := "ip:" + ratelimit.ClientKey(g.clientIP(c))
 		if authed {
 			rlKey = "key:" + key.ID
 		}
-		if err := g.rateLimit(c, rlKey); err != nil {
+		if err := g.rateLimit(c, policy, rlKey); err != nil {
 			return err
 		}
 		if !authed {
@@ -256,27 +267,25 @@ func (g *Gateway) handler(rt routes.Route) fiber.Handler {
 	}
 }
 
-func (g *Gateway) rateLimit(c *fiber.Ctx, key string) error {
-	d, err := g.limiter.Allow(c.UserContext(), key)
+// rateLimit charges the request to key under p. The Redis limiter never
+// errs (it has its own fallback); another Limiter's error lets the request
+// through, since a limiter outage must not take the API down.
+func (g *Gateway) rateLimit(c *fiber.Ctx, p ratelimit.Policy, key string) error {
+	d, err := g.limiter.Allow(c.UserContext(), p, key)
 	if err != nil {
-		// Fail open: a limiter outage must not take the API down.
-		g.backendErrors.Inc()
+		g.rl.BackendErrors.Inc()
 		g.log.WarnContext(c.UserContext(), "rate limiter failed; request let through", "err", err.Error())
 		return nil
 	}
-	c.Set("RateLimit-Policy", g.policy().HeaderPolicy())
-	c.Set("RateLimit", ratelimit.Header(d))
+	c.Set("RateLimit-Policy", p.HeaderPolicy())
+	c.Set("RateLimit", p.Header(d))
 	if d.Allowed {
-		g.decisions.WithLabelValues("allowed").Inc()
+		g.rl.Decisions.WithLabelValues("allowed").Inc()
 		return nil
 	}
-	g.decisions.WithLabelValues("limited").Inc()
-	c.Set(fiber.HeaderRetryAfter, fmt.Sprint(ratelimit.RetryAfterSeconds(d)))
+	g.rl.Decisions.WithLabelValues("limited").Inc()
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
 	return errRateLimited
-}
-
-func (g *Gateway) policy() ratelimit.Policy {
-	return ratelimit.Policy{Rate: g.cfg.RateLimitRequestsPerMinute, Period: time.Minute, Burst: g.cfg.RateLimitBurst}
 }
 
 func (g *Gateway) clientIP(c *fiber.Ctx) netip.Addr {
@@ -304,11 +313,34 @@ func (g *Gateway) targets() map[string]health.Target {
 // healthInfo adds the upstreams' status to /health (short form).
 func (g *Gateway) healthInfo(ctx context.Context) map[string]any {
 	reports, ok := g.healthProbe.Probe(ctx)
-	out := map[string]any{"upstreams": health.Short(reports), "breakers": g.breakerStates()}
-	if !ok {
+	rl, rlOK := g.limiterStatus()
+	out := map[string]any{"upstreams": health.Short(reports), "breakers": g.breakerStates(),
+		"rate_limiter": map[string]any{"backend": rl["backend"], "status": rl["status"]}}
+	if !ok || !rlOK {
 		out["status"] = "degraded"
 	}
 	return out
+}
+
+// limiterStatus is the rate limiter's report and whether it is as
+// configured (a Redis limiter deciding in Redis).
+func (g *Gateway) limiterStatus() (map[string]any, bool) {
+	var rl map[string]any
+	switch {
+	case g.redis != nil:
+		rl = g.redis.Status()
+	case g.local != nil:
+		rl = map[string]any{"backend": "local", "status": "ok", "keys": g.local.Keys()}
+	default:
+		rl = map[string]any{"backend": fmt.Sprintf("%T", g.limiter), "status": "ok"}
+	}
+	rl["algorithm"] = "gcra"
+	pol := map[string]any{}
+	for n, p := range g.cfg.Policies {
+		pol[n] = map[string]any{"rate": p.Rate, "period": p.Period.String(), "burst": p.Burst}
+	}
+	rl["policies"] = pol
+	return rl, g.redis == nil || g.redis.Healthy()
 }
 
 func (g *Gateway) breakerStates() map[string]string {
@@ -336,16 +368,9 @@ func (g *Gateway) concurrency(c *fiber.Ctx) error {
 		"in_use": inUse, "total": total, "available": max(total-inUse, 0),
 		"utilization": fmt.Sprintf("%.1f%%", float64(inUse)*100/float64(total)),
 	}
-	rl := map[string]any{
-		"algorithm": "gcra", "backend": "local",
-		"requests_per_minute": g.cfg.RateLimitRequestsPerMinute, "burst": g.cfg.RateLimitBurst,
-	}
-	if g.local != nil {
-		rl["keys"] = g.local.Keys()
-	} else {
-		rl["backend"] = fmt.Sprintf("%T", g.limiter)
-	}
+	rl, rlOK := g.limiterStatus()
 	conc["rate_limiter"] = rl
+	ok = ok && rlOK
 	breakers := map[string]any{}
 	for _, u := range g.upstreams {
 		b := u.Breaker()

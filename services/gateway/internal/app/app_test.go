@@ -926,7 +926,7 @@ func TestImportReadTimeoutOnlyForAdmins(t *testing.T) {
 
 type brokenLimiter struct{}
 
-func (brokenLimiter) Allow(context.Context, string) (ratelimit.Decision, error) {
+func (brokenLimiter) Allow(context.Context, ratelimit.Policy, string) (ratelimit.Decision, error) {
 	return ratelimit.Decision{}, errors.New("redis: connection refused")
 }
 

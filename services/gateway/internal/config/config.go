@@ -40,14 +40,8 @@ type Config struct {
 	// ImportBodyLimitBytes caps an import upload (0: unlimited).
 	ImportBodyLimitBytes int64 `env:"IMPORT_BODY_LIMIT_BYTES" envDefault:"10737418240"`
 
-	MaxConcurrentConnections   int `env:"MAX_CONCURRENT_CONNECTIONS" envDefault:"1000"`
-	RateLimitRequestsPerMinute int `env:"RATE_LIMIT_REQUESTS_PER_MINUTE" envDefault:"200"`
-	// RateLimitBurst is how many requests a client may send at once; it
-	// defaults to the per-minute figure, so a client may spend its whole
-	// minute in one go, as with the original fixed-window limiter.
-	RateLimitBurst int `env:"RATE_LIMIT_BURST"`
-	// RateLimitMaxKeys bounds the in-process limiter's memory.
-	RateLimitMaxKeys int `env:"RATE_LIMIT_MAX_KEYS" envDefault:"100000"`
+	MaxConcurrentConnections int `env:"MAX_CONCURRENT_CONNECTIONS" envDefault:"1000"`
+	RateLimit
 
 	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
 
@@ -101,17 +95,8 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrentConnections < 1 {
 		return fmt.Errorf("MAX_CONCURRENT_CONNECTIONS: must be at least 1, got %d", c.MaxConcurrentConnections)
 	}
-	if c.RateLimitRequestsPerMinute < 1 {
-		return fmt.Errorf("RATE_LIMIT_REQUESTS_PER_MINUTE: must be at least 1, got %d", c.RateLimitRequestsPerMinute)
-	}
-	if c.RateLimitBurst < 0 {
-		return fmt.Errorf("RATE_LIMIT_BURST: must be at least 1, got %d", c.RateLimitBurst)
-	}
-	if c.RateLimitBurst == 0 {
-		c.RateLimitBurst = c.RateLimitRequestsPerMinute
-	}
-	if c.RateLimitMaxKeys < 1 {
-		return fmt.Errorf("RATE_LIMIT_MAX_KEYS: must be at least 1, got %d", c.RateLimitMaxKeys)
+	if err := c.validateRateLimit(); err != nil {
+		return err
 	}
 	if c.BreakerFailures < 1 {
 		return fmt.Errorf("BREAKER_FAILURES: must be at least 1, got %d", c.BreakerFailures)
@@ -170,7 +155,7 @@ func (c *Config) Timeout(upstream string) time.Duration {
 // Public is the effective configuration shown in /health/concurrency: no
 // keys, no hashes.
 func (c *Config) Public() map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"max_concurrent_connections":     c.MaxConcurrentConnections,
 		"rate_limit_requests_per_minute": c.RateLimitRequestsPerMinute,
 		"rate_limit_burst":               c.RateLimitBurst,
@@ -184,6 +169,8 @@ func (c *Config) Public() map[string]any {
 		"trusted_proxies":                len(c.Proxies),
 		"api_keys":                       len(c.Keys),
 	}
+	c.rateLimitPublic(out)
+	return out
 }
 
 func checkURL(s string) error {

@@ -2,21 +2,14 @@
 // generic cell rate algorithm: one "theoretical arrival time" per key, no
 // token refill loop), and works out who the client is behind proxies.
 //
-// Limiter is the seam for the cluster-wide Redis implementation (one atomic
-// script per key, Redis server time); Local is the in-process one.
+// Redis is the cluster-wide limiter (one atomic script per decision, Redis
+// server time, a breaker and a local fallback); Local is the in-process one.
 package ratelimit
 
 import (
 	"context"
-	"fmt"
-	"math"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/provcred/platform/metrics"
 )
 
 // Decision is the outcome of one Allow.
@@ -32,33 +25,11 @@ type Decision struct {
 	RetryAfter time.Duration
 }
 
-// Limiter decides whether the client called key may make a request now.
-// Implementations must be safe for concurrent use. An error means the
-// limiter could not decide (e.g. Redis down); the caller chooses to fail open.
+// Limiter decides whether the client called key may make a request now
+// under policy p. Implementations must be safe for concurrent use. An error
+// means the limiter could not decide; the caller lets the request through.
 type Limiter interface {
-	Allow(ctx context.Context, key string) (Decision, error)
-}
-
-// Policy is a rate: Rate requests per Period, with bursts up to Burst.
-type Policy struct {
-	Rate   int
-	Period time.Duration
-	Burst  int
-}
-
-// interval is the emission interval T: the steady-state time between requests.
-func (p Policy) interval() time.Duration { return p.Period / time.Duration(p.Rate) }
-
-// HeaderPolicy is the RateLimit-Policy header value (draft-ietf-httpapi-ratelimit-headers-09:
-// a named policy with quota q over window w seconds).
-func (p Policy) HeaderPolicy() string {
-	return fmt.Sprintf(`"default";q=%d;w=%d`, p.Rate, int(math.Ceil(p.Period.Seconds())))
-}
-
-// Header is the RateLimit header value for d: remaining quota r and seconds
-// t until it is whole again.
-func Header(d Decision) string {
-	return `"default";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.Itoa(ceilSeconds(d.ResetAfter))
+	Allow(ctx context.Context, p Policy, key string) (Decision, error)
 }
 
 // RetryAfterSeconds rounds up, so a client that waits that long passes.
@@ -77,135 +48,121 @@ func ceilSeconds(d time.Duration) int {
 	return int((d + time.Second - 1) / time.Second)
 }
 
-// Local is an in-process GCRA limiter. Its memory is bounded: a key whose
-// allowance is full again holds no information and is dropped; past MaxKeys
-// tracked keys, arbitrary keys are evicted (those clients get a fresh
-// allowance, i.e. the limiter fails open for them rather than growing).
+// Local is an in-process GCRA limiter: the limiter when no Redis is
+// configured, and the fallback of the Redis one. Its memory is bounded to
+// MaxKeys. A key whose allowance is whole again holds no information and is
+// dropped first; past the bound, the key with the most allowance left is
+// evicted, and a throttled key (one whose next request would be refused)
+// never is: evicting it would hand an exhausted client a fresh burst. When
+// every tracked key is throttled, a new client is decided as fresh without
+// being remembered until room frees up (at most its burst's worth later).
 type Local struct {
-	policy  Policy
-	tau     time.Duration // burst tolerance: Burst * T
-	t       time.Duration // emission interval
 	now     func() time.Time
 	maxKeys int
 	shards  [shardCount]shard
-
-	decisions *prometheus.CounterVec
 }
 
 const shardCount = 32
 
 type shard struct {
 	mu        sync.Mutex
-	tat       map[string]time.Time
+	m         map[string]entry
 	lastSweep time.Time
+}
+
+// entry is one key's state: its theoretical arrival time, and the moment
+// from which its next request passes (before it, the client is throttled).
+type entry struct {
+	tat, passFrom time.Time
 }
 
 // Options configure NewLocal.
 type Options struct {
-	Policy  Policy
 	MaxKeys int
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
-	// Metrics, when set, gets ratelimit_decisions_total{decision}.
-	Metrics *metrics.Registry
 }
 
 // NewLocal builds the in-process limiter.
 func NewLocal(o Options) *Local {
-	if o.Policy.Rate < 1 || o.Policy.Period <= 0 {
-		panic("ratelimit: policy needs a positive rate and period")
-	}
-	if o.Policy.Burst < 1 {
-		o.Policy.Burst = o.Policy.Rate
-	}
 	if o.MaxKeys < 1 {
 		o.MaxKeys = 100_000
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Local{policy: o.Policy, t: o.Policy.interval(), now: o.Now, maxKeys: o.MaxKeys}
-	l.tau = l.t * time.Duration(o.Policy.Burst)
+	l := &Local{now: o.Now, maxKeys: o.MaxKeys}
 	for i := range l.shards {
-		l.shards[i].tat = map[string]time.Time{}
-	}
-	if o.Metrics != nil {
-		l.decisions = NewDecisionsCounter(o.Metrics)
+		l.shards[i].m = map[string]entry{}
 	}
 	return l
 }
 
-// NewDecisionsCounter registers ratelimit_decisions_total with both series at 0.
-func NewDecisionsCounter(m *metrics.Registry) *prometheus.CounterVec {
-	v := m.CounterVec("ratelimit_decisions_total", "Rate limit decisions.", "decision")
-	v.WithLabelValues("allowed")
-	v.WithLabelValues("limited")
-	return v
-}
-
-// Policy returns the limiter's policy.
-func (l *Local) Policy() Policy { return l.policy }
-
 // Allow applies GCRA: the request is allowed when the new theoretical
-// arrival time max(tat, now)+T lies within the burst tolerance of now.
-func (l *Local) Allow(_ context.Context, key string) (Decision, error) {
+// arrival time max(tat, now)+T lies within the burst tolerance τ of now.
+func (l *Local) Allow(_ context.Context, p Policy, key string) (Decision, error) {
 	now := l.now()
-	sh := &l.shards[fnv(key)%shardCount]
+	t, tau := p.interval(), p.tau()
+	k := p.Name + "\x00" + key
+	sh := &l.shards[fnv(k)%shardCount]
 	sh.mu.Lock()
-	tat, ok := sh.tat[key]
+	defer sh.mu.Unlock()
+	e, ok := sh.m[k]
+	tat := e.tat
 	if !ok || tat.Before(now) {
 		tat = now
 	}
-	newTAT := tat.Add(l.t)
-	d := Decision{Limit: l.policy.Burst}
-	if diff := newTAT.Sub(now); diff <= l.tau {
-		d.Allowed = true
-		if !ok {
-			l.makeRoom(sh, now)
-		}
-		sh.tat[key] = newTAT
-		d.ResetAfter = diff
-		d.Remaining = int((l.tau - diff) / l.t)
-	} else {
-		d.RetryAfter = diff - l.tau
+	newTAT := tat.Add(t)
+	d := Decision{Limit: p.Burst}
+	diff := newTAT.Sub(now)
+	if diff > tau {
+		d.RetryAfter = diff - tau
 		d.ResetAfter = tat.Sub(now)
-		d.Remaining = 0
+		return d, nil
 	}
-	sh.mu.Unlock()
-	if l.decisions != nil {
-		if d.Allowed {
-			l.decisions.WithLabelValues("allowed").Inc()
-		} else {
-			l.decisions.WithLabelValues("limited").Inc()
-		}
+	d.Allowed = true
+	d.ResetAfter = diff
+	d.Remaining = int((tau - diff) / t)
+	if ok || l.makeRoom(sh, now) {
+		sh.m[k] = entry{tat: newTAT, passFrom: newTAT.Add(t - tau)}
 	}
 	return d, nil
 }
 
-// makeRoom runs before a new key is added to sh (lock held): it drops keys
-// whose allowance is full again (at most once a second per shard unless the
-// shard is full) and, if the shard is still at its share of MaxKeys, evicts
-// arbitrary keys (Go's map order is random).
-func (l *Local) makeRoom(sh *shard, now time.Time) {
-	limit := l.maxKeys / shardCount
-	if limit < 1 {
-		limit = 1
-	}
-	if len(sh.tat) < limit && now.Sub(sh.lastSweep) < time.Second {
-		return
+// makeRoom runs before a new key is added to sh (lock held) and says
+// whether it may be. It drops keys whose allowance is whole again (at most
+// once a second per shard unless the shard is full); if the shard is still
+// at its share of MaxKeys, it evicts the unthrottled key with the earliest
+// theoretical arrival time (the most allowance left), never a throttled one.
+func (l *Local) makeRoom(sh *shard, now time.Time) bool {
+	limit := max(l.maxKeys/shardCount, 1)
+	if len(sh.m) < limit && now.Sub(sh.lastSweep) < time.Second {
+		return true
 	}
 	sh.lastSweep = now
-	for k, tat := range sh.tat {
-		if !tat.After(now) {
-			delete(sh.tat, k)
+	for k, e := range sh.m {
+		if !e.tat.After(now) {
+			delete(sh.m, k)
 		}
 	}
-	for k := range sh.tat {
-		if len(sh.tat) < limit {
-			break
-		}
-		delete(sh.tat, k)
+	if len(sh.m) < limit {
+		return true
 	}
+	victim, found := "", false
+	var earliest time.Time
+	for k, e := range sh.m {
+		if now.Before(e.passFrom) {
+			continue // throttled: keep
+		}
+		if !found || e.tat.Before(earliest) {
+			victim, earliest, found = k, e.tat, true
+		}
+	}
+	if !found {
+		return false
+	}
+	delete(sh.m, victim)
+	return true
 }
 
 // Keys is the number of keys tracked now (for /health/concurrency).
@@ -214,7 +171,7 @@ func (l *Local) Keys() int {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		n += len(sh.tat)
+		n += len(sh.m)
 		sh.mu.Unlock()
 	}
 	return n

@@ -32,21 +32,45 @@ type Route struct {
 	// Import routes stream the request body to the upstream (no size cap
 	// beyond IMPORT_BODY_LIMIT_BYTES, no buffering) and get IMPORT_TIMEOUT.
 	Import bool
+	// Limit is the rate limit policy (route group) the route is charged
+	// to; empty is LimitDefault.
+	Limit string
+}
+
+// Rate limit route groups: each has its own policy (RATE_LIMIT_<GROUP>),
+// and a request is charged to its route's group only.
+const (
+	LimitDefault    = "default"
+	LimitChat       = "chat"
+	LimitBatch      = "batch"
+	LimitCredential = "credential"
+	LimitImport     = "import"
+)
+
+// Limits are every route group.
+var Limits = []string{LimitDefault, LimitChat, LimitBatch, LimitCredential, LimitImport}
+
+// LimitGroup is r's route group.
+func (r Route) LimitGroup() string {
+	if r.Limit == "" {
+		return LimitDefault
+	}
+	return r.Limit
 }
 
 // Table is every proxied route. Order matters where patterns overlap: the
 // first match wins (POST /providers/import before POST /providers/*).
 var Table = []Route{
-	{Methods: []string{"POST"}, Path: "/providers/import", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	{Methods: []string{"POST"}, Path: "/providers/import", Upstream: Credential, Role: auth.RoleAdmin, Import: true, Limit: LimitImport},
 	{Methods: Read, Path: "/providers", Upstream: Credential, Role: auth.RoleReader},
 	{Methods: []string{"POST"}, Path: "/providers", Upstream: Credential, Role: auth.RoleAdmin},
 	{Methods: Read, Path: "/providers/*", Upstream: Credential, Role: auth.RoleReader},
 	{Methods: Write, Path: "/providers/*", Upstream: Credential, Role: auth.RoleAdmin},
 
-	{Methods: []string{"POST"}, Path: "/credential/:provider_id", Upstream: Credential, Role: auth.RoleOperator},
+	{Methods: []string{"POST"}, Path: "/credential/:provider_id", Upstream: Credential, Role: auth.RoleOperator, Limit: LimitCredential},
 	// A batch may carry a roster CSV and wait (?wait=) for its results: it
 	// streams and gets the import timeout, like the other uploads.
-	{Methods: []string{"POST"}, Path: "/batch-credential", Upstream: Credential, Role: auth.RoleOperator, Import: true},
+	{Methods: []string{"POST"}, Path: "/batch-credential", Upstream: Credential, Role: auth.RoleOperator, Import: true, Limit: LimitBatch},
 	{Methods: []string{"DELETE"}, Path: "/batch/:batch_id", Upstream: Credential, Role: auth.RoleOperator},
 	{Methods: Read, Path: "/batches", Upstream: Credential, Role: auth.RoleReader},
 
@@ -56,11 +80,13 @@ var Table = []Route{
 	{Methods: Read, Path: "/logs/*", Upstream: Credential, Role: auth.RoleReader},
 
 	{Methods: Read, Path: "/admin/imports", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
-	{Methods: []string{"GET", "HEAD", "POST"}, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	// Reading an import's progress is not an import: only POST is charged to it.
+	{Methods: Read, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
+	{Methods: []string{"POST"}, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true, Limit: LimitImport},
 
 	{Methods: Read, Path: "/stats/*", Upstream: Stats, Role: auth.RoleReader},
 
-	{Methods: []string{"POST"}, Path: "/chat", Upstream: Chat, Role: auth.RoleOperator},
+	{Methods: []string{"POST"}, Path: "/chat", Upstream: Chat, Role: auth.RoleOperator, Limit: LimitChat},
 }
 
 // Open lists the paths the gateway serves itself, without a key and without

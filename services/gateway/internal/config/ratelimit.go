@@ -1,0 +1,137 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/provcred/gateway/internal/ratelimit"
+	"github.com/provcred/gateway/internal/routes"
+)
+
+// RateLimit holds the rate limiter's settings (docs/operations.md, "Rate
+// limiting"). Without REDIS_URL or REDIS_ADDRS the limiter is in-process,
+// per replica.
+type RateLimit struct {
+	RateLimitRequestsPerMinute int `env:"RATE_LIMIT_REQUESTS_PER_MINUTE" envDefault:"200"`
+	// RateLimitBurst is how many requests a client may send at once; it
+	// defaults to the per-minute figure, so a client may spend its whole
+	// minute in one go, as with the original fixed-window limiter.
+	RateLimitBurst int `env:"RATE_LIMIT_BURST"`
+	// The tighter route groups' policies, "RATE/PERIOD[,burst=N]".
+	RateLimitChat       string `env:"RATE_LIMIT_CHAT" envDefault:"20/1m,burst=5"`
+	RateLimitBatch      string `env:"RATE_LIMIT_BATCH" envDefault:"10/1m,burst=5"`
+	RateLimitCredential string `env:"RATE_LIMIT_CREDENTIAL" envDefault:"60/1m,burst=20"`
+	RateLimitImport     string `env:"RATE_LIMIT_IMPORT" envDefault:"30/1h,burst=10"`
+	// RateLimitMaxKeys bounds the in-process limiter's memory (also the
+	// Redis limiter's fallback).
+	RateLimitMaxKeys int `env:"RATE_LIMIT_MAX_KEYS" envDefault:"100000"`
+
+	RedisURL        string   `env:"REDIS_URL"`
+	RedisAddrs      []string `env:"REDIS_ADDRS" envSeparator:","`
+	RedisMasterName string   `env:"REDIS_MASTER_NAME"`
+	RedisUsername   string   `env:"REDIS_USERNAME"`
+	RedisPassword   string   `env:"REDIS_PASSWORD"`
+
+	RateLimitKeyPrefix    string        `env:"RATE_LIMIT_KEY_PREFIX" envDefault:"provcred:rl:"`
+	RateLimitRedisTimeout time.Duration `env:"RATE_LIMIT_REDIS_TIMEOUT" envDefault:"25ms"`
+	RateLimitFailureMode  string        `env:"RATE_LIMIT_FAILURE_MODE" envDefault:"open"`
+	// RateLimitReplicas is what the fallback divides each limit by; 0
+	// counts the live replicas through Redis.
+	RateLimitReplicas           int           `env:"RATE_LIMIT_REPLICAS" envDefault:"0"`
+	RateLimitBreakerFailures    uint32        `env:"RATE_LIMIT_BREAKER_FAILURES" envDefault:"3"`
+	RateLimitBreakerOpenTimeout time.Duration `env:"RATE_LIMIT_BREAKER_OPEN_TIMEOUT" envDefault:"1s"`
+	RateLimitLocalCacheSize     int           `env:"RATE_LIMIT_LOCAL_CACHE_SIZE" envDefault:"10000"`
+
+	// Parsed forms, filled by validateRateLimit.
+	Policies map[string]ratelimit.Policy `env:"-"`
+	// Redis is nil when the limiter is in-process.
+	Redis *rueidis.ClientOption `env:"-"`
+}
+
+func (c *RateLimit) validateRateLimit() error {
+	if c.RateLimitRequestsPerMinute < 1 {
+		return fmt.Errorf("RATE_LIMIT_REQUESTS_PER_MINUTE: must be at least 1, got %d", c.RateLimitRequestsPerMinute)
+	}
+	if c.RateLimitBurst < 0 {
+		return fmt.Errorf("RATE_LIMIT_BURST: must be at least 1, got %d", c.RateLimitBurst)
+	}
+	if c.RateLimitBurst == 0 {
+		c.RateLimitBurst = c.RateLimitRequestsPerMinute
+	}
+	if c.RateLimitMaxKeys < 1 {
+		return fmt.Errorf("RATE_LIMIT_MAX_KEYS: must be at least 1, got %d", c.RateLimitMaxKeys)
+	}
+	c.Policies = map[string]ratelimit.Policy{routes.LimitDefault: {Name: routes.LimitDefault,
+		Rate: c.RateLimitRequestsPerMinute, Period: time.Minute, Burst: c.RateLimitBurst}}
+	for _, g := range []struct{ name, env, val string }{
+		{routes.LimitChat, "RATE_LIMIT_CHAT", c.RateLimitChat},
+		{routes.LimitBatch, "RATE_LIMIT_BATCH", c.RateLimitBatch},
+		{routes.LimitCredential, "RATE_LIMIT_CREDENTIAL", c.RateLimitCredential},
+		{routes.LimitImport, "RATE_LIMIT_IMPORT", c.RateLimitImport},
+	} {
+		p, err := ratelimit.ParsePolicy(g.name, g.val)
+		if err != nil {
+			return fmt.Errorf("%s: %w", g.env, err)
+		}
+		c.Policies[g.name] = p
+	}
+	switch ratelimit.FailureMode(c.RateLimitFailureMode) {
+	case ratelimit.FailOpen, ratelimit.FailClosed:
+	default:
+		return fmt.Errorf("RATE_LIMIT_FAILURE_MODE: must be open or closed, got %q", c.RateLimitFailureMode)
+	}
+	if err := positive("RATE_LIMIT_REDIS_TIMEOUT", c.RateLimitRedisTimeout,
+		"RATE_LIMIT_BREAKER_OPEN_TIMEOUT", c.RateLimitBreakerOpenTimeout); err != nil {
+		return err
+	}
+	if c.RateLimitReplicas < 0 {
+		return fmt.Errorf("RATE_LIMIT_REPLICAS: must be 0 (count them through Redis) or more, got %d", c.RateLimitReplicas)
+	}
+	if c.RateLimitBreakerFailures < 1 {
+		return fmt.Errorf("RATE_LIMIT_BREAKER_FAILURES: must be at least 1, got %d", c.RateLimitBreakerFailures)
+	}
+	if c.RateLimitLocalCacheSize < 1 {
+		return fmt.Errorf("RATE_LIMIT_LOCAL_CACHE_SIZE: must be at least 1, got %d", c.RateLimitLocalCacheSize)
+	}
+	c.Redis = nil
+	if strings.TrimSpace(c.RedisURL) == "" && len(c.RedisAddrs) == 0 {
+		return nil
+	}
+	opt, err := ratelimit.ClientOption(strings.TrimSpace(c.RedisURL), c.RedisAddrs, c.RedisMasterName,
+		c.RedisUsername, c.RedisPassword, c.RateLimitRedisTimeout)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL/REDIS_ADDRS: %w", err)
+	}
+	c.Redis = &opt
+	return nil
+}
+
+// rateLimitPublic is the limiter's part of the public configuration: the
+// policies and modes, never an address or a password.
+func (c *RateLimit) rateLimitPublic(out map[string]any) {
+	backend := "local"
+	if c.Redis != nil {
+		backend = "redis"
+	}
+	pol := map[string]string{}
+	for n, p := range c.Policies {
+		pol[n] = p.String()
+	}
+	out["rate_limit_policies"] = pol
+	out["rate_limit_backend"] = backend
+	out["rate_limit_failure_mode"] = c.RateLimitFailureMode
+	out["rate_limit_redis_timeout"] = c.RateLimitRedisTimeout.String()
+	out["rate_limit_replicas"] = c.RateLimitReplicas
+}
+
+func positive(pairs ...any) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if d := pairs[i+1].(time.Duration); d <= 0 {
+			return fmt.Errorf("%s: must be a positive duration, got %s", pairs[i], d)
+		}
+	}
+	return nil
+}
