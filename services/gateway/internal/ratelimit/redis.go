@@ -188,10 +188,8 @@ func (r *Redis) Allow(ctx context.Context, p Policy, key string) (Decision, erro
 	}
 	var d Decision
 	err := r.br.Do(ctx, func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
-		defer cancel()
 		var err error
-		d, err = r.eval(ctx, *c, p, key)
+		d, err = r.evalWithin(ctx, *c, p, key)
 		return err
 	})
 	if err != nil {
@@ -209,6 +207,32 @@ func (r *Redis) Allow(ctx context.Context, p Policy, key string) (Decision, erro
 		r.over.put(ck, now.Add(d.RetryAfter), now)
 	}
 	return d, nil
+}
+
+type evalResult struct {
+	d   Decision
+	err error
+}
+
+// evalWithin runs the script with the per-call timeout, and returns at the
+// timeout even when the client does not: rueidis re-dials a broken
+// connection inside the caller's call, and that handshake is bounded by
+// the dial timeout, not by the caller's context (a paused Redis held such
+// a call for the whole dial timeout).
+func (r *Redis) evalWithin(ctx context.Context, c rueidis.Client, p Policy, key string) (Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	ch := make(chan evalResult, 1)
+	go func() {
+		d, err := r.eval(ctx, c, p, key)
+		ch <- evalResult{d, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.d, res.err
+	case <-ctx.Done():
+		return Decision{}, fmt.Errorf("redis: rate limit decision: %w", ctx.Err())
+	}
 }
 
 func (r *Redis) eval(ctx context.Context, c rueidis.Client, p Policy, key string) (Decision, error) {

@@ -1,0 +1,361 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The same burst semantics as the local limiter, in Redis: a fresh client
+// gets exactly B at once, then one per T. Periods are stretched so that the
+// test's own run time does not earn a request.
+func TestRedisBurstIsExact(t *testing.T) {
+	t.Parallel()
+	l := newRedisLimiter(t, RedisOptions{}, sharedRedisAddr())
+	for _, p := range burstCases {
+		p.Name = "default"
+		p.Period *= 600
+		t.Run(p.String(), func(t *testing.T) {
+			var last Decision
+			ok := 0
+			for i := 0; i < 2*p.Burst+3; i++ {
+				d := redisAllow(t, l, p, "key:"+p.String())
+				if d.Allowed {
+					ok++
+					if want := p.Burst - ok; d.Remaining != want {
+						t.Fatalf("request %d: remaining %d, want %d", ok, d.Remaining, want)
+					}
+				}
+				last = d
+			}
+			if ok != p.Burst {
+				t.Fatalf("%d allowed at once, want burst %d", ok, p.Burst)
+			}
+			if last.Allowed || last.RetryAfter <= 0 || last.RetryAfter > p.interval() {
+				t.Fatalf("over the burst: %+v (T %s)", last, p.interval())
+			}
+			if last.Limit != p.Burst || last.ResetAfter < p.tau()-p.interval()-time.Second {
+				t.Fatalf("limited decision %+v", last)
+			}
+		})
+	}
+	if v := l.value("ratelimit_backend_errors_total"); v != 0 {
+		t.Fatalf("%v backend errors", v)
+	}
+}
+
+// After Retry-After, exactly one more request passes; the key lives until
+// the allowance is whole again, and not longer.
+func TestRedisRefillAndTTL(t *testing.T) {
+	t.Parallel()
+	s := startRedis(t)
+	l := newRedisLimiter(t, RedisOptions{}, s.addr())
+	p := Policy{Name: "credential", Rate: 2, Period: time.Second, Burst: 3} // T = 500ms
+	if n := countAllowed(t, l, p, "key:a", 3); n != 3 {
+		t.Fatalf("%d allowed, want 3", n)
+	}
+	d := redisAllow(t, l, p, "key:a")
+	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 500*time.Millisecond {
+		t.Fatalf("4th: %+v", d)
+	}
+	key := fmtKey(l.o.Prefix, p, "key:a")
+	ttl, _ := strconv.Atoi(s.cli("PTTL", key))
+	if ttl < 1000 || ttl > 1500 {
+		t.Fatalf("PTTL %d ms after 3 requests of T=500ms, want about 1500", ttl)
+	}
+	if !redisAllow(t, l, p, "key:b").Allowed {
+		t.Fatal("another key limited")
+	}
+	time.Sleep(d.RetryAfter + 20*time.Millisecond)
+	// The over-limit cache released key:a at its retry time; Redis decides.
+	if n := countAllowed(t, l, p, "key:a", 3); n != 1 {
+		t.Fatalf("%d allowed after Retry-After, want 1", n)
+	}
+	waitFor(t, 3*time.Second, "key expired when its allowance is whole", func() bool { return s.cli("EXISTS", key) == "0" })
+	if n := countAllowed(t, l, p, "key:a", 5); n != 3 {
+		t.Fatalf("after the key expired: %d allowed, want the whole burst 3", n)
+	}
+}
+
+// Two limiters (two replicas) on one Redis share one allowance.
+func TestRedisReplicasShareTheLimit(t *testing.T) {
+	t.Parallel()
+	a := newRedisLimiter(t, RedisOptions{}, sharedRedisAddr())
+	b := newRedisLimiter(t, RedisOptions{Prefix: a.o.Prefix}, sharedRedisAddr())
+	p := Policy{Name: "default", Rate: 20, Period: time.Hour, Burst: 20}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total := 0
+	for _, l := range []limiterEnv{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := countAllowed(t, l, p, "key:shared", 20)
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if total != 20 {
+		t.Fatalf("%d allowed across two replicas, want 20", total)
+	}
+	// b heartbeat after a: it counts two replicas.
+	if n := b.replicaCount(); n != 2 {
+		t.Fatalf("replicas %d, want 2", n)
+	}
+}
+
+// A client over its limit is refused from the local cache until its retry
+// time, without a Redis call.
+func TestRedisOverLimitCache(t *testing.T) {
+	t.Parallel()
+	s := startRedis(t)
+	l := newRedisLimiter(t, RedisOptions{}, s.addr())
+	p := Policy{Name: "default", Rate: 1, Period: time.Minute, Burst: 1}
+	if n := countAllowed(t, l, p, "ip:203.0.113.9", 2); n != 1 {
+		t.Fatalf("%d allowed", n)
+	}
+	before := commandCalls(s, "evalsha") + commandCalls(s, "eval")
+	for i := 0; i < 200; i++ {
+		d := redisAllow(t, l, p, "ip:203.0.113.9")
+		if d.Allowed || d.RetryAfter < 58*time.Second {
+			t.Fatalf("cached refusal %+v", d)
+		}
+	}
+	if after := commandCalls(s, "evalsha") + commandCalls(s, "eval"); after != before {
+		t.Fatalf("%d script calls for clients known to be over their limit", after-before)
+	}
+}
+
+// SCRIPT FLUSH (or a restarted Redis) loses the script: the next call gets
+// NOSCRIPT and loads it again, without an error or a fallback.
+func TestRedisNoScriptReloads(t *testing.T) {
+	t.Parallel()
+	s := startRedis(t)
+	l := newRedisLimiter(t, RedisOptions{}, s.addr())
+	p := Policy{Name: "default", Rate: 100, Period: time.Hour, Burst: 100}
+	if n := countAllowed(t, l, p, "k", 5); n != 5 {
+		t.Fatal(n)
+	}
+	if sha := s.cli("SCRIPT", "EXISTS", scriptSHA(gcraScript)); sha != "1" {
+		t.Fatalf("script not loaded by SHA at connect: %q", sha)
+	}
+	s.cli("SCRIPT", "FLUSH")
+	if n := countAllowed(t, l, p, "k", 5); n != 5 {
+		t.Fatal(n)
+	}
+	if l.value("ratelimit_backend_errors_total") != 0 || l.value("ratelimit_fallback_active") != 0 {
+		t.Fatal("NOSCRIPT counted as a backend failure")
+	}
+	if calls := commandCalls(s, "evalsha"); calls < 10 {
+		t.Fatalf("evalsha calls %d: decisions must run by SHA", calls)
+	}
+}
+
+// checkOutage drives decisions while Redis is broken by breakIt and healed
+// by healIt: every decision answers (no error) within 50 ms, the fallback
+// gauge and the error counter say so, the fallback applies each replica's
+// share of the limit, and decisions go back to Redis by themselves.
+func checkOutage(t *testing.T, s *redisServer, mode FailureMode, breakIt, healIt func()) {
+	l := newRedisLimiter(t, RedisOptions{FailureMode: mode, Replicas: 2, Timeout: 25 * time.Millisecond}, s.addr())
+	p := Policy{Name: "default", Rate: 10, Period: time.Hour, Burst: 10}
+	if n := countAllowed(t, l, p, "key:before", 1); n != 1 {
+		t.Fatal("healthy Redis refused")
+	}
+	breakIt()
+	allowed, slowest, slowAt := 0, time.Duration(0), 0
+	deadline := time.Now().Add(700 * time.Millisecond)
+	for i := 0; time.Now().Before(deadline) || i < 30; i++ {
+		t0 := time.Now()
+		d, err := l.Allow(context.Background(), p, "key:during")
+		if el := time.Since(t0); el > slowest {
+			slowest, slowAt = el, i
+		}
+		if err != nil {
+			t.Fatalf("decision %d: error %v (must decide by the failure mode)", i, err)
+		}
+		if d.Allowed {
+			allowed++
+		}
+	}
+	if slowest > 50*time.Millisecond {
+		t.Fatalf("slowest decision (#%d) took %s, want under 50ms", slowAt, slowest)
+	}
+	if l.value("ratelimit_fallback_active") != 1 || l.value("ratelimit_backend_errors_total") < 1 {
+		t.Fatalf("fallback gauge %v, backend errors %v", l.value("ratelimit_fallback_active"), l.value("ratelimit_backend_errors_total"))
+	}
+	if st := l.Status(); st["status"] != "fallback" || st["last_error"] == "" {
+		t.Fatalf("status %v", st)
+	}
+	switch mode {
+	case FailOpen:
+		if allowed != 5 { // burst 10 shared by 2 replicas
+			t.Fatalf("fallback allowed %d, want this replica's share 5", allowed)
+		}
+	case FailClosed:
+		if allowed != 0 {
+			t.Fatalf("fail-closed allowed %d", allowed)
+		}
+	}
+	healIt()
+	waitFor(t, 10*time.Second, "decisions back on Redis", func() bool {
+		_, _ = l.Allow(context.Background(), p, "key:after")
+		return l.value("ratelimit_fallback_active") == 0
+	})
+	if s.cli("EXISTS", fmtKey(l.o.Prefix, p, "key:after")) != "1" {
+		t.Fatal("after healing, the decision was not made in Redis")
+	}
+	if st := l.Status(); st["status"] != "ok" {
+		t.Fatalf("status after healing %v", st)
+	}
+}
+
+func TestRedisKilledAndRestarted(t *testing.T) {
+	s := startRedis(t)
+	checkOutage(t, s, FailOpen, s.kill, s.start)
+}
+
+func TestRedisPaused(t *testing.T) {
+	s := startRedis(t)
+	checkOutage(t, s, FailOpen, func() { s.cli("CLIENT", "PAUSE", "1500", "ALL") },
+		func() { s.cli("CLIENT", "UNPAUSE") })
+}
+
+func TestRedisDownFailClosed(t *testing.T) {
+	s := startRedis(t)
+	checkOutage(t, s, FailClosed, s.kill, s.start)
+}
+
+// A gateway started while Redis is down decides by its failure mode and
+// moves to Redis when Redis comes up.
+func TestRedisDownAtStart(t *testing.T) {
+	t.Parallel()
+	s := startRedis(t)
+	s.kill()
+	opt, _ := ClientOption("", []string{s.addr()}, "", "", "", 25*time.Millisecond)
+	r := NewRedis(RedisOptions{Client: opt, Prefix: uniquePrefix(t)})
+	t.Cleanup(r.Close)
+	p := Policy{Name: "default", Rate: 2, Period: time.Hour, Burst: 2}
+	if n := countAllowed(t, r, p, "k", 5); n != 2 {
+		t.Fatalf("fallback with one replica known: %d allowed, want 2", n)
+	}
+	if st := r.Status(); st["status"] != "fallback" {
+		t.Fatalf("status %v", st)
+	}
+	s.start()
+	waitFor(t, 10*time.Second, "connected after Redis came up", func() bool {
+		_, _ = r.Allow(context.Background(), p, "k2")
+		return r.Healthy()
+	})
+}
+
+// A primary turned replica (failover behind a Service or VIP that now
+// points at the new primary): the READONLY answers make the limiter
+// reconnect, and its new connections reach the new primary. Without the
+// reconnect its pooled connections would stay on the replica for good.
+func TestRedisPrimaryTurnedReplica(t *testing.T) {
+	t.Parallel()
+	a, b := startRedis(t), startRedis(t)
+	fw := newForwarder(t, a.addr())
+	l := newRedisLimiter(t, RedisOptions{}, fw.addr())
+	p := Policy{Name: "default", Rate: 100, Period: time.Hour, Burst: 100}
+	if n := countAllowed(t, l, p, "k", 3); n != 3 {
+		t.Fatal(n)
+	}
+	fw.point(b.addr())
+	a.cli("REPLICAOF", "127.0.0.1", strconv.Itoa(b.port))
+	waitFor(t, 10*time.Second, "decisions on the new primary", func() bool {
+		_, _ = l.Allow(context.Background(), p, "k")
+		return l.Healthy() && b.cli("EXISTS", fmtKey(l.o.Prefix, p, "k")) == "1"
+	})
+	if l.value("ratelimit_backend_errors_total") < 1 {
+		t.Fatal("the READONLY answers were not counted")
+	}
+}
+
+// Three Redis Cluster nodes started by the test: every key is one slot
+// (hash tag), so there is no CROSSSLOT, limits hold on every node, and
+// the script is loaded again on a node that lost it.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	var nodes []*redisServer
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		s := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		nodes = append(nodes, s)
+		addrs = append(addrs, s.addr())
+	}
+	nodes[0].cli(append([]string{"--cluster", "create"}, append(addrs, "--cluster-replicas", "0", "--cluster-yes")...)...)
+	for _, n := range nodes {
+		waitFor(t, 15*time.Second, "cluster_state:ok", func() bool {
+			return strings.Contains(n.cli("CLUSTER", "INFO"), "cluster_state:ok")
+		})
+	}
+	l := newRedisLimiter(t, RedisOptions{}, addrs[0])
+	p := Policy{Name: "chat", Rate: 3, Period: time.Hour, Burst: 3}
+	check := func(round int) {
+		for i := 0; i < 60; i++ {
+			key := fmt.Sprintf("key:client-%d-%d", round, i)
+			if n := countAllowed(t, l, p, key, 5); n != 3 {
+				t.Fatalf("%s: %d allowed, want 3", key, n)
+			}
+		}
+	}
+	check(0)
+	for _, n := range nodes {
+		if keys, _ := strconv.Atoi(n.cli("DBSIZE")); keys == 0 {
+			t.Fatalf("node %s holds no key: keys do not spread over the slots", n.addr())
+		}
+	}
+	nodes[1].cli("SCRIPT", "FLUSH")
+	check(1)
+	if v := l.value("ratelimit_backend_errors_total"); v != 0 {
+		t.Fatalf("%v backend errors on the cluster (CROSSSLOT or NOSCRIPT?)", v)
+	}
+}
+
+// Redis URL forms and settings; errors never repeat a password.
+func TestClientOption(t *testing.T) {
+	tests := []struct {
+		url    string
+		addrs  []string
+		master string
+		want   []string
+		err    bool
+	}{
+		{url: "redis://127.0.0.1:6379/0", want: []string{"127.0.0.1:6379"}},
+		{url: "redis://:pw@10.0.0.1:6380/2?addr=10.0.0.2:6380&addr=10.0.0.3:6380", want: []string{"10.0.0.1:6380", "10.0.0.2:6380", "10.0.0.3:6380"}},
+		{addrs: []string{"s1:26379", " s2:26379"}, master: "mymaster", want: []string{"s1:26379", "s2:26379"}},
+		{url: "http://x", err: true},
+		{url: "redis://u:secret@h:1/notanumber", err: true},
+		{err: true},
+	}
+	for _, tt := range tests {
+		opt, err := ClientOption(tt.url, tt.addrs, tt.master, "", "", 25*time.Millisecond)
+		if (err != nil) != tt.err {
+			t.Errorf("%q %v: err %v", tt.url, tt.addrs, err)
+			continue
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error shows the password: %v", err)
+			}
+			continue
+		}
+		if strings.Join(opt.InitAddress, ",") != strings.Join(tt.want, ",") || opt.Sentinel.MasterSet != tt.master {
+			t.Errorf("%q: %v master %q", tt.url, opt.InitAddress, opt.Sentinel.MasterSet)
+		}
+	}
+}
+
+func scriptSHA(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
