@@ -174,6 +174,7 @@ func checkOutage(t *testing.T, s *redistest.Server, mode FailureMode, breakIt, h
 		return redisAllow(t, l, p, "key:before").Allowed && l.Healthy()
 	})
 	breakIt()
+	stall := watchStalls(t)
 	allowed, slowest, slowAt := 0, time.Duration(0), 0
 	deadline := time.Now().Add(700 * time.Millisecond)
 	for i := 0; time.Now().Before(deadline) || i < 30; i++ {
@@ -190,8 +191,8 @@ func checkOutage(t *testing.T, s *redistest.Server, mode FailureMode, breakIt, h
 		}
 		time.Sleep(2 * time.Millisecond) // a few hundred decisions, as requests would come
 	}
-	if slowest > 50*time.Millisecond {
-		t.Fatalf("slowest decision (#%d) took %s, want under 50ms", slowAt, slowest)
+	if st := stall(); slowest > 50*time.Millisecond+st {
+		t.Fatalf("slowest decision (#%d) took %s, want under 50ms (the machine stalled this process by up to %s)", slowAt, slowest, st)
 	}
 	if l.value("ratelimit_fallback_active") != 1 || l.value("ratelimit_backend_errors_total") < 1 {
 		t.Fatalf("fallback gauge %v, backend errors %v", l.value("ratelimit_fallback_active"), l.value("ratelimit_backend_errors_total"))
@@ -363,4 +364,32 @@ func TestClientOption(t *testing.T) {
 func scriptSHA(s string) string {
 	h := sha1.Sum([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// watchStalls measures how late this process gets the CPU back (a 1ms
+// sleep that takes longer), so that a decision held up by a loaded machine
+// (two cores shared with other builds) is told from one held up by Redis.
+// It returns a func giving the worst delay seen so far.
+func watchStalls(t *testing.T) func() time.Duration {
+	var mu sync.Mutex
+	var worst time.Duration
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(time.Millisecond)
+			if late := time.Since(t0) - time.Millisecond; late > 0 {
+				mu.Lock()
+				worst = max(worst, late)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done) })
+	return func() time.Duration { mu.Lock(); defer mu.Unlock(); return worst }
 }
