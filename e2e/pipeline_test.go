@@ -44,6 +44,9 @@ func TestCredentialingPipeline(t *testing.T) {
 		"API_KEYS": adminEntry + "," + operatorEntry,
 		// This test is about decisions, not rate limiting: ~170 calls per key.
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "100000",
+		// Every provider is credentialed once and every source imported:
+		// past the tighter credential and import policies' defaults.
+		"RATE_LIMIT_CREDENTIAL": "100000/1m", "RATE_LIMIT_IMPORT": "100000/1m",
 	})
 	gateway.WaitReady(t, 30*time.Second)
 	c := &client{t: t, base: gateway.URL, http: &http.Client{Timeout: 2 * time.Minute}}

@@ -8,11 +8,21 @@ import (
 	"time"
 )
 
-// Policy is a rate: Rate requests per Period, with bursts up to Burst. A
-// fresh client may send Burst requests at once; after that one request
-// passes every Period/Rate, so over any span e a client gets at most
-// Burst + Rate×e/Period requests through, never more (GCRA with burst
-// tolerance τ = Burst×T, where T = Period/Rate).
+// Policy is a rate: Rate requests per Period, with bursts up to Burst.
+//
+// A fresh client may send Burst requests at once, never more; after that
+// one request passes per T = Period/Rate. Each request may come up to T/2
+// before its turn (the cell delay variation tolerance of ATM's GCRA), so a
+// client whose requests arrive with some jitter is not robbed of a turn
+// each time one comes a little early: over any span e from a fresh start a
+// client gets Burst + Rate×e/Period requests, rounded to the nearest whole
+// request, and never more. Without that tolerance, a client with burst 1
+// sending at twice its rate got about 75% of its rate (a turn is lost
+// whenever the request on the turn comes a microsecond early).
+//
+// In GCRA terms: emission interval T, and a request is allowed when its
+// new theoretical arrival time max(TAT, now)+T is at most τ = (Burst+½)×T
+// ahead of now.
 type Policy struct {
 	// Name is the route group (default, chat, batch, credential, import):
 	// part of the key and of the RateLimit headers.
@@ -25,9 +35,11 @@ type Policy struct {
 // interval is the emission interval T: the steady-state time between requests.
 func (p Policy) interval() time.Duration { return p.Period / time.Duration(p.Rate) }
 
-// tau is the burst tolerance: how far ahead of now a client's theoretical
-// arrival time may run.
-func (p Policy) tau() time.Duration { return p.interval() * time.Duration(p.Burst) }
+// tau is the tolerance: how far ahead of now a client's new theoretical
+// arrival time may run (Burst intervals, and half of one for jitter).
+func (p Policy) tau() time.Duration {
+	return p.interval()*time.Duration(p.Burst) + p.interval()/2
+}
 
 // Valid reports whether the policy can be applied.
 func (p Policy) Valid() error {

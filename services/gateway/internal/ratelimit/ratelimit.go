@@ -99,7 +99,8 @@ func NewLocal(o Options) *Local {
 }
 
 // Allow applies GCRA: the request is allowed when the new theoretical
-// arrival time max(tat, now)+T lies within the burst tolerance τ of now.
+// arrival time max(tat, now)+T lies within the tolerance τ of now (see
+// Policy).
 func (l *Local) Allow(_ context.Context, p Policy, key string) (Decision, error) {
 	now := l.now()
 	t, tau := p.interval(), p.tau()

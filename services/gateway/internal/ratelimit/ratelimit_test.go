@@ -40,14 +40,15 @@ func TestGCRA(t *testing.T) {
 		steps  []step
 	}{
 		{"burst equals rate: 200 pass then limited", Policy{Rate: 200, Period: time.Minute},
-			[]step{{n: 200, allowed: 200, remaining: 0}, {n: 1, allowed: 0, remaining: 0, retry: 300 * time.Millisecond}}},
+			[]step{{n: 200, allowed: 200, remaining: 0}, {n: 1, allowed: 0, remaining: 0, retry: 150 * time.Millisecond}}},
 		{"refill one per interval", Policy{Rate: 60, Period: time.Minute, Burst: 2},
-			[]step{{n: 3, allowed: 2, retry: time.Second}, {advance: 999 * time.Millisecond, n: 1, allowed: 0, retry: time.Millisecond},
+			// A request may come half an interval before its turn.
+			[]step{{n: 3, allowed: 2, retry: 500 * time.Millisecond}, {advance: 499 * time.Millisecond, n: 1, allowed: 0, retry: time.Millisecond},
 				{advance: time.Millisecond, n: 1, allowed: 1, remaining: 0}, {advance: 2 * time.Second, n: 1, allowed: 1, remaining: 1}}},
 		{"small burst", Policy{Rate: 600, Period: time.Minute, Burst: 5},
-			[]step{{n: 10, allowed: 5, retry: 100 * time.Millisecond}, {advance: 250 * time.Millisecond, n: 10, allowed: 2, retry: 50 * time.Millisecond}}},
+			[]step{{n: 10, allowed: 5, retry: 50 * time.Millisecond}, {advance: 250 * time.Millisecond, n: 10, allowed: 3, retry: 100 * time.Millisecond}}},
 		{"full refill after idle", Policy{Rate: 10, Period: time.Minute},
-			[]step{{n: 10, allowed: 10}, {advance: time.Minute, n: 11, allowed: 10, retry: 6 * time.Second}}},
+			[]step{{n: 10, allowed: 10}, {advance: time.Minute, n: 11, allowed: 10, retry: 3 * time.Second}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,8 +110,8 @@ func TestRetryAfterIsEnough(t *testing.T) {
 	}
 	d := allow(t, l, p, "k")
 	secs := RetryAfterSeconds(d)
-	if secs != 9 { // 60s/7 = 8.57s, rounded up
-		t.Fatalf("Retry-After = %d, want 9", secs)
+	if secs != 5 { // half of 60s/7 = 4.29s, rounded up
+		t.Fatalf("Retry-After = %d, want 5", secs)
 	}
 	c.add(time.Duration(secs)*time.Second - time.Nanosecond*0)
 	if !allow(t, l, p, "k").Allowed {

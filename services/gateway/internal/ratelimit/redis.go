@@ -23,8 +23,8 @@ import (
 // gcraScript decides one request atomically. Redis's clock (TIME, µs) is
 // the only clock: replicas' clocks never matter. KEYS[1] holds the client's
 // theoretical arrival time (µs since the epoch) and expires when its
-// allowance is whole again. ARGV: emission interval T and burst tolerance
-// τ = burst×T, both in µs (fractional). Returns {allowed, µs until whole
+// allowance is whole again. ARGV: emission interval T and tolerance
+// τ = (burst+½)×T (see Policy), both in µs (fractional). Returns {allowed, µs until whole
 // again, µs until the next request passes, remaining}.
 //
 // Numbers are Lua doubles: µs since the epoch (~1.8e15) are exact below
