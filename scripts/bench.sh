@@ -10,6 +10,8 @@ for dir in services/*/bench/*/; do
   name=$(basename "$dir")
   [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$name" ] || continue
   svc=$(basename "$(dirname "$(dirname "$dir")")")
+  # The gateway benchmark compares against nginx (it would install it itself; done here so the step is visible).
+  if [ "$svc/$name" = gateway/gateway ]; then bash scripts/ensure-nginx.sh; fi
   echo "== $svc/bench/$name"
   (cd "services/$svc" && go run "./bench/$name")
 done

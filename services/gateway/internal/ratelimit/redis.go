@@ -127,6 +127,8 @@ type Redis struct {
 	stop     context.CancelFunc
 	done     chan struct{}
 
+	// suspect is set by a failed call and cleared by a good one: see evalWithin.
+	suspect       atomic.Bool
 	fallback      atomic.Bool
 	fallbackSince atomic.Int64 // unix ns
 	fallbackCount atomic.Int64
@@ -214,14 +216,23 @@ type evalResult struct {
 	err error
 }
 
-// evalWithin runs the script with the per-call timeout, and returns at the
-// timeout even when the client does not: rueidis re-dials a broken
-// connection inside the caller's call, and that handshake is bounded by
-// the dial timeout, not by the caller's context (a paused Redis held such
-// a call for the whole dial timeout).
+// evalWithin runs the script with the per-call timeout. rueidis honours
+// the deadline while a command waits for its answer, but it re-dials a
+// broken connection inside the caller's call, and that handshake is bounded
+// by the dial timeout, not by the context (a paused Redis held such calls
+// for the whole dial timeout). So after a failure, until a call succeeds
+// again, each call runs in a goroutine that is abandoned at the timeout;
+// while Redis answers, calls run directly (no goroutine, no channel).
 func (r *Redis) evalWithin(ctx context.Context, c rueidis.Client, p Policy, key string) (Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
+	if !r.suspect.Load() {
+		d, err := r.eval(ctx, c, p, key)
+		if err != nil {
+			r.suspect.Store(true)
+		}
+		return d, err
+	}
 	ch := make(chan evalResult, 1)
 	go func() {
 		d, err := r.eval(ctx, c, p, key)
@@ -229,6 +240,9 @@ func (r *Redis) evalWithin(ctx context.Context, c rueidis.Client, p Policy, key 
 	}()
 	select {
 	case res := <-ch:
+		if res.err == nil {
+			r.suspect.Store(false)
+		}
 		return res.d, res.err
 	case <-ctx.Done():
 		return Decision{}, fmt.Errorf("redis: rate limit decision: %w", ctx.Err())
@@ -363,6 +377,7 @@ func (r *Redis) connect(ctx context.Context) bool {
 		_ = n.Do(lctx, n.B().ScriptLoad().Script(gcraScript).Build()).Error()
 		cancel()
 	}
+	r.suspect.Store(true) // its first calls may dial
 	if old := r.client.Swap(&c); old != nil {
 		(*old).Close()
 	}
