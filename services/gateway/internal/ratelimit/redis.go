@@ -20,7 +20,7 @@ import (
 	"github.com/provcred/platform/metrics"
 )
 
-// gcraScript decides one request atomically. Redis's clock (TIME, µs) is
+// GCRAScript decides one request atomically. Redis's clock (TIME, µs) is
 // the only clock: replicas' clocks never matter. KEYS[1] holds the client's
 // theoretical arrival time (µs since the epoch) and expires when its
 // allowance is whole again. ARGV: emission interval T and tolerance
@@ -29,7 +29,7 @@ import (
 //
 // Numbers are Lua doubles: µs since the epoch (~1.8e15) are exact below
 // 2^53, and are written with %d (tostring would round them to 14 digits).
-const gcraScript = `
+const GCRAScript = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local T = tonumber(ARGV[1])
@@ -58,7 +58,7 @@ return redis.call('ZCARD', KEYS[1])
 `
 
 var (
-	gcra     = rueidis.NewLuaScript(gcraScript)
+	gcra     = rueidis.NewLuaScript(GCRAScript)
 	heartbit = rueidis.NewLuaScript(replicasScript)
 )
 
@@ -374,7 +374,7 @@ func (r *Redis) connect(ctx context.Context) bool {
 	// that lost it (restart, SCRIPT FLUSH) gets it again on NOSCRIPT.
 	for _, n := range c.Nodes() {
 		lctx, cancel := context.WithTimeout(ctx, 10*r.o.Timeout)
-		_ = n.Do(lctx, n.B().ScriptLoad().Script(gcraScript).Build()).Error()
+		_ = n.Do(lctx, n.B().ScriptLoad().Script(GCRAScript).Build()).Error()
 		cancel()
 	}
 	r.suspect.Store(true) // its first calls may dial

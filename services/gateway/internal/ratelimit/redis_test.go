@@ -149,7 +149,7 @@ func TestRedisNoScriptReloads(t *testing.T) {
 	if n := countAllowed(t, l, p, "k", 5); n != 5 {
 		t.Fatal(n)
 	}
-	if sha := s.Cli("SCRIPT", "EXISTS", scriptSHA(gcraScript)); sha != "1" {
+	if sha := s.Cli("SCRIPT", "EXISTS", scriptSHA(GCRAScript)); sha != "1" {
 		t.Fatalf("script not loaded by SHA at connect: %q", sha)
 	}
 	s.Cli("SCRIPT", "FLUSH")
