@@ -103,6 +103,7 @@ cat <<TXT
 The credentialing platform is up.
   gateway:     $GW      (API docs: $GW/docs)
   admin key:   $ADMIN_KEY
+  rate limits: shared through Redis at $REDIS_URL (curl -s $GW/health shows "rate_limiter")
   logs:        $RUN/logs/
   demo files:  $DEMO/
 

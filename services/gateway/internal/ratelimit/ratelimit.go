@@ -66,9 +66,13 @@ const shardCount = 32
 
 type shard struct {
 	mu        sync.Mutex
-	m         map[string]entry
+	m         map[localKey]entry
 	lastSweep time.Time
 }
+
+// localKey is a client under a policy (a struct, not a joined string: no
+// allocation per decision).
+type localKey struct{ policy, client string }
 
 // entry is one key's state: its theoretical arrival time, and the moment
 // from which its next request passes (before it, the client is throttled).
@@ -93,7 +97,7 @@ func NewLocal(o Options) *Local {
 	}
 	l := &Local{now: o.Now, maxKeys: o.MaxKeys}
 	for i := range l.shards {
-		l.shards[i].m = map[string]entry{}
+		l.shards[i].m = map[localKey]entry{}
 	}
 	return l
 }
@@ -104,8 +108,8 @@ func NewLocal(o Options) *Local {
 func (l *Local) Allow(_ context.Context, p Policy, key string) (Decision, error) {
 	now := l.now()
 	t, tau := p.interval(), p.tau()
-	k := p.Name + "\x00" + key
-	sh := &l.shards[fnv(k)%shardCount]
+	k := localKey{p.Name, key}
+	sh := &l.shards[(fnv(key)^fnv(p.Name))%shardCount]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, ok := sh.m[k]
@@ -149,7 +153,7 @@ func (l *Local) makeRoom(sh *shard, now time.Time) bool {
 	if len(sh.m) < limit {
 		return true
 	}
-	victim, found := "", false
+	victim, found := localKey{}, false
 	var earliest time.Time
 	for k, e := range sh.m {
 		if now.Before(e.passFrom) {
