@@ -3,13 +3,11 @@ package main
 
 import (
 	"context"
-	"net/http"
+	"time"
 
 	"github.com/provcred/chat/internal/chat"
 	chatcfg "github.com/provcred/chat/internal/config"
 	"github.com/provcred/chat/internal/history"
-	"github.com/provcred/chat/internal/llm"
-	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
@@ -24,24 +22,34 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sem := semaphore.New("llm", cfg.MaxConcurrentLLMRequests, cfg.LLMQueueWait, deps.Metrics)
-	var client *llm.Client
-	if cfg.Configured() {
-		client = &llm.Client{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel, Timeout: cfg.LLMTimeout,
-			HTTP: &http.Client{}, Breaker: breaker.New("llm", breaker.Settings{}, deps.Metrics)}
+	h, err := chat.New(cfg, deps.Pool, deps.Metrics, deps.Log)
+	if err != nil {
+		return err
 	}
 	srv := server.New(server.Options{
 		Service: "chat", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout,
-		// LLM calls have their own timeout; the request bound must exceed it plus the queue wait.
-		RequestTimeout: cfg.LLMTimeout + cfg.LLMQueueWait + cfg.RequestTimeout,
-		Semaphores:     []*semaphore.Semaphore{sem},
+		// A turn has its own bound; the request's must exceed it plus the queue wait.
+		RequestTimeout: cfg.LLMQueueWait + cfg.TurnTimeout + cfg.RequestTimeout,
+		Semaphores:     []*semaphore.Semaphore{h.Sem},
 		Checks:         []server.Check{deps.DBCheck()},
 		Config:         cfg.Public(),
 		Info: func(context.Context) map[string]any {
 			return map[string]any{"llm_configured": cfg.Configured()}
 		},
 	})
-	chat.NewHandler(client, &history.Store{Pool: deps.Pool}, sem, cfg.MaxMessageChars, deps.Metrics, deps.Log).Routes(srv.App)
-	return deps.Serve(ctx, srv, cfg.HTTPAddr)
+	h.Routes(srv.App)
+	purger := &history.Purger{Store: h.History, Retention: cfg.Retention, Interval: cfg.PurgeInterval, Log: deps.Log,
+		Purged: deps.Metrics.CounterVec("chat_history_purged_total", "Conversation turns deleted after CHAT_RETENTION.").WithLabelValues()}
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); purger.Run(purgeCtx) }()
+	return deps.Serve(ctx, srv, cfg.HTTPAddr, func(context.Context) error {
+		stopPurge()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		return nil
+	})
 }

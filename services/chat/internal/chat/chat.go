@@ -1,6 +1,7 @@
-// Package chat serves POST /chat: it validates the question, bounds how
-// many LLM calls run at once (a semaphore with a bounded wait), and calls
-// the configured OpenAI-compatible LLM through a breaker.
+// Package chat serves POST /chat: it validates the question, loads the
+// conversation of the asking key, bounds how many LLM calls run at once (a
+// semaphore with a bounded wait), and answers from the credentialing
+// records through the tools, as JSON or as a server-sent event stream.
 package chat
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -17,23 +19,16 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provcred/chat/internal/cite"
 	"github.com/provcred/chat/internal/history"
 	"github.com/provcred/chat/internal/llm"
+	"github.com/provcred/chat/internal/tools"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
-	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
 )
-
-// systemPrompt keeps the model honest about what it can see: grounding in
-// the credentialing records is on the roadmap (README), not here yet.
-const systemPrompt = "You are the assistant of a healthcare provider-credentialing platform. " +
-	"You explain credentialing concepts (NPI, NPPES, OIG LEIE and SAM exclusions, state licenses, " +
-	"recredentialing). You have no access to this organisation's provider records: if asked about a " +
-	"specific provider or result, say that you cannot see records and point to GET /results/{provider_id}."
 
 // Request is the body of POST /chat.
 type Request struct {
@@ -41,36 +36,31 @@ type Request struct {
 	ConversationID string `json:"conversation_id"`
 }
 
-// Response is the answer.
+// Response is the JSON answer (and, without the answer, the done event).
 type Response struct {
-	ConversationID string   `json:"conversation_id"`
-	Answer         string   `json:"answer"`
-	Model          string   `json:"model"`
-	Citations      []string `json:"citations"`
+	ConversationID string          `json:"conversation_id"`
+	Answer         string          `json:"answer,omitempty"`
+	Model          string          `json:"model"`
+	Citations      []cite.Citation `json:"citations"`
+	Unverified     []string        `json:"unverified"`
+	Usage          llm.Usage       `json:"usage"`
 }
 
-// historyTurns is how many earlier turns go with a follow-up question.
-const historyTurns = 10
-
-// Handler serves /chat. LLM nil means no LLM is configured.
+// Handler serves /chat. Engine nil means no LLM is configured.
 type Handler struct {
-	LLM             *llm.Client
+	Engine          *Engine
 	History         *history.Store
 	Sem             *semaphore.Semaphore
 	MaxMessageChars int
-	Log             *slog.Logger
-
-	requests *prometheus.CounterVec
-	duration prometheus.Observer
-}
-
-// NewHandler builds the handler and its metrics.
-func NewHandler(client *llm.Client, hist *history.Store, sem *semaphore.Semaphore, maxChars int, m *metrics.Registry, log *slog.Logger) *Handler {
-	return &Handler{
-		LLM: client, History: hist, Sem: sem, MaxMessageChars: maxChars, Log: log,
-		requests: m.CounterVec("chat_llm_requests_total", "LLM calls by outcome.", "outcome"),
-		duration: m.HistogramVec("chat_llm_duration_seconds", "LLM call latency.", prometheus.ExponentialBuckets(0.1, 2, 10)).WithLabelValues(),
-	}
+	// HistoryTokens is the budget of earlier turns sent with a follow-up.
+	HistoryTokens int
+	// TurnTimeout bounds one question, all its LLM and tool calls.
+	TurnTimeout time.Duration
+	// KeepAlive is the idle interval of an event stream's comment lines.
+	KeepAlive time.Duration
+	// RetryAfter is what a busy or broken LLM tells the client to wait.
+	RetryAfter time.Duration
+	Log        *slog.Logger
 }
 
 // Routes registers POST /chat.
@@ -103,61 +93,96 @@ func Parse(body []byte, maxChars int) (*Request, error) {
 	return &req, nil
 }
 
+// wantsStream reports whether the client asked for server-sent events.
+func wantsStream(c *fiber.Ctx) bool {
+	return strings.Contains(strings.ToLower(c.Get(fiber.HeaderAccept)), "text/event-stream")
+}
+
 func (h *Handler) chat(c *fiber.Ctx) error {
 	req, err := Parse(c.Body(), h.MaxMessageChars)
 	if err != nil {
 		return err
 	}
-	if h.LLM == nil {
-		h.requests.WithLabelValues("not_configured").Inc()
+	if h.Engine == nil {
 		return apierr.Unavailable("llm_not_configured", "No LLM is configured for chat (set LLM_BASE_URL).")
 	}
-	actor := server.Actor(c)
-	msgs := []llm.Message{{Role: "system", Content: systemPrompt}}
+	caller := tools.Caller{Actor: server.Actor(c), Role: c.Get(server.HeaderRole), RequestID: server.RequestID(c)}
+	turn := Turn{Caller: caller, Question: req.Message}
 	if req.ConversationID == "" {
 		req.ConversationID = uuid.NewString()
 	} else {
-		earlier, err := h.History.Recent(c.UserContext(), req.ConversationID, actor, historyTurns)
+		turn.History, err = h.History.Recent(c.UserContext(), req.ConversationID, caller.Actor, h.HistoryTokens)
+		if errors.Is(err, history.ErrNotFound) {
+			return apierr.NotFound("conversation " + req.ConversationID + " does not exist")
+		}
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, earlier...)
 	}
-	msgs = append(msgs, llm.Message{Role: "user", Content: req.Message})
 	if err := h.Sem.Acquire(c.UserContext()); err != nil {
-		h.requests.WithLabelValues("rejected").Inc()
-		c.Set(fiber.HeaderRetryAfter, "5")
+		h.Engine.requests.WithLabelValues("rejected").Inc()
+		c.Set(fiber.HeaderRetryAfter, seconds(h.RetryAfter))
 		return apierr.Unavailable("llm_busy", "All LLM slots are busy. Please try again shortly.")
 	}
+	if !h.Engine.LLM.Available() {
+		h.Sem.Release()
+		h.Engine.requests.WithLabelValues("breaker_open").Inc()
+		return h.llmError(c, breaker.ErrOpen)
+	}
+	if wantsStream(c) {
+		return h.stream(c, req, turn)
+	}
 	defer h.Sem.Release()
-	start := time.Now()
-	out, err := h.LLM.Complete(c.UserContext(), msgs)
-	h.duration.Observe(time.Since(start).Seconds())
+	ctx, cancel := context.WithTimeout(c.UserContext(), h.TurnTimeout)
+	defer cancel()
+	ans, err := h.Engine.Answer(ctx, turn, nil)
 	if err != nil {
-		// The client gets a stable code; the cause (status, timeout, dial
-		// error; never the prompt) is for the operator.
-		h.Log.WarnContext(c.UserContext(), "llm call failed", "err", err.Error())
-		return h.llmError(err)
+		return h.llmError(c, err)
 	}
-	h.requests.WithLabelValues("ok").Inc()
-	// The answer is worth more than its record: a failed write is logged,
-	// and the client still gets the answer (without that turn's memory).
-	if err := h.History.Append(c.UserContext(), req.ConversationID, actor, req.Message, out.Content); err != nil {
-		h.Log.ErrorContext(c.UserContext(), "conversation turn not stored", "conversation_id", req.ConversationID, "err", err.Error())
-	}
-	return c.JSON(Response{ConversationID: req.ConversationID, Answer: out.Content, Model: out.Model, Citations: []string{}})
+	h.store(c.UserContext(), req, caller, ans)
+	return c.JSON(Response{ConversationID: req.ConversationID, Answer: ans.Text, Model: ans.Model,
+		Citations: ans.Citations, Unverified: ans.Unverified, Usage: ans.Usage})
 }
 
-func (h *Handler) llmError(err error) error {
+// store keeps the turn. The answer is worth more than its record: a failed
+// write is logged (never the text), and the client still gets the answer.
+func (h *Handler) store(ctx context.Context, req *Request, caller tools.Caller, ans *Answer) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := h.History.Append(ctx, req.ConversationID, caller.Actor, req.Message, ans.Text, ans.Citations); err != nil {
+		h.Log.ErrorContext(ctx, "conversation turn not stored", "err", err.Error())
+	}
+}
+
+// apiError maps a failed turn to the client's error; the cause (status,
+// timeout, dial error; never the prompt) is logged for the operator.
+func (h *Handler) apiError(ctx context.Context, err error) (*apierr.Error, time.Duration) {
+	var se *llm.StatusError
 	switch {
 	case errors.Is(err, breaker.ErrOpen):
-		h.requests.WithLabelValues("breaker_open").Inc()
-		return apierr.Unavailable("llm_unavailable", "The LLM is failing; chat is paused for a few seconds.")
-	case breaker.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
-		h.requests.WithLabelValues("timeout").Inc()
-		return apierr.New(fiber.StatusGatewayTimeout, "llm_timeout", "The LLM did not answer in time.")
-	default:
-		h.requests.WithLabelValues("error").Inc()
-		return apierr.New(fiber.StatusBadGateway, "llm_error", "The LLM answered with an error.")
+		return apierr.Unavailable("llm_unavailable", "The LLM is failing; chat is paused for a few seconds."), h.RetryAfter
+	case errors.As(err, &se) && se.Code == 429:
+		wait := max(se.RetryAfter, h.RetryAfter)
+		h.Log.WarnContext(ctx, "llm call failed", "err", llm.Describe(err))
+		return apierr.Unavailable("llm_unavailable", "The LLM is rate limiting this service. Please try again shortly."), wait
+	case errors.Is(err, context.Canceled):
+		return apierr.New(499, "canceled", "The client went away."), 0
+	case breaker.IsTimeout(err):
+		h.Log.WarnContext(ctx, "llm call failed", "err", llm.Describe(err))
+		return apierr.New(fiber.StatusGatewayTimeout, "llm_timeout", "The LLM did not answer in time."), 0
 	}
+	h.Log.WarnContext(ctx, "llm call failed", "err", llm.Describe(err))
+	return apierr.New(fiber.StatusBadGateway, "llm_error", "The LLM answered with an error."), 0
+}
+
+func (h *Handler) llmError(c *fiber.Ctx, err error) error {
+	ae, wait := h.apiError(c.UserContext(), err)
+	if wait > 0 {
+		c.Set(fiber.HeaderRetryAfter, seconds(wait))
+	}
+	return ae
+}
+
+func seconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }

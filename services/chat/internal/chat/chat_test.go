@@ -1,32 +1,27 @@
 package chat
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	chatcfg "github.com/provcred/chat/internal/config"
 	"github.com/provcred/chat/internal/history"
-	"github.com/provcred/chat/internal/llm"
+	"github.com/provcred/chat/internal/history/historytest"
+	"github.com/provcred/chat/internal/llmtest"
 	"github.com/provcred/platform/apierr"
-	"github.com/provcred/platform/breaker"
-	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/metrics"
-	"github.com/provcred/platform/pgtest"
-	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
 )
 
@@ -84,13 +79,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-type fixture struct {
-	app  *fiber.App
-	m    *metrics.Registry
-	sem  *semaphore.Semaphore
-	logs *syncBuffer
-}
-
+// syncBuffer collects the service's log lines.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -103,187 +92,523 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// historyDB is the chat schema's template database.
-func historyDB(t *testing.T) pgtest.Template {
+// env is a chat service on a real listener, wired as cmd/chat wires it
+// (New, the platform server), with a scripted model.
+type env struct {
+	URL   string
+	h     *Handler
+	m     *metrics.Registry
+	model *llmtest.Server
+	logs  *syncBuffer
+}
+
+// newEnv starts the service with settings on top of test defaults; a
+// model nil means no LLM configured.
+func newEnv(t *testing.T, model *llmtest.Server, settings map[string]string) *env {
 	t.Helper()
-	key, err := pgtest.Fingerprint([]fs.FS{history.Migrations()})
+	vars := map[string]string{
+		"LLM_MODEL": "scripted", "LLM_API_KEY": "sk-test", "LLM_TIMEOUT": "2s", "LLM_QUEUE_WAIT": "200ms",
+		"MAX_CONCURRENT_LLM_REQUESTS": "2", "LLM_BREAKER_FAILURES": "3", "LLM_BREAKER_OPEN_TIMEOUT": "300ms",
+		"CHAT_SSE_KEEPALIVE": "100ms", "CHAT_TURN_TIMEOUT": "10s",
+		// Tools point nowhere unless a test gives them services.
+		"CREDENTIAL_URL": "http://127.0.0.1:9", "STATS_URL": "http://127.0.0.1:9",
+	}
+	if model != nil {
+		vars["LLM_BASE_URL"] = model.URL
+	}
+	for k, v := range settings {
+		vars[k] = v
+	}
+	cfg, err := config.Parse[chatcfg.Config](vars)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pgtest.Template{Name: "chat", Key: key, SearchPath: history.Schema,
-		Migrate: func(ctx context.Context, url string) error {
-			pool, err := pgxpool.New(ctx, url)
-			if err != nil {
+	pool := historytest.NewPool(t)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	m := metrics.New("chat")
+	h, err := New(cfg, pool, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Options{Service: "chat", Logger: log, Metrics: m, BodyLimit: cfg.BodyLimitBytes,
+		RequestTimeout: cfg.LLMQueueWait + cfg.TurnTimeout + cfg.RequestTimeout})
+	h.Routes(srv.App)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.App.Listener(ln) }()
+	t.Cleanup(func() { _ = srv.App.ShutdownWithTimeout(5 * time.Second) })
+	return &env{URL: "http://" + ln.Addr().String(), h: h, m: m, model: model, logs: logs}
+}
+
+func startModel(t *testing.T, script func(*llmtest.Request) llmtest.Reply) *llmtest.Server {
+	t.Helper()
+	s := llmtest.Start(script)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// answer is a scripted model that says text.
+func answer(text ...string) func(*llmtest.Request) llmtest.Reply {
+	return func(*llmtest.Request) llmtest.Reply { return llmtest.Reply{Tokens: text} }
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// post sends POST /chat as actor with role reader.
+func (e *env) post(t *testing.T, actor, body string) reply {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.URL+"/chat", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(server.HeaderActor, actor)
+	req.Header.Set(server.HeaderRole, "reader")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// sseEvent is one server-sent event with the moment it arrived.
+type sseEvent struct {
+	name string
+	data map[string]any
+	at   time.Time
+}
+
+// openStream sends POST /chat with Accept: text/event-stream and returns
+// the response, whose body the caller reads with readEvents.
+func (e *env) openStream(t *testing.T, ctx context.Context, actor, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.URL+"/chat", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set(server.HeaderActor, actor)
+	req.Header.Set(server.HeaderRole, "reader")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// readEvents parses an event stream, calling each for every event until it
+// returns false or the stream ends. Comment lines are skipped.
+func readEvents(r io.Reader, each func(sseEvent) bool) error {
+	sc := bufio.NewScanner(r)
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.name != "" {
+				ev.at = time.Now()
+				if !each(ev) {
+					return nil
+				}
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event: "):
+			ev.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.data); err != nil {
 				return err
 			}
-			defer pool.Close()
-			_, err = database.Migrate(ctx, pool, history.Schema, history.Migrations())
-			return err
-		}}
-}
-
-func newApp(t *testing.T, llmURL string, timeout time.Duration) fixture {
-	t.Helper()
-	m := metrics.New("chat")
-	sem := semaphore.New("llm", 1, 20*time.Millisecond, m)
-	var client *llm.Client
-	if llmURL != "" {
-		client = &llm.Client{BaseURL: llmURL, APIKey: "k", Model: "m", Timeout: timeout, HTTP: &http.Client{},
-			Breaker: breaker.New("llm", breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: 200 * time.Millisecond}, m)}
-	}
-	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
-		ae, ok := apierr.As(err)
-		if !ok {
-			ae = apierr.Internal()
 		}
-		return c.Status(ae.Status).JSON(ae)
-	}})
-	pool, _ := historyDB(t).NewPool(t)
-	logs := &syncBuffer{}
-	NewHandler(client, &history.Store{Pool: pool}, sem, 4000, m, slog.New(slog.NewJSONHandler(logs, nil))).Routes(app)
-	return fixture{app, m, sem, logs}
+	}
+	return sc.Err()
 }
 
-func post(t *testing.T, app *fiber.App, body string) (int, map[string]any) {
-	return postAs(t, app, "key_ops", body)
-}
-
-func postAs(t *testing.T, app *fiber.App, actor, body string) (int, map[string]any) {
+func collectEvents(t *testing.T, resp *http.Response) []sseEvent {
 	t.Helper()
-	req := httptest.NewRequest("POST", "/chat", strings.NewReader(body))
-	req.Header.Set(server.HeaderActor, actor)
-	resp, err := app.Test(req, 10000)
-	if err != nil {
+	defer resp.Body.Close()
+	var out []sseEvent
+	if err := readEvents(resp.Body, func(ev sseEvent) bool { out = append(out, ev); return true }); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out
+	return out
+}
+
+func (e *env) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	v, _ := e.m.Value(name, labels...)
+	return v
 }
 
 func TestNotConfigured(t *testing.T) {
 	t.Parallel()
-	f := newApp(t, "", 0)
-	if st, body := post(t, f.app, `{"message":"hi"}`); st != 503 || body["code"] != "llm_not_configured" {
-		t.Fatalf("%d %v", st, body)
+	e := newEnv(t, nil, nil)
+	if r := e.post(t, "key_a", `{"message":"hi"}`); r.status != 503 || r.body["code"] != "llm_not_configured" {
+		t.Fatalf("%d %s", r.status, r.raw)
 	}
 	// Validation still comes first.
-	if st, body := post(t, f.app, `{"message":""}`); st != 422 || body["field"] != "message" {
-		t.Fatalf("%d %v", st, body)
+	if r := e.post(t, "key_a", `{"message":""}`); r.status != 422 || r.body["field"] != "message" {
+		t.Fatalf("%d %s", r.status, r.raw)
 	}
 }
 
-// fakeLLM is a real HTTP server speaking the OpenAI chat completions format.
-func fakeLLM(t *testing.T, mode *atomic.Value) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer k" {
-			http.Error(w, `{"error":{"message":"bad path or key"}}`, 401)
-			return
-		}
-		var req struct {
-			Model    string        `json:"model"`
-			Messages []llm.Message `json:"messages"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		switch mode.Load().(string) {
-		case "fail":
-			http.Error(w, `{"error":{"message":"overloaded"}}`, 500)
-		case "slow":
-			time.Sleep(300 * time.Millisecond)
-			fallthrough
-		case "count":
-			// Answers with the conversation it was given: the turns, newest last.
-			var turns []string
-			for _, m := range req.Messages[1:] {
-				turns = append(turns, m.Role+":"+m.Content)
-			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"model": req.Model, "choices": []any{
-				map[string]any{"message": map[string]string{"role": "assistant", "content": strings.Join(turns, "|")}}}})
-		default:
-			_ = json.NewEncoder(w).Encode(map[string]any{"model": req.Model, "choices": []any{
-				map[string]any{"message": map[string]string{"role": "assistant", "content": "echo: " + req.Messages[len(req.Messages)-1].Content}}}})
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+func TestJSONAnswer(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, answer("The OIG LEIE ", "lists excluded ", "individuals."))
+	e := newEnv(t, model, nil)
+	r := e.post(t, "key_a", `{"message":"What is the LEIE?"}`)
+	if r.status != 200 || r.body["answer"] != "The OIG LEIE lists excluded individuals." || r.body["model"] != "scripted" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if cites, _ := r.body["citations"].([]any); cites == nil || len(cites) != 0 {
+		t.Fatalf("citations %v", r.body["citations"])
+	}
+	// The SDK spoke the real wire format: bearer key, stream with usage,
+	// the system prompt first, the tools offered to a reader.
+	req := model.Requests()[0]
+	if req.Header.Get("Authorization") != "Bearer sk-test" || !req.Stream || req.StreamOptions == nil ||
+		!req.StreamOptions.IncludeUsage || req.Model != "scripted" || req.MaxTokens != 1024 {
+		t.Fatalf("request %+v", req)
+	}
+	if req.Messages[0].Role != "system" || req.Last().Text() != "What is the LEIE?" || len(req.ToolNames()) != 7 {
+		t.Fatalf("messages %+v tools %v", req.Messages, req.ToolNames())
+	}
 }
 
 func TestLLMFailureModes(t *testing.T) {
 	t.Parallel()
-	var mode atomic.Value
-	mode.Store("ok")
-	srv := fakeLLM(t, &mode)
-	f := newApp(t, srv.URL+"/v1", 100*time.Millisecond)
+	var mu sync.Mutex
+	mode := "ok"
+	set := func(m string) { mu.Lock(); mode = m; mu.Unlock() }
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		switch mode {
+		case "stall":
+			return llmtest.Reply{Tokens: []string{"Half an ans"}, Stall: true}
+		case "500":
+			return llmtest.Reply{Status: 500}
+		case "429":
+			return llmtest.Reply{Status: 429, RetryAfter: "7"}
+		case "400":
+			return llmtest.Reply{Status: 400}
+		}
+		return llmtest.Reply{Tokens: []string{"fine"}, PromptTokens: 12, CompletionTokens: 1}
+	})
+	e := newEnv(t, model, map[string]string{"LLM_TIMEOUT": "300ms", "LLM_BREAKER_FAILURES": "3"})
 
-	st, body := post(t, f.app, `{"message":"What is SAM?"}`)
-	if st != 200 || body["answer"] != "echo: What is SAM?" || body["conversation_id"] == "" {
-		t.Fatalf("ok: %d %v", st, body)
+	r := e.post(t, "key_a", `{"message":"What is SAM?"}`)
+	if r.status != 200 || r.body["answer"] != "fine" {
+		t.Fatalf("ok: %d %s", r.status, r.raw)
 	}
-	mode.Store("slow")
-	if st, body := post(t, f.app, `{"message":"x"}`); st != 504 || body["code"] != "llm_timeout" {
-		t.Fatalf("slow: %d %v", st, body)
+	if u, _ := r.body["usage"].(map[string]any); u["prompt_tokens"] != float64(12) || u["completion_tokens"] != float64(1) {
+		t.Fatalf("usage %v", r.body["usage"])
 	}
-	mode.Store("fail")
-	if st, body := post(t, f.app, `{"message":"secret question"}`); st != 502 || body["code"] != "llm_error" {
-		t.Fatalf("fail: %d %v", st, body)
+	set("400") // the request's fault: not held against the model
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 502 || r.body["code"] != "llm_error" {
+		t.Fatalf("400: %d %s", r.status, r.raw)
 	}
-	// The operator sees why; the prompt stays out of the log.
-	if l := f.logs.String(); !strings.Contains(l, "remote answered HTTP 500") || strings.Contains(l, "secret question") {
-		t.Fatalf("log: %s", l)
+	// A model that stops mid-answer is cut at LLM_TIMEOUT.
+	set("stall")
+	start := time.Now()
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 504 || r.body["code"] != "llm_timeout" {
+		t.Fatalf("stall: %d %s", r.status, r.raw)
 	}
-	// Two consecutive failures (timeout, 500) opened the breaker: no call is made.
-	if st, body := post(t, f.app, `{"message":"x"}`); st != 503 || body["code"] != "llm_unavailable" {
-		t.Fatalf("open: %d %v", st, body)
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("stall took %s", el)
 	}
-	mode.Store("ok")
-	time.Sleep(250 * time.Millisecond)
-	if st, _ := post(t, f.app, `{"message":"x"}`); st != 200 {
-		t.Fatalf("healed: %d", st)
+	set("429")
+	r = e.post(t, "key_a", `{"message":"secret question about Dr. Okafor"}`)
+	if r.status != 503 || r.body["code"] != "llm_unavailable" || r.header.Get("Retry-After") != "7" {
+		t.Fatalf("429: %d %v %s", r.status, r.header, r.raw)
 	}
-	for outcome, want := range map[string]float64{"ok": 2, "timeout": 1, "error": 1, "breaker_open": 1} {
-		if v, _ := f.m.Value("chat_llm_requests_total", "outcome="+outcome); v != want {
+	set("500") // third failure in a row (stall, 429, 500) opens the breaker
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 502 || r.body["code"] != "llm_error" {
+		t.Fatalf("500: %d %s", r.status, r.raw)
+	}
+	calls := len(model.Requests())
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 503 || r.body["code"] != "llm_unavailable" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("open: %d %s", r.status, r.raw)
+	}
+	if len(model.Requests()) != calls {
+		t.Fatal("an open breaker still called the model")
+	}
+	if v := e.metric(t, "circuit_breaker_state", "name=llm"); v != 2 {
+		t.Fatalf("breaker state %v", v)
+	}
+	// Healed: after the open timeout the probe succeeds and the breaker closes.
+	set("ok")
+	time.Sleep(400 * time.Millisecond)
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 200 {
+		t.Fatalf("healed: %d %s", r.status, r.raw)
+	}
+	if v := e.metric(t, "circuit_breaker_state", "name=llm"); v != 0 {
+		t.Fatalf("breaker state after healing %v", v)
+	}
+	for outcome, want := range map[string]float64{"ok": 2, "timeout": 1, "error": 2, "rate_limited": 1, "breaker_open": 1} {
+		if v := e.metric(t, "chat_llm_requests_total", "outcome="+outcome); v != want {
 			t.Errorf("outcome %s = %v, want %v", outcome, v, want)
+		}
+	}
+	// The operator sees why; prompts and answers stay out of the log.
+	l := e.logs.String()
+	if !strings.Contains(l, "model answered HTTP 500") || !strings.Contains(l, "timeout") {
+		t.Fatalf("log lacks the causes: %s", l)
+	}
+	for _, secret := range []string{"secret question", "Okafor", "What is SAM", "fine", "Half an ans"} {
+		if strings.Contains(l, secret) {
+			t.Fatalf("log holds %q: %s", secret, l)
 		}
 	}
 }
 
-func TestSemaphoreBusy(t *testing.T) {
+func TestBreakerOpensOnRepeated500sAndCloses(t *testing.T) {
 	t.Parallel()
-	var mode atomic.Value
-	mode.Store("ok")
-	srv := fakeLLM(t, &mode)
-	f := newApp(t, srv.URL+"/v1", time.Second)
-	if err := f.sem.Acquire(t.Context()); err != nil { // take the only slot
-		t.Fatal(err)
+	var mu sync.Mutex
+	failing := true
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return llmtest.Reply{Status: 500}
+		}
+		return llmtest.Reply{Tokens: []string{"back"}}
+	})
+	e := newEnv(t, model, nil)
+	for i := 0; i < 3; i++ {
+		if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 502 {
+			t.Fatalf("call %d: %d %s", i, r.status, r.raw)
+		}
 	}
-	defer f.sem.Release()
-	st, body := post(t, f.app, `{"message":"x"}`)
-	if st != 503 || body["code"] != "llm_busy" {
-		t.Fatalf("%d %v", st, body)
+	// Open: answered at once, the model is not called, for stream requests too.
+	calls := len(model.Requests())
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 503 || r.body["code"] != "llm_unavailable" {
+		t.Fatalf("open: %d %s", r.status, r.raw)
+	}
+	resp := e.openStream(t, t.Context(), "key_a", `{"message":"x"}`)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(raw), "llm_unavailable") {
+		t.Fatalf("open stream: %d %s", resp.StatusCode, raw)
+	}
+	if len(model.Requests()) != calls {
+		t.Fatal("the model was called while the breaker was open")
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	time.Sleep(400 * time.Millisecond)
+	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 200 || r.body["answer"] != "back" {
+		t.Fatalf("healed: %d %s", r.status, r.raw)
+	}
+	if v := e.metric(t, "circuit_breaker_transitions_total", "name=llm", "to=closed"); v != 1 {
+		t.Fatalf("closed transitions %v", v)
 	}
 }
 
-func TestConversationHistory(t *testing.T) {
+// 20 concurrent chats with a cap of 5: never more than 5 model calls at
+// once, and the ones that waited past the bound get llm_busy.
+func TestConcurrencyCap(t *testing.T) {
 	t.Parallel()
-	var mode atomic.Value
-	mode.Store("count")
-	srv := fakeLLM(t, &mode)
-	f := newApp(t, srv.URL+"/v1", time.Second)
-
-	st, first := postAs(t, f.app, "key_a", `{"message":"What is LEIE?"}`)
-	if st != 200 || first["answer"] != "user:What is LEIE?" {
-		t.Fatalf("first: %d %v", st, first)
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Delay: 600 * time.Millisecond, Tokens: []string{"ok"}}
+	})
+	e := newEnv(t, model, map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "5", "LLM_QUEUE_WAIT": "200ms"})
+	var wg sync.WaitGroup
+	results := make(chan reply, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- e.post(t, "key_a", `{"message":"x"}`)
+		}()
 	}
-	conv := first["conversation_id"].(string)
-	st, second := postAs(t, f.app, "key_a", `{"message":"And SAM?","conversation_id":"`+conv+`"}`)
-	want := "user:What is LEIE?|assistant:user:What is LEIE?|user:And SAM?"
-	if st != 200 || second["answer"] != want || second["conversation_id"] != conv {
-		t.Fatalf("follow-up: %d %v\nwant answer %q", st, second, want)
+	wg.Wait()
+	close(results)
+	ok, busy := 0, 0
+	for r := range results {
+		switch {
+		case r.status == 200:
+			ok++
+		case r.status == 503 && r.body["code"] == "llm_busy" && r.header.Get("Retry-After") != "":
+			busy++
+		default:
+			t.Errorf("%d %s", r.status, r.raw)
+		}
 	}
-	// Another key using the same conversation id sees none of it.
-	st, other := postAs(t, f.app, "key_b", `{"message":"Hi","conversation_id":"`+conv+`"}`)
-	if st != 200 || other["answer"] != "user:Hi" {
-		t.Fatalf("other actor: %d %v", st, other)
+	if model.MaxInFlight() > 5 {
+		t.Fatalf("%d model calls in flight, cap 5", model.MaxInFlight())
+	}
+	if ok != 5 || busy != 15 {
+		t.Fatalf("ok %d busy %d; want 5 and 15", ok, busy)
+	}
+	if v := e.metric(t, "semaphore_rejected_total", "name=llm"); v != 15 {
+		t.Fatalf("rejected %v", v)
 	}
 }
+
+func TestStreamEventByEvent(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Tokens: []string{"One", " two", " three", " four"}, TokenDelay: 150 * time.Millisecond}
+	})
+	e := newEnv(t, model, nil)
+	resp := e.openStream(t, t.Context(), "key_a", `{"message":"count"}`)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+	events := collectEvents(t, resp)
+	var text strings.Builder
+	var tokens []sseEvent
+	for _, ev := range events {
+		if ev.name == EventToken {
+			tokens = append(tokens, ev)
+			text.WriteString(ev.data["text"].(string))
+		}
+	}
+	if len(tokens) != 4 || text.String() != "One two three four" {
+		t.Fatalf("events %+v", events)
+	}
+	// They arrived as written, not in one piece at the end.
+	if spread := tokens[3].at.Sub(tokens[0].at); spread < 300*time.Millisecond {
+		t.Fatalf("tokens arrived within %s: buffered", spread)
+	}
+	done := events[len(events)-1]
+	if done.name != EventDone || done.data["conversation_id"] == "" || done.data["unverified"] == nil {
+		t.Fatalf("last event %+v", done)
+	}
+	// The turn was stored: a follow-up in the same conversation carries it.
+	conv := done.data["conversation_id"].(string)
+	r := e.post(t, "key_a", `{"message":"again","conversation_id":"`+conv+`"}`)
+	if r.status != 200 {
+		t.Fatalf("follow-up %d %s", r.status, r.raw)
+	}
+	msgs := model.Requests()[1].Messages
+	if len(msgs) != 4 || msgs[1].Text() != "count" || msgs[2].Text() != "One two three four" {
+		t.Fatalf("follow-up messages %+v", msgs)
+	}
+}
+
+// A client that goes away mid-stream cancels the model call and frees its
+// slot within a second; the breaker does not count it.
+func TestStreamDisconnectFreesSlot(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Tokens: []string{"Let me think"}, Stall: true}
+	})
+	e := newEnv(t, model, map[string]string{"LLM_TIMEOUT": "30s", "MAX_CONCURRENT_LLM_REQUESTS": "1", "LLM_BREAKER_FAILURES": "1"})
+	for i := 0; i < 2; i++ { // twice: a cancel must not open the breaker (1 failure would)
+		ctx, cancel := context.WithCancel(t.Context())
+		resp := e.openStream(t, ctx, "key_a", `{"message":"x"}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d", resp.StatusCode)
+		}
+		_ = readEvents(resp.Body, func(ev sseEvent) bool { return ev.name != EventToken })
+		if v := e.metric(t, "semaphore_in_use", "name=llm"); v != 1 {
+			t.Fatalf("in use while streaming: %v", v)
+		}
+		gone := time.Now()
+		cancel()
+		resp.Body.Close()
+		deadline := gone.Add(time.Second)
+		for e.metric(t, "semaphore_in_use", "name=llm") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the slot was not freed within a second of the disconnect")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		select {
+		case at := <-model.CancelTimes():
+			if at.Sub(gone) > time.Second {
+				t.Fatalf("model call cancelled %s after the disconnect", at.Sub(gone))
+			}
+		case <-time.After(time.Second):
+			t.Fatal("the model call was not cancelled")
+		}
+	}
+	if v := e.metric(t, "circuit_breaker_state", "name=llm"); v != 0 {
+		t.Fatalf("a client's cancel opened the breaker (state %v)", v)
+	}
+	if v := e.metric(t, "chat_llm_requests_total", "outcome=canceled"); v != 2 {
+		t.Fatalf("canceled %v", v)
+	}
+}
+
+func TestStreamErrorEvent(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 500} })
+	e := newEnv(t, model, nil)
+	events := collectEvents(t, e.openStream(t, t.Context(), "key_a", `{"message":"x"}`))
+	if len(events) != 1 || events[0].name != EventError || events[0].data["code"] != "llm_error" {
+		t.Fatalf("%+v", events)
+	}
+}
+
+func TestConversationBelongsToItsKey(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, func(req *llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Tokens: []string{"answer to " + req.Last().Text()}}
+	})
+	e := newEnv(t, model, nil)
+	first := e.post(t, "key_a", `{"message":"What is LEIE?"}`)
+	conv, _ := first.body["conversation_id"].(string)
+	if first.status != 200 || conv == "" {
+		t.Fatalf("%d %s", first.status, first.raw)
+	}
+	if r := e.post(t, "key_a", `{"message":"And SAM?","conversation_id":"`+conv+`"}`); r.status != 200 || r.body["conversation_id"] != conv {
+		t.Fatalf("follow-up %d %s", r.status, r.raw)
+	}
+	msgs := model.Requests()[1].Messages
+	if len(msgs) != 4 || msgs[2].Text() != "answer to What is LEIE?" {
+		t.Fatalf("follow-up saw %+v", msgs)
+	}
+	for _, tc := range []struct{ actor, conv string }{{"key_b", conv}, {"key_a", "no-such-conversation"}} {
+		r := e.post(t, tc.actor, `{"message":"Hi","conversation_id":"`+tc.conv+`"}`)
+		if r.status != 404 || r.body["code"] != "not_found" {
+			t.Fatalf("%s on %s: %d %s", tc.actor, tc.conv, r.status, r.raw)
+		}
+	}
+	if n := len(model.Requests()); n != 2 {
+		t.Fatalf("the model was called %d times", n)
+	}
+}
+
+func TestHistoryTokenBudget(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, func(req *llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Tokens: []string{strings.Repeat("a", 400)}} // ~104 tokens each
+	})
+	e := newEnv(t, model, map[string]string{"CHAT_HISTORY_TOKENS": "500"})
+	conv := ""
+	for i := 0; i < 6; i++ {
+		body := `{"message":"` + strings.Repeat("q", 400) + `"`
+		if conv != "" {
+			body += `,"conversation_id":"` + conv + `"`
+		}
+		r := e.post(t, "key_a", body+"}")
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		conv = r.body["conversation_id"].(string)
+	}
+	last := model.Requests()[5].Messages
+	earlier := last[1 : len(last)-1]
+	used := 0
+	for _, m := range earlier {
+		used += history.Tokens(m.Text())
+	}
+	// 10 earlier turns of ~104 tokens: 4 fit in 500, as whole question/answer pairs.
+	if len(earlier) != 4 || used > 500 || earlier[0].Role != "user" {
+		t.Fatalf("%d earlier messages (%d tokens), first %s", len(earlier), used, earlier[0].Role)
+	}
+}
+

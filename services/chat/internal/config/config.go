@@ -12,19 +12,59 @@ import (
 // Config of the chat service.
 type Config struct {
 	config.Base
-	// LLMBaseURL is an OpenAI-compatible API root, e.g. https://api.openai.com/v1.
-	// Empty: chat answers 503 llm_not_configured.
+	// LLMBaseURL is an OpenAI-compatible API root, e.g. https://api.openai.com/v1,
+	// http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama),
+	// http://127.0.0.1:8080/v1 (llama.cpp's server). Empty: chat answers 503
+	// llm_not_configured.
 	LLMBaseURL string `env:"LLM_BASE_URL"`
-	// LLMAPIKey is sent as a bearer token (from a Kubernetes Secret).
+	// LLMAPIKey is sent as a bearer token (from a Kubernetes Secret); local
+	// servers take none.
 	LLMAPIKey string `env:"LLM_API_KEY"`
 	LLMModel  string `env:"LLM_MODEL" envDefault:"gpt-4o-mini"`
-	// LLMTimeout bounds one completion call.
+	// LLMTimeout bounds one completion call, streamed answer included: a
+	// model that stalls mid-answer is cut here.
 	LLMTimeout time.Duration `env:"LLM_TIMEOUT" envDefault:"60s"`
+	// LLMMaxTokens caps one answer (sent as max_tokens, which every
+	// compatible server reads); 0 leaves it to the server.
+	LLMMaxTokens int `env:"LLM_MAX_TOKENS" envDefault:"1024"`
+	// LLMBreakerFailures in a row (5xx, 429, timeouts) open the LLM breaker
+	// for LLMBreakerOpen.
+	LLMBreakerFailures uint32        `env:"LLM_BREAKER_FAILURES" envDefault:"5"`
+	LLMBreakerOpen     time.Duration `env:"LLM_BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
 	// MaxConcurrentLLMRequests per replica; callers past it wait LLMQueueWait, then 503.
 	MaxConcurrentLLMRequests int           `env:"MAX_CONCURRENT_LLM_REQUESTS" envDefault:"5"`
 	LLMQueueWait             time.Duration `env:"LLM_QUEUE_WAIT" envDefault:"10s"`
 	// MaxMessageChars bounds a user message.
 	MaxMessageChars int `env:"CHAT_MAX_MESSAGE_CHARS" envDefault:"4000"`
+	// TurnTimeout bounds one question: every LLM call and tool call of it.
+	TurnTimeout time.Duration `env:"CHAT_TURN_TIMEOUT" envDefault:"120s"`
+	// MaxToolRounds is how many times per question the model may call tools
+	// before it must answer.
+	MaxToolRounds int `env:"CHAT_MAX_TOOL_ROUNDS" envDefault:"4"`
+	// HistoryTokens is the approximate token budget (4 characters a token)
+	// of earlier turns sent with a follow-up; older turns are left out.
+	HistoryTokens int `env:"CHAT_HISTORY_TOKENS" envDefault:"3000"`
+	// Retention: conversation turns older than this are deleted by a job
+	// running every PurgeInterval.
+	Retention     time.Duration `env:"CHAT_RETENTION" envDefault:"720h"`
+	PurgeInterval time.Duration `env:"CHAT_PURGE_INTERVAL" envDefault:"1h"`
+	// SharePII sends dates of birth, DEA numbers, addresses and phone numbers
+	// to the model; by default they are removed from what tools return.
+	SharePII bool `env:"CHAT_SHARE_PII" envDefault:"false"`
+	// SSEKeepAlive is how often an idle event stream gets a comment line, so
+	// a client that went away is noticed (and its LLM call cancelled) quickly.
+	SSEKeepAlive time.Duration `env:"CHAT_SSE_KEEPALIVE" envDefault:"500ms"`
+
+	// CredentialURL and StatsURL are the services the tools read from.
+	CredentialURL string `env:"CREDENTIAL_URL" envDefault:"http://127.0.0.1:8001"`
+	StatsURL      string `env:"STATS_URL" envDefault:"http://127.0.0.1:8002"`
+	// ToolTimeout bounds one tool call; ToolMaxResultBytes bounds what one
+	// tool call hands the model (lists are shortened to fit).
+	ToolTimeout        time.Duration `env:"CHAT_TOOL_TIMEOUT" envDefault:"5s"`
+	ToolMaxResultBytes int           `env:"CHAT_TOOL_MAX_RESULT_BYTES" envDefault:"16384"`
+	// ToolBreakerFailures in a row open a tool upstream's breaker for ToolBreakerOpen.
+	ToolBreakerFailures uint32        `env:"CHAT_TOOL_BREAKER_FAILURES" envDefault:"5"`
+	ToolBreakerOpen     time.Duration `env:"CHAT_TOOL_BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
 }
 
 // Validate checks the settings.
@@ -32,19 +72,46 @@ func (c Config) Validate() error {
 	if err := c.Base.Validate(); err != nil {
 		return err
 	}
-	if c.LLMBaseURL != "" {
-		u, err := url.Parse(c.LLMBaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("LLM_BASE_URL: must be an http(s) URL, got %q", c.LLMBaseURL)
+	for _, u := range []struct{ name, val string }{
+		{"LLM_BASE_URL", c.LLMBaseURL}, {"CREDENTIAL_URL", c.CredentialURL}, {"STATS_URL", c.StatsURL},
+	} {
+		if u.val == "" && u.name == "LLM_BASE_URL" {
+			continue
+		}
+		if err := httpURL(u.name, u.val); err != nil {
+			return err
 		}
 	}
-	if c.MaxConcurrentLLMRequests < 1 {
-		return fmt.Errorf("MAX_CONCURRENT_LLM_REQUESTS: must be at least 1, got %d", c.MaxConcurrentLLMRequests)
+	for _, n := range []struct {
+		name     string
+		val, min int
+	}{
+		{"MAX_CONCURRENT_LLM_REQUESTS", c.MaxConcurrentLLMRequests, 1},
+		{"CHAT_MAX_MESSAGE_CHARS", c.MaxMessageChars, 1},
+		{"CHAT_MAX_TOOL_ROUNDS", c.MaxToolRounds, 0},
+		{"CHAT_HISTORY_TOKENS", c.HistoryTokens, 0},
+		{"LLM_MAX_TOKENS", c.LLMMaxTokens, 0},
+		{"CHAT_TOOL_MAX_RESULT_BYTES", c.ToolMaxResultBytes, 1024},
+		{"LLM_BREAKER_FAILURES", int(c.LLMBreakerFailures), 1},
+		{"CHAT_TOOL_BREAKER_FAILURES", int(c.ToolBreakerFailures), 1},
+	} {
+		if n.val < n.min {
+			return fmt.Errorf("%s: must be at least %d, got %d", n.name, n.min, n.val)
+		}
 	}
-	if c.MaxMessageChars < 1 {
-		return fmt.Errorf("CHAT_MAX_MESSAGE_CHARS: must be at least 1, got %d", c.MaxMessageChars)
+	return config.Positive("LLM_TIMEOUT", c.LLMTimeout, "LLM_QUEUE_WAIT", c.LLMQueueWait,
+		"CHAT_TURN_TIMEOUT", c.TurnTimeout, "CHAT_RETENTION", c.Retention, "CHAT_PURGE_INTERVAL", c.PurgeInterval,
+		"CHAT_SSE_KEEPALIVE", c.SSEKeepAlive, "CHAT_TOOL_TIMEOUT", c.ToolTimeout,
+		"LLM_BREAKER_OPEN_TIMEOUT", c.LLMBreakerOpen, "CHAT_TOOL_BREAKER_OPEN_TIMEOUT", c.ToolBreakerOpen)
+}
+
+// httpURL checks an http(s) URL without echoing credentials it may hold.
+func httpURL(name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: must be an http(s) URL", name)
 	}
-	return config.Positive("LLM_TIMEOUT", c.LLMTimeout, "LLM_QUEUE_WAIT", c.LLMQueueWait)
+	return nil
 }
 
 // Configured reports whether an LLM is set up.
@@ -55,5 +122,8 @@ func (c Config) Public() map[string]any {
 	return map[string]any{
 		"llm_configured": c.Configured(), "llm_model": c.LLMModel, "llm_timeout": c.LLMTimeout.String(),
 		"max_concurrent_llm_requests": c.MaxConcurrentLLMRequests, "llm_queue_wait": c.LLMQueueWait.String(),
+		"chat_turn_timeout": c.TurnTimeout.String(), "chat_max_tool_rounds": c.MaxToolRounds,
+		"chat_history_tokens": c.HistoryTokens, "chat_retention": c.Retention.String(), "chat_share_pii": c.SharePII,
+		"chat_tool_timeout": c.ToolTimeout.String(), "chat_tool_max_result_bytes": c.ToolMaxResultBytes,
 	}
 }

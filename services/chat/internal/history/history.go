@@ -1,13 +1,18 @@
 // Package history keeps chat conversations in the chat schema, so a
-// follow-up question carries the turns before it. A conversation is only
-// visible to the API key that held it.
+// follow-up question carries the turns before it. A conversation belongs to
+// the API key that started it; for any other key it does not exist. Turns
+// older than the retention are purged by a periodic job (purge.go).
 package history
 
 import (
 	"context"
 	"embed"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,32 +35,93 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// ErrNotFound is a conversation that does not exist for this key (it never
+// did, it was purged, or another key holds it: the caller cannot tell).
+var ErrNotFound = errors.New("conversation not found")
+
 // Store reads and writes conversation turns.
 type Store struct{ Pool *pgxpool.Pool }
 
-// Recent returns up to n latest turns of the conversation held by actor,
-// oldest first.
-func (s *Store) Recent(ctx context.Context, conversationID, actor string, n int) ([]llm.Message, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT role, content FROM (
-			SELECT id, role, content FROM chat_messages
-			WHERE conversation_id = $1 AND actor = $2 ORDER BY id DESC LIMIT $3) t
-		ORDER BY id`, conversationID, actor, n)
+// maxTurnsRead bounds how many stored turns are read before the token
+// budget is applied.
+const maxTurnsRead = 200
+
+// Tokens estimates a text's tokens: about four characters each, plus a
+// few for the message's framing. Close enough to keep a budget; exact
+// counts depend on the model's tokenizer.
+func Tokens(s string) int { return (utf8.RuneCountInString(s)+3)/4 + 4 }
+
+// Recent returns the latest turns of the conversation held by actor, oldest
+// first, as many as fit in budget tokens (never a reply without its
+// question). ErrNotFound when actor holds no such conversation.
+func (s *Store) Recent(ctx context.Context, conversationID, actor string, budget int) ([]llm.Message, error) {
+	var owned bool
+	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM chat_conversations WHERE id = $1 AND actor = $2)`,
+		conversationID, actor).Scan(&owned)
+	if err != nil {
+		return nil, fmt.Errorf("read conversation: %w", err)
+	}
+	if !owned {
+		return nil, ErrNotFound
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT role, content FROM chat_messages
+		WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2`, conversationID, maxTurnsRead)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (llm.Message, error) {
+	newest, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (llm.Message, error) {
 		var m llm.Message
 		err := r.Scan(&m.Role, &m.Content)
 		return m, err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	return Fit(newest, budget), nil
 }
 
-// Append stores a question and its answer as two turns, together.
-func (s *Store) Append(ctx context.Context, conversationID, actor, question, answer string) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO chat_messages (conversation_id, actor, role, content)
-		VALUES ($1, $2, 'user', $3), ($1, $2, 'assistant', $4)`, conversationID, actor, question, answer)
+// Fit keeps the newest messages (given newest first) within budget tokens
+// and returns them oldest first, starting with a question.
+func Fit(newest []llm.Message, budget int) []llm.Message {
+	used, n := 0, 0
+	for ; n < len(newest); n++ {
+		t := Tokens(newest[n].Content)
+		if used+t > budget {
+			break
+		}
+		used += t
+	}
+	kept := slices.Clone(newest[:n])
+	slices.Reverse(kept)
+	for len(kept) > 0 && kept[0].Role != llm.RoleUser {
+		kept = kept[1:]
+	}
+	return kept
+}
+
+// Append stores a question and its answer as two turns, together; a new
+// conversation is created for actor. ErrNotFound when another key holds
+// conversationID.
+func (s *Store) Append(ctx context.Context, conversationID, actor, question, answer string, citations any) error {
+	cites, err := json.Marshal(citations)
 	if err != nil {
 		return fmt.Errorf("write history: %w", err)
 	}
-	return nil
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var owner string
+		err := tx.QueryRow(ctx, `INSERT INTO chat_conversations (id, actor) VALUES ($1, $2)
+			ON CONFLICT (id) DO UPDATE SET last_at = now() RETURNING actor`, conversationID, actor).Scan(&owner)
+		if err != nil {
+			return fmt.Errorf("write conversation: %w", err)
+		}
+		if owner != actor {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO chat_messages (conversation_id, actor, role, content, citations)
+			VALUES ($1, $2, 'user', $3, '[]'), ($1, $2, 'assistant', $4, $5)`, conversationID, actor, question, answer, cites)
+		if err != nil {
+			return fmt.Errorf("write history: %w", err)
+		}
+		return nil
+	})
 }
