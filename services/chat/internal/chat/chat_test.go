@@ -611,4 +611,3 @@ func TestHistoryTokenBudget(t *testing.T) {
 		t.Fatalf("%d earlier messages (%d tokens), first %s", len(earlier), used, earlier[0].Role)
 	}
 }
-

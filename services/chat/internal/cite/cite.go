@@ -143,7 +143,7 @@ var (
 	// The system prompt asks for ids in square brackets: [provider_001].
 	bracketed = regexp.MustCompile(`\[([A-Za-z0-9][A-Za-z0-9_.:-]{0,99})\]`)
 	uuidRe    = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
-	digits = regexp.MustCompile(`[0-9]+`)
+	digits    = regexp.MustCompile(`[0-9]+`)
 	// provider_001-style ids written without brackets.
 	providerRe = regexp.MustCompile(`\bprovider_[A-Za-z0-9_.-]*[A-Za-z0-9_]`)
 )
