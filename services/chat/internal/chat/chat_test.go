@@ -611,3 +611,37 @@ func TestHistoryTokenBudget(t *testing.T) {
 		t.Fatalf("%d earlier messages (%d tokens), first %s", len(earlier), used, earlier[0].Role)
 	}
 }
+
+func TestToolRoundsAreBounded(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{ToolCalls: []llmtest.ToolCall{llmtest.Call("c", "get_stats_summary", `{}`)}}
+	})
+	e := newEnv(t, model, map[string]string{"CHAT_MAX_TOOL_ROUNDS": "2"})
+	r := e.post(t, "key_a", `{"message":"loop"}`)
+	if r.status != 502 || r.body["code"] != "llm_error" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	reqs := model.Requests()
+	if len(reqs) != 3 || reqs[0].ToolChoice != nil || reqs[2].ToolChoice != "none" {
+		t.Fatalf("%d requests; last tool_choice %v", len(reqs), reqs[len(reqs)-1].ToolChoice)
+	}
+}
+
+// A call without a role (not through the gateway) gets no tools at all.
+func TestNoRoleNoTools(t *testing.T) {
+	t.Parallel()
+	model := startModel(t, answer("I cannot see records."))
+	e := newEnv(t, model, nil)
+	req, _ := http.NewRequest("POST", e.URL+"/chat", strings.NewReader(`{"message":"Why was provider_001 denied?"}`))
+	req.Header.Set(server.HeaderActor, "key_a")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := model.Requests()[0]
+	if resp.StatusCode != 200 || len(got.Tools) != 0 || !strings.Contains(got.Messages[0].Text(), "cannot see") {
+		t.Fatalf("%d; tools %v; system %q", resp.StatusCode, got.ToolNames(), got.Messages[0].Text())
+	}
+}

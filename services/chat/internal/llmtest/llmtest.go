@@ -110,6 +110,11 @@ type Reply struct {
 	// Stall stops after the tokens without finishing, holding the
 	// connection until the client gives up.
 	Stall bool
+	// ErrorEvent ends the stream after the tokens with an error object, as
+	// OpenAI does when a request fails mid-answer.
+	ErrorEvent bool
+	// OmitIDs leaves tool-call ids out (some local servers do).
+	OmitIDs bool
 	// PromptTokens and CompletionTokens go in the usage chunk.
 	PromptTokens, CompletionTokens int
 }
@@ -238,8 +243,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	for i, tc := range rep.ToolCalls {
 		// The first delta names the call; the arguments follow in pieces,
 		// as real servers stream them.
-		first := map[string]any{"index": i, "id": tc.ID, "type": "function",
+		first := map[string]any{"index": i, "type": "function",
 			"function": map[string]any{"name": tc.Function.Name, "arguments": ""}}
+		if !rep.OmitIDs {
+			first["id"] = tc.ID
+		}
 		if !chunk(delta(map[string]any{"tool_calls": []any{first}}, nil), nil) {
 			s.abandoned(r)
 			return
@@ -250,6 +258,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	if rep.ErrorEvent {
+		fmt.Fprint(w, "data: {\"error\":{\"message\":\"The server had an error while processing your request.\",\"type\":\"server_error\"}}\n\n")
+		fl.Flush()
+		return
 	}
 	if rep.Stall {
 		<-r.Context().Done()
