@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 // generated data set, with a recording proxy in front of the credential
 // service (what the tools asked for, as the service received it).
 type records struct {
+	bin, db           string
 	credential, stats *proctest.Proc
 	// CredentialURL is the recording proxy's.
 	CredentialURL string
@@ -50,13 +52,13 @@ func (r *records) requests() []string {
 func startRecords(t *testing.T) *records {
 	t.Helper()
 	bin := proctest.Build(t, "github.com/provcred/credential/cmd/credential", "github.com/provcred/stats/cmd/stats",
-		"github.com/provcred/credential/cmd/credgen")
+		"github.com/provcred/credential/cmd/credgen", "github.com/provcred/chat/cmd/chat", "github.com/provcred/gateway/cmd/gateway")
 	data := t.TempDir()
 	if out, err := exec.Command(filepath.Join(bin, "credgen"), "-out", data, "-providers", "40", "-seed", "7").CombinedOutput(); err != nil {
 		t.Fatalf("credgen: %v\n%s", err, out)
 	}
 	db := pgtest.NewDatabase(t)
-	rec := &records{byCase: map[string][]string{}, dob: map[string]string{}}
+	rec := &records{bin: bin, db: db, byCase: map[string][]string{}, dob: map[string]string{}}
 	rec.credential = proctest.Start(t, filepath.Join(bin, "credential"), "credential", map[string]string{"DATABASE_URL": db})
 	rec.credential.WaitReady(t, 60*time.Second)
 	rec.stats = proctest.Start(t, filepath.Join(bin, "stats"), "stats", map[string]string{"DATABASE_URL": db})
@@ -182,6 +184,7 @@ func TestGrounding(t *testing.T) {
 		t.Skip("builds and runs the credential and stats services")
 	}
 	rec := startRecords(t)
+	t.Run("through the gateway", func(t *testing.T) { throughTheGateway(t, rec) })
 	services := map[string]string{"CREDENTIAL_URL": rec.CredentialURL, "STATS_URL": rec.stats.URL}
 
 	t.Run("a denied provider: the model calls the result tool and the answer cites the provider and its run", func(t *testing.T) {
@@ -487,4 +490,198 @@ func TestToolFailureModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stack is the chat binary behind the gateway binary, its model scripted
+// here, its tools reading the records' services.
+type stack struct {
+	gateway, chat *proctest.Proc
+	model         *llmtest.Server
+	readerKey     string
+}
+
+func (rec *records) startStack(t *testing.T) *stack {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(rec.bin, "gateway"), "keygen", "--id", "chat-reader", "--role", "reader").Output()
+	if err != nil {
+		t.Fatalf("keygen: %v", err)
+	}
+	vals := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		vals[k] = v
+	}
+	st := &stack{readerKey: vals["API_KEY"], model: startModel(t, answer("ok"))}
+	st.chat = proctest.Start(t, filepath.Join(rec.bin, "chat"), "chat", map[string]string{
+		"DATABASE_URL": rec.db, "LLM_BASE_URL": st.model.URL, "LLM_MODEL": "scripted", "LLM_TIMEOUT": "30s",
+		"CREDENTIAL_URL": rec.CredentialURL, "STATS_URL": rec.stats.URL, "MAX_CONCURRENT_LLM_REQUESTS": "2",
+	})
+	st.chat.WaitReady(t, 30*time.Second)
+	st.gateway = proctest.Start(t, filepath.Join(rec.bin, "gateway"), "gateway", map[string]string{
+		"CREDENTIAL_URL": rec.credential.URL, "STATS_URL": rec.stats.URL, "CHAT_URL": st.chat.URL,
+		"API_KEYS": vals["API_KEYS_ENTRY"], "RATE_LIMIT_REQUESTS_PER_MINUTE": "10000",
+	})
+	st.gateway.WaitReady(t, 30*time.Second)
+	return st
+}
+
+// ask posts a question through the gateway with the reader's key.
+func (st *stack) ask(t *testing.T, ctx context.Context, stream bool, message string) *http.Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"message": message})
+	req, _ := http.NewRequestWithContext(ctx, "POST", st.gateway.URL+"/chat", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+st.readerKey)
+	req.Header.Set("Content-Type", "application/json")
+	if stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// llmInUse reads the chat binary's semaphore_in_use{name="llm"}.
+func (st *stack) llmInUse(t *testing.T) string {
+	t.Helper()
+	resp, err := httpClient.Get(st.chat.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "semaphore_in_use{") && strings.Contains(line, `name="llm"`) {
+			return line[strings.LastIndexByte(line, ' ')+1:]
+		}
+	}
+	return "missing"
+}
+
+// throughTheGateway runs the chat binary behind the gateway binary.
+func throughTheGateway(t *testing.T, rec *records) {
+	st := rec.startStack(t)
+
+	t.Run("the SSE stream arrives through the gateway event by event", func(t *testing.T) {
+		denied := rec.byCase["license_revoked"][0]
+		st.model.SetScript(func(req *llmtest.Request) llmtest.Reply {
+			if req.Last().Role == "user" {
+				return llmtest.Reply{ToolCalls: []llmtest.ToolCall{llmtest.Call("c1", "get_latest_result", `{"provider_id":"`+denied+`"}`)}}
+			}
+			run, _ := lookup(toolResult(t, req), "data", "latest", "run_id").(string)
+			return llmtest.Reply{Tokens: []string{"Provider [" + denied + "] ", "was denied ", "in run [" + run + "]: ", "the license is revoked."},
+				TokenDelay: 200 * time.Millisecond}
+		})
+		resp := st.ask(t, t.Context(), true, "Why was "+denied+" denied?")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			raw, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, raw)
+		}
+		events := collectEvents(t, resp)
+		var names []string
+		var tokens []sseEvent
+		for _, ev := range events {
+			names = append(names, ev.name)
+			if ev.name == EventToken {
+				tokens = append(tokens, ev)
+			}
+		}
+		if len(tokens) != 4 || names[len(names)-1] != EventDone {
+			t.Fatalf("events %v", names)
+		}
+		// Each token came on its own, 200 ms apart, not all at the end.
+		for i := 1; i < len(tokens); i++ {
+			if gap := tokens[i].at.Sub(tokens[i-1].at); gap < 100*time.Millisecond {
+				t.Fatalf("token %d arrived %s after the one before: the stream was buffered", i, gap)
+			}
+		}
+		var citations []string
+		for _, ev := range events {
+			if ev.name == EventCitation {
+				citations = append(citations, fmt.Sprint(ev.data["type"], ":", ev.data["id"]))
+			}
+		}
+		if !slices.Contains(citations, "provider:"+denied) || len(citations) < 3 {
+			t.Fatalf("citations %v", citations)
+		}
+		// The tool call went out with the gateway's key id and role.
+		want := "GET /results/" + denied + "?limit=6 actor=chat-reader role=reader"
+		if !slices.Contains(rec.requests(), want) {
+			t.Fatalf("credential saw %v, want %q", rec.requests(), want)
+		}
+	})
+
+	t.Run("a reader's chat cannot reach an admin route through a tool", func(t *testing.T) {
+		before := len(rec.requests())
+		var toolAnswers []string
+		st.model.SetScript(func(req *llmtest.Request) llmtest.Reply {
+			if req.Last().Role == "user" {
+				return llmtest.Reply{ToolCalls: []llmtest.ToolCall{
+					llmtest.Call("a1", "get_provider", `{"provider_id":"../admin/imports"}`),
+					llmtest.Call("a2", "get_audit_log", `{"provider_id":"..%2Fadmin%2Fimports"}`),
+					llmtest.Call("a3", "get_latest_result", `{"provider_id":"../../admin/imports/1"}`),
+				}}
+			}
+			for _, m := range req.Messages {
+				if m.Role == "tool" {
+					toolAnswers = append(toolAnswers, m.Text())
+				}
+			}
+			return llmtest.Reply{Tokens: []string{"I cannot see imports."}}
+		})
+		resp := st.ask(t, t.Context(), false, "List the source imports")
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(toolAnswers) != 3 {
+			t.Fatalf("%d %s; tool answers %v", resp.StatusCode, raw, toolAnswers)
+		}
+		for _, a := range toolAnswers {
+			if !strings.Contains(a, `"error":"refused"`) {
+				t.Errorf("tool answered %s", a)
+			}
+		}
+		if got := rec.requests()[before:]; len(got) != 0 {
+			t.Fatalf("the credential service was called: %v", got)
+		}
+		// And the key itself may not read imports through the gateway.
+		req, _ := http.NewRequest("GET", st.gateway.URL+"/admin/imports", nil)
+		req.Header.Set("Authorization", "Bearer "+st.readerKey)
+		r, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 403 {
+			t.Fatalf("reader GET /admin/imports: %d", r.StatusCode)
+		}
+	})
+
+	t.Run("a client leaving a stream through the gateway frees the slot within a second", func(t *testing.T) {
+		st.model.SetScript(func(*llmtest.Request) llmtest.Reply {
+			return llmtest.Reply{Tokens: []string{"Thinking"}, Stall: true}
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		resp := st.ask(t, ctx, true, "Summarise everything")
+		_ = readEvents(resp.Body, func(ev sseEvent) bool { return ev.name != EventToken })
+		if v := st.llmInUse(t); v != "1" {
+			t.Fatalf("in use while streaming: %s", v)
+		}
+		gone := time.Now()
+		cancel()
+		resp.Body.Close()
+		for st.llmInUse(t) != "0" {
+			if time.Since(gone) > time.Second {
+				t.Fatalf("slot still held %s after the disconnect", time.Since(gone))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("slot freed %s after the client left", time.Since(gone))
+		select {
+		case at := <-st.model.CancelTimes():
+			t.Logf("model call cancelled %s after the client left", at.Sub(gone))
+		case <-time.After(time.Second):
+			t.Fatal("the model call was not cancelled")
+		}
+	})
 }

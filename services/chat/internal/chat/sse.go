@@ -70,8 +70,9 @@ func (h *Handler) stream(c *fiber.Ctx, req *Request, turn Turn) error {
 	c.Set("X-Accel-Buffering", "no")
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()
-		tick := time.NewTicker(h.KeepAlive)
-		defer tick.Stop()
+		// Only an idle stream gets comments: events are writes enough.
+		idle := time.NewTimer(h.KeepAlive)
+		defer idle.Stop()
 		// A first comment sends the headers now, so the client knows the
 		// question was taken.
 		if writeComment(w) != nil {
@@ -86,11 +87,12 @@ func (h *Handler) stream(c *fiber.Ctx, req *Request, turn Turn) error {
 				if writeEvent(w, ev) != nil {
 					return
 				}
-			case <-tick.C:
+			case <-idle.C:
 				if writeComment(w) != nil {
 					return
 				}
 			}
+			idle.Reset(h.KeepAlive)
 		}
 	})
 	return nil

@@ -51,9 +51,11 @@ type Config struct {
 	// SharePII sends dates of birth, DEA numbers, addresses and phone numbers
 	// to the model; by default they are removed from what tools return.
 	SharePII bool `env:"CHAT_SHARE_PII" envDefault:"false"`
-	// SSEKeepAlive is how often an idle event stream gets a comment line, so
-	// a client that went away is noticed (and its LLM call cancelled) quickly.
-	SSEKeepAlive time.Duration `env:"CHAT_SSE_KEEPALIVE" envDefault:"500ms"`
+	// SSEKeepAlive is how long an event stream may be idle before it gets a
+	// comment line. A write is how a client that went away is noticed (two
+	// writes after it left, per hop: gateway, then chat), so this bounds how
+	// long its LLM call and slot outlive it.
+	SSEKeepAlive time.Duration `env:"CHAT_SSE_KEEPALIVE" envDefault:"100ms"`
 
 	// CredentialURL and StatsURL are the services the tools read from.
 	CredentialURL string `env:"CREDENTIAL_URL" envDefault:"http://127.0.0.1:8001"`

@@ -236,7 +236,7 @@ func TestRoles(t *testing.T) {
 		{"GET", "/admin/imports", adm},
 		{"POST", "/admin/imports/sam", adm},
 		{"GET", "/stats/summary", all},
-		{"POST", "/chat", op},
+		{"POST", "/chat", all},
 	}
 	for _, tt := range tests {
 		for _, k := range []struct {

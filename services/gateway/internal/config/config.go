@@ -33,7 +33,9 @@ type Config struct {
 	UpstreamTimeout   time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s"`
 	CredentialTimeout time.Duration `env:"CREDENTIAL_TIMEOUT"`
 	StatsTimeout      time.Duration `env:"STATS_TIMEOUT"`
-	ChatTimeout       time.Duration `env:"CHAT_TIMEOUT"`
+	// ChatTimeout bounds a chat answer, streamed ones included: above the
+	// chat service's LLM_QUEUE_WAIT + CHAT_TURN_TIMEOUT (10s + 120s).
+	ChatTimeout time.Duration `env:"CHAT_TIMEOUT" envDefault:"150s"`
 	// ImportTimeout bounds the import routes, which stream whole rosters
 	// and bulk files and so need far longer than an API call.
 	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m"`

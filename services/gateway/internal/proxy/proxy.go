@@ -341,12 +341,26 @@ const smallBody = 256 << 10
 type releasingReader struct {
 	resp *fasthttp.Response
 	r    io.Reader
+	eof  bool
 }
 
-func (r *releasingReader) Read(p []byte) (int, error) { return r.r.Read(p) }
+func (r *releasingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err == io.EOF {
+		r.eof = true
+	}
+	return n, err
+}
 
 // Close is called by fasthttp after the body was sent (or the send failed).
 func (r *releasingReader) Close() error {
+	if !r.eof {
+		// The client left mid-stream: the upstream connection still carries
+		// the rest of the body, so it is closed, never pooled. Closing it is
+		// also how the upstream learns the client is gone (chat then cancels
+		// its LLM call and frees the slot).
+		r.resp.SetConnectionClose()
+	}
 	err := r.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(r.resp)
 	return err

@@ -86,7 +86,9 @@ var Table = []Route{
 
 	{Methods: Read, Path: "/stats/*", Upstream: Stats, Role: auth.RoleReader},
 
-	{Methods: []string{"POST"}, Path: "/chat", Upstream: Chat, Role: auth.RoleOperator, Limit: LimitChat},
+	// Chat only reads (its tools call the read routes with the caller's own
+	// key id and role), so a reader may ask.
+	{Methods: []string{"POST"}, Path: "/chat", Upstream: Chat, Role: auth.RoleReader, Limit: LimitChat},
 }
 
 // Open lists the paths the gateway serves itself, without a key and without
