@@ -76,7 +76,10 @@ wait_ready() { # name port
   echo "$1 did not become ready; last log lines:" >&2; tail -20 "$RUN/logs/$1.log" >&2; exit 1
 }
 start credential 8001; wait_ready credential 8001   # applies the schema first
-start stats 8002; start chat 8003
+start stats 8002
+# Chat's tools read the credential and stats services; LLM_BASE_URL,
+# LLM_MODEL and LLM_API_KEY come from the environment (see docs/chat.md).
+start chat 8003 CREDENTIAL_URL=http://127.0.0.1:8001 STATS_URL=http://127.0.0.1:8002
 start gateway "$GATEWAY_PORT" CREDENTIAL_URL=http://127.0.0.1:8001 STATS_URL=http://127.0.0.1:8002 CHAT_URL=http://127.0.0.1:8003
 wait_ready stats 8002; wait_ready chat 8003; wait_ready gateway "$GATEWAY_PORT"
 GW="http://127.0.0.1:$GATEWAY_PORT"
@@ -113,7 +116,27 @@ Try:
   curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/$FIRST
   bin/credctl batch submit --file $DEMO/providers.csv --url $GW --api-key $ADMIN_KEY
 
-Ctrl-C stops everything.
 TXT
+if [ -n "${LLM_BASE_URL:-}" ]; then
+  cat <<TXT
+Chat (model ${LLM_MODEL:-gpt-4o-mini} at $LLM_BASE_URL):
+  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d '{"message":"What do the records say about $FIRST?"}' $GW/chat
+  curl -sN -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \
+    -d '{"message":"Who in TX needs review?"}' $GW/chat
+
+TXT
+else
+  cat <<TXT
+Chat has no model (POST /chat answers 503 llm_not_configured). Point it at a local
+OpenAI-compatible server and run again, e.g. Ollama, vLLM or llama.cpp's server:
+  LLM_BASE_URL=http://127.0.0.1:11434/v1 LLM_MODEL=qwen2.5:7b make run     # Ollama
+  LLM_BASE_URL=http://127.0.0.1:8100/v1 LLM_MODEL=Qwen/Qwen2.5-7B-Instruct make run   # vLLM
+  LLM_BASE_URL=http://127.0.0.1:8080/v1 make run                           # llama-server --jinja
+(settings for each, and OpenAI: docs/chat.md)
+
+TXT
+fi
+echo "Ctrl-C stops everything."
 wait -n "${pids[@]}" || true
 echo "a service exited; see $RUN/logs/" >&2
