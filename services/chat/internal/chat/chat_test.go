@@ -420,7 +420,7 @@ func TestBreakerOpensOnRepeated500sAndCloses(t *testing.T) {
 func TestConcurrencyCap(t *testing.T) {
 	t.Parallel()
 	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
-		return llmtest.Reply{Delay: 600 * time.Millisecond, Tokens: []string{"ok"}}
+		return llmtest.Reply{Delay: 1500 * time.Millisecond, Tokens: []string{"ok"}}
 	})
 	e := newEnv(t, model, map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "5", "LLM_QUEUE_WAIT": "200ms"})
 	var wg sync.WaitGroup

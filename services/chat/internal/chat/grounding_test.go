@@ -367,6 +367,47 @@ func TestGrounding(t *testing.T) {
 		}
 	})
 
+	t.Run("expiring licenses come from the stats service's expiring report", func(t *testing.T) {
+		resp, err := httpClient.Get(rec.stats.URL + "/stats/expiring?kind=license&within=365")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 404 {
+			t.Skip("this stats service has no /stats/expiring yet (issue 13)")
+		}
+		var first map[string]any
+		model := startModel(t, grounded(t,
+			func(*llmtest.Request) []llmtest.ToolCall {
+				return []llmtest.ToolCall{llmtest.Call("e1", "list_expiring_licenses", `{"within_days":3650,"limit":5}`),
+					llmtest.Call("e2", "list_expiring_licenses", `{"within_days":365,"limit":5}`)}
+			},
+			func(req *llmtest.Request) string {
+				var bad, ok map[string]any
+				_ = json.Unmarshal([]byte(req.Messages[len(req.Messages)-2].Text()), &bad)
+				ok = toolResult(t, req)
+				if bad["error"] != "invalid_arguments" {
+					t.Errorf("within_days 3650: %v", bad)
+				}
+				items, _ := lookup(ok, "data", "report", "items").([]any)
+				if len(items) == 0 {
+					t.Errorf("no expiring license in a year: %v", ok)
+					return "none"
+				}
+				first, _ = items[0].(map[string]any)
+				return fmt.Sprintf("The first to expire is %s's %v license, on %v.", first["name"], first["state"], first["due_on"])
+			}))
+		e := newEnv(t, model, services)
+		r := e.post(t, "key_reader", `{"message":"Which licenses expire this year?"}`)
+		if r.status != 200 || first == nil {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		cs := citations(t, r)
+		if !cited(cs, "provider", first["provider_id"].(string)) || !cited(cs, "report", "/stats/expiring?kind=license&limit=5&within=365") {
+			t.Fatalf("citations %v (first %v)", cs, first)
+		}
+	})
+
 	t.Run("results are cut to CHAT_TOOL_MAX_RESULT_BYTES and only what was shown is cited", func(t *testing.T) {
 		// The service's 20, of which the first fit and the last does not.
 		resp, err := httpClient.Get(rec.credential.URL + "/providers?limit=20")

@@ -128,8 +128,8 @@ func TestCallerCancelIsNotAFailure(t *testing.T) {
 	c, s, m := client(t, func(*llmtest.Request) llmtest.Reply { return llmtest.Reply{Tokens: []string{"a"}, Stall: true} })
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithCancel(t.Context())
-		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-		_, err := c.Stream(ctx, llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "q"}}}, nil)
+		// Cancelled once the answer has begun, so the server is mid-stream.
+		_, err := c.Stream(ctx, llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "q"}}}, func(string) { cancel() })
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("%v", err)
 		}
@@ -137,7 +137,7 @@ func TestCallerCancelIsNotAFailure(t *testing.T) {
 	if state, _ := m.Value("circuit_breaker_state", "name=llm"); state != 0 {
 		t.Fatalf("breaker state %v", state)
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for s.Canceled() < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

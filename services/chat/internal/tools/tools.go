@@ -272,9 +272,10 @@ var catalog = []tool{
 		Description: "List providers whose latest decision is needs_review (a person must look at them), optionally in one license state.",
 		Parameters:  object(map[string]any{"state": stateProp, "limit": limitProp})}},
 	{role: "reader", run: listExpiring, def: llm.Tool{Name: ListExpiring,
-		Description: "List licenses expiring within a number of days (7, 14, 30, 60 or 90), with their providers.",
+		Description: "List state licenses expiring within a number of days from today (soonest first), with their providers, and the counts per window (7, 14, 30, 60, 90 days).",
 		Parameters: object(map[string]any{
-			"within_days": map[string]any{"type": "integer", "enum": []int{7, 14, 30, 60, 90}, "description": "Window in days (default 90)."},
+			"within_days": map[string]any{"type": "integer", "minimum": 1, "maximum": 365, "description": "Window in days from today (default 90)."},
+			"state":       stateProp,
 			"limit":       limitProp,
 		})}},
 	{role: "reader", run: getStatsSummary, def: llm.Tool{Name: GetStatsSummary,
@@ -495,26 +496,29 @@ func getStatsSummary(ctx context.Context, s *Set, raw json.RawMessage) (any, []c
 
 func listExpiring(ctx context.Context, s *Set, raw json.RawMessage) (any, []cite.Record, error) {
 	var a struct {
-		WithinDays int `json:"within_days"`
-		Limit      int `json:"limit"`
+		WithinDays int    `json:"within_days"`
+		State      string `json:"state"`
+		Limit      int    `json:"limit"`
 	}
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, nil, err
 	}
-	switch a.WithinDays {
-	case 0:
+	if a.WithinDays == 0 {
 		a.WithinDays = 90
-	case 7, 14, 30, 60, 90:
-	default:
-		return nil, nil, invalidError{"within_days", "must be 7, 14, 30, 60 or 90"}
 	}
-	if a.Limit < 0 || a.Limit > maxListLimit {
-		return nil, nil, invalidError{"limit", fmt.Sprintf("must be 1-%d", maxListLimit)}
+	if a.WithinDays < 1 || a.WithinDays > 365 {
+		return nil, nil, invalidError{"within_days", "must be 1-365"}
 	}
-	if a.Limit == 0 {
-		a.Limit = defaultListLimit
+	// The state and limit rules are the provider list's.
+	la := listArgs{State: a.State, Limit: a.Limit}
+	base, err := la.query()
+	if err != nil {
+		return nil, nil, err
 	}
-	q := url.Values{"kind": {"license"}, "within": {strconv.Itoa(a.WithinDays)}, "limit": {strconv.Itoa(a.Limit)}}
+	q := url.Values{"kind": {"license"}, "within": {strconv.Itoa(a.WithinDays)}, "limit": base["limit"]}
+	if la.State != "" {
+		q.Set("state", la.State)
+	}
 	var rep map[string]any
 	if err := s.kit.client.get(ctx, s.caller, "stats_expiring", q, &rep); err != nil {
 		return nil, nil, err
@@ -551,6 +555,10 @@ func providerRecord(p map[string]any, direct bool) (cite.Record, bool) {
 	last, _ := p["last_name"].(string)
 	if first != "" && last != "" {
 		r.Mentions = append(r.Mentions, first+" "+last)
+	}
+	// Report rows carry the name whole.
+	if name, _ := p["name"].(string); strings.Contains(strings.TrimSpace(name), " ") {
+		r.Mentions = append(r.Mentions, strings.TrimSpace(name))
 	}
 	return r, true
 }
