@@ -120,9 +120,9 @@ TXT
 if [ -n "${LLM_BASE_URL:-}" ]; then
   cat <<TXT
 Chat (model ${LLM_MODEL:-gpt-4o-mini} at $LLM_BASE_URL):
-  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \\
     -d '{"message":"What do the records say about $FIRST?"}' $GW/chat
-  curl -sN -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \
+  curl -sN -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \\
     -d '{"message":"Who in TX needs review?"}' $GW/chat
 
 TXT
