@@ -51,11 +51,16 @@ func Decode(c *fiber.Ctx, key any) (bool, error) {
 	if s == "" {
 		return false, nil
 	}
+	return true, DecodeString(s, key)
+}
+
+// DecodeString reads a cursor made by Encode into key.
+func DecodeString(s string, key any) error {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, key) != nil {
-		return false, apierr.BadRequest("invalid_cursor", "cursor is not one this API returned")
+		return apierr.BadRequest("invalid_cursor", "cursor is not one this API returned")
 	}
-	return true, nil
+	return nil
 }
 
 // Build trims a result fetched with limit+1 rows into a page, making the

@@ -1,15 +1,18 @@
-// Command stats serves statistics and reports over the credentialing data,
-// read from a read replica.
+// Command stats serves the /stats/* reports over the credentialing data,
+// read from the credential service's reporting views on a read replica.
 package main
 
 import (
 	"context"
+	_ "time/tzdata" // ?tz= names resolve in a distroless image, which has no zoneinfo
 
 	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/server"
 	"github.com/provcred/platform/service"
+	"github.com/provcred/stats/internal/cache"
 	statscfg "github.com/provcred/stats/internal/config"
-	"github.com/provcred/stats/internal/summary"
+	"github.com/provcred/stats/internal/replica"
+	"github.com/provcred/stats/internal/reports"
 )
 
 func main() { service.Main("stats", run) }
@@ -17,16 +20,20 @@ func main() { service.Main("stats", run) }
 func run(ctx context.Context) error {
 	cfg := config.MustLoad[statscfg.Config]()
 	deps, err := service.Init(ctx, "stats", cfg.Base, &service.Database{
-		Schema: cfg.CredentialSchema, SearchPath: cfg.CredentialSchema, URL: cfg.ReplicaURL,
+		Schema: cfg.ReportingSchema, SearchPath: cfg.ReportingSchema, URL: cfg.ReplicaURL,
 	})
 	if err != nil {
 		return err
 	}
+	reader := replica.New(deps.Pool, cfg.StatementTimeout, deps.Metrics)
 	srv := server.New(server.Options{
 		Service: "stats", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout, RequestTimeout: cfg.RequestTimeout,
-		Checks: []server.Check{deps.DBCheck()}, Config: cfg.Public(),
+		Checks: []server.Check{deps.DBCheck()}, Config: cfg.Public(), Info: reader.Info,
 	})
-	(&summary.Handler{Pool: deps.Pool}).Routes(srv.App)
+	(&reports.Handler{Reader: reader, Cache: cache.New(cache.Options{
+		TTL: cfg.CacheTTL, MaxEntries: cfg.CacheMaxEntries, MaxSize: reports.MaxCacheRows,
+		LoadTimeout: cfg.StatementTimeout + cfg.StatementTimeout/2,
+	}, deps.Metrics)}).Routes(srv.App)
 	return deps.Serve(ctx, srv, cfg.HTTPAddr)
 }

@@ -1,7 +1,12 @@
 // Package config is the stats service's typed configuration.
 package config
 
-import "github.com/provcred/platform/config"
+import (
+	"fmt"
+	"time"
+
+	"github.com/provcred/platform/config"
+)
 
 // Config of the stats service.
 type Config struct {
@@ -9,15 +14,44 @@ type Config struct {
 	// ReplicaURL points at a read replica; reports never load the primary.
 	// Empty means DATABASE_URL.
 	ReplicaURL string `env:"STATS_DATABASE_URL"`
-	// CredentialSchema is where the credential service keeps its tables.
-	CredentialSchema string `env:"CREDENTIAL_SCHEMA" envDefault:"credential"`
+	// ReportingSchema holds the credential service's reporting views, the
+	// only relations the stats service reads (docs/reporting.md).
+	ReportingSchema string `env:"REPORTING_SCHEMA" envDefault:"reporting"`
+	// StatementTimeout bounds every report query on the replica.
+	StatementTimeout time.Duration `env:"STATS_STATEMENT_TIMEOUT" envDefault:"10s"`
+	// CacheTTL is how long one report answer is served again (0: never
+	// cached; concurrent identical requests still share one query).
+	CacheTTL time.Duration `env:"STATS_CACHE_TTL" envDefault:"30s"`
+	// CacheMaxEntries bounds the answers kept (least recently used go first).
+	CacheMaxEntries int `env:"STATS_CACHE_MAX_ENTRIES" envDefault:"1000"`
 }
 
 // Validate checks the settings.
-func (c Config) Validate() error { return c.Base.Validate() }
+func (c Config) Validate() error {
+	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if err := config.Positive("STATS_STATEMENT_TIMEOUT", c.StatementTimeout); err != nil {
+		return err
+	}
+	if c.StatementTimeout >= c.RequestTimeout {
+		return fmt.Errorf("STATS_STATEMENT_TIMEOUT: must be shorter than REQUEST_TIMEOUT (%s), got %s", c.RequestTimeout, c.StatementTimeout)
+	}
+	if c.CacheTTL < 0 {
+		return fmt.Errorf("STATS_CACHE_TTL: must be 0 (off) or a positive duration, got %s", c.CacheTTL)
+	}
+	if c.CacheMaxEntries < 1 {
+		return fmt.Errorf("STATS_CACHE_MAX_ENTRIES: must be at least 1, got %d", c.CacheMaxEntries)
+	}
+	if c.ReportingSchema == "" {
+		return fmt.Errorf("REPORTING_SCHEMA: must not be empty")
+	}
+	return nil
+}
 
 // Public is the configuration shown in /health/concurrency.
 func (c Config) Public() map[string]any {
-	return map[string]any{"read_replica": c.ReplicaURL != "", "credential_schema": c.CredentialSchema,
-		"database_max_conns": c.DatabaseMaxConns}
+	return map[string]any{"read_replica": c.ReplicaURL != "", "reporting_schema": c.ReportingSchema,
+		"database_max_conns": c.DatabaseMaxConns, "statement_timeout": c.StatementTimeout.String(),
+		"cache_ttl": c.CacheTTL.String(), "cache_max_entries": c.CacheMaxEntries}
 }
