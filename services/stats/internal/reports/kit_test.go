@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,8 +21,6 @@ import (
 	"github.com/provcred/stats/internal/replica"
 	"github.com/provcred/stats/internal/statstest"
 )
-
-func TestMain(m *testing.M) { os.Exit(statstest.Main(m)) }
 
 // now is the pinned clock of the seeded history: Tuesday 10 March 2026,
 // 11:00 in New York (daylight time began on the 8th).

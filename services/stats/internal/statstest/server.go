@@ -29,7 +29,6 @@ type Server struct {
 	Port int
 	dir  string
 	opts string
-	t    testing.TB
 }
 
 // URL is the server's connection string for database db.
@@ -92,7 +91,7 @@ func StartPrimary(t testing.TB) *Server {
 	if _, err := os.Stat(filepath.Join(PGBin(), "initdb")); err != nil {
 		t.Skipf("no PostgreSQL server binaries in %s (set PG_BIN)", PGBin())
 	}
-	s := &Server{dir: filepath.Join(privateDir(t, "statstest-primary-"), "data"), t: t}
+	s := &Server{dir: filepath.Join(privateDir(t, "statstest-primary-"), "data")}
 	if err := run(as("initdb", "-D", s.dir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +103,7 @@ func StartPrimary(t testing.TB) *Server {
 // standby streaming from it.
 func (s *Server) Standby(t testing.TB) *Server {
 	t.Helper()
-	st := &Server{dir: filepath.Join(privateDir(t, "statstest-standby-"), "data"), t: t}
+	st := &Server{dir: filepath.Join(privateDir(t, "statstest-standby-"), "data")}
 	if err := run(as("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
 		"-D", st.dir, "-R", "-X", "stream", "--no-sync")); err != nil {
 		t.Fatal(err)

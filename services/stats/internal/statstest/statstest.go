@@ -7,165 +7,70 @@ package statstest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/proctest"
 )
 
-var credential struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
+const credentialCmd = "github.com/provcred/credential/cmd/credential"
 
-// workspaceRoot is the directory holding go.work above the working directory.
-func workspaceRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.work not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// credentialBinary builds the credential command once per test process.
-func credentialBinary() (string, error) {
-	credential.once.Do(func() {
-		root, err := workspaceRoot()
-		if err != nil {
-			credential.err = err
-			return
-		}
-		if credential.dir, err = os.MkdirTemp("", "statstest-bin-"); err != nil {
-			credential.err = err
-			return
-		}
-		credential.bin = filepath.Join(credential.dir, "credential")
-		cmd := exec.Command("go", "build", "-o", credential.bin, "github.com/provcred/credential/cmd/credential")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			credential.err = fmt.Errorf("go build credential: %v\n%s", err, out)
-		}
-	})
-	return credential.bin, credential.err
-}
-
-// Migrate applies the credential service's migrations to the database at dbURL.
-func Migrate(t testing.TB, dbURL string) {
+// credentialBinary builds the credential command (once per process).
+func credentialBinary(t testing.TB) string {
 	t.Helper()
-	if err := migrate(dbURL); err != nil {
-		t.Fatal(err)
-	}
+	return proctest.Binary(proctest.Build(t, credentialCmd), credentialCmd)
 }
 
-func migrate(dbURL string) error {
-	bin, err := credentialBinary()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, "migrate")
+func migrate(ctx context.Context, bin, dbURL string) error {
+	cmd := exec.CommandContext(ctx, bin, "migrate")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("credential migrate: %v\n%s", err, out)
+		return fmt.Errorf("credential migrate: %w\n%s", err, out)
 	}
 	return nil
 }
 
-var template struct {
-	once sync.Once
-	name string
-	drop func() error
-	err  error
+// Migrate applies the credential service's migrations to the database at
+// dbURL (a server of the test's own; others copy the template).
+func Migrate(t testing.TB, dbURL string) {
+	t.Helper()
+	if err := migrate(context.Background(), credentialBinary(t), dbURL); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func adminURL() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
+// template is the credential schema as a pgtest template; its key hashes
+// what decides that schema: the store package (its migrations) and the
+// module's go.mod (River's version).
+func template(t testing.TB) pgtest.Template {
+	t.Helper()
+	credential := filepath.Join(proctest.WorkspaceRoot(t), "services", "credential")
+	gomod, err := os.ReadFile(filepath.Join(credential, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return pgtest.DefaultURL
+	key, err := pgtest.Fingerprint([]fs.FS{os.DirFS(filepath.Join(credential, "internal", "store"))}, string(gomod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := credentialBinary(t)
+	return pgtest.Template{Name: "stats_credential", Key: key, SearchPath: "credential",
+		Migrate: func(ctx context.Context, url string) error { return migrate(ctx, bin, url) }}
 }
 
-// Main runs the package's tests and drops the migrated template database
-// they cloned, and the credential binary. Call it from TestMain.
-func Main(m interface{ Run() int }) int {
-	code := m.Run()
-	if template.drop != nil {
-		if err := template.drop(); err != nil {
-			fmt.Fprintln(os.Stderr, "statstest:", err)
-		}
-	}
-	if credential.dir != "" {
-		os.RemoveAll(credential.dir)
-	}
-	return code
-}
-
-// NewDB returns the URL of a fresh database with the credential schema,
-// cloned from a template migrated once per test process, and a pool on it
-// whose search_path is the credential schema (for seeding, as the credential
-// service writes). Both go when t ends.
+// NewDB returns a fresh database with the credential schema, and a pool on
+// it whose search_path is the credential schema (for seeding, as the
+// credential service writes). Both go when t ends.
 func NewDB(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	template.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		var tplURL string
-		tplURL, template.drop, template.err = pgtest.Scratch(ctx, adminURL(), "statstpl")
-		if template.err != nil {
-			return
-		}
-		u, _ := url.Parse(tplURL)
-		template.name = u.Path[1:]
-		template.err = migrate(tplURL)
-	})
-	if template.err != nil {
-		t.Fatalf("statstest: template: %v", template.err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, adminURL())
-	if err != nil {
-		t.Fatalf("statstest: %v", err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "statstest_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template.name); err != nil {
-		t.Fatalf("statstest: clone the template: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, adminURL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, _ := url.Parse(adminURL())
-	u.Path = "/" + name
-	return Pool(t, u.String(), "credential"), u.String()
+	return template(t).NewPool(t)
 }
 
 // Pool opens a pool on dbURL with search_path set (closed when t ends).
