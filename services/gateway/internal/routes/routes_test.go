@@ -1,6 +1,8 @@
 package routes
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/provcred/gateway/internal/auth"
@@ -65,6 +67,26 @@ func TestIsImportPath(t *testing.T) {
 	for p, want := range tests {
 		if got := IsImportPath(p); got != want {
 			t.Errorf("IsImportPath(%q) = %v", p, got)
+		}
+	}
+}
+
+// The stats reports go to the stats service for any reader, HEAD included.
+func TestStatsReportsAreReaderRoutes(t *testing.T) {
+	for _, p := range []string{"/stats/summary", "/stats/decisions", "/stats/checks", "/stats/turnaround", "/stats/expiring",
+		"/stats/batches", "/stats/monitoring"} {
+		for _, m := range []string{"GET", "HEAD"} {
+			var got *Route
+			for i, r := range Table {
+				base, wild := strings.CutSuffix(r.Path, "/*")
+				if (r.Path == p || wild && strings.HasPrefix(p, base+"/")) && slices.Contains(r.Methods, m) {
+					got = &Table[i]
+					break
+				}
+			}
+			if got == nil || got.Upstream != Stats || got.Role != auth.RoleReader || got.Import {
+				t.Errorf("%s %s routes to %+v", m, p, got)
+			}
 		}
 	}
 }

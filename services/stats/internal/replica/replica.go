@@ -76,8 +76,9 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, tx pgx.T
 	snap, err := r.read(ctx, fn)
 	// A read-only snapshot is always safe to take again: once, when the
 	// connection broke (a pooled connection to a replica that restarted
-	// since; the new one shows whether it is really down).
-	if err != nil && lostConnection(err) && ctx.Err() == nil {
+	// since; the new one shows whether it is really down), or when the
+	// standby cancelled the query to replay the primary's changes.
+	if err != nil && (lostConnection(err) || replayConflict(err)) && ctx.Err() == nil {
 		snap, err = r.read(ctx, fn)
 	}
 	if err != nil {
@@ -130,6 +131,8 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %w", unavailable("The reporting views are not on the read replica yet (credential migration 0005)."), err)
 		case "57P01", "57P02", "57P03", "53300": // shutting down, starting up, too many connections
 			return fmt.Errorf("%w: %w", unavailable("The read replica is not accepting queries right now."), err)
+		case "40001": // on a standby: cancelled by a conflict with recovery
+			return fmt.Errorf("%w: %w", unavailable("The read replica cancelled the query to apply the primary's changes; retry."), err)
 		}
 		return err
 	}
@@ -137,6 +140,13 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", unavailable("The read replica cannot be reached."), err)
 	}
 	return err
+}
+
+// replayConflict: a hot standby cancelled the query because replaying the
+// primary's WAL needed what it read (serialization_failure).
+func replayConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40001"
 }
 
 // lostConnection: no PostgreSQL answer at all, the connection could not be
