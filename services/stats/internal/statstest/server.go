@@ -95,7 +95,7 @@ func StartPrimary(t testing.TB) *Server {
 	if err := run(as("initdb", "-D", s.dir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")); err != nil {
 		t.Fatal(err)
 	}
-	s.start(t, "-c wal_level=replica -c max_wal_senders=4 -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+	s.start(t, "-c wal_level=replica -c max_wal_senders=4 -c fsync=off -c full_page_writes=off")
 	return s
 }
 
@@ -154,7 +154,7 @@ func WaitReplayed(t testing.TB, primary, standby *Server) {
 	}
 	defer p.Close(ctx)
 	var lsn string
-	if err := p.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+	if err := p.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
 		t.Fatal(err)
 	}
 	s, err := pgx.Connect(ctx, standby.URL("postgres"))
