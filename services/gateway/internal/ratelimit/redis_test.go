@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/platform/breaker"
+
 	"github.com/provcred/gateway/internal/redistest"
 )
 
@@ -291,6 +293,42 @@ func TestRedisPrimaryTurnedReplica(t *testing.T) {
 	if l.value("ratelimit_backend_errors_total") < 1 {
 		t.Fatal("the READONLY answers were not counted")
 	}
+}
+
+// Sentinel: the limiter finds the primary through a Sentinel and follows a
+// failover to the new primary without a restart.
+func TestRedisSentinelFailover(t *testing.T) {
+	t.Parallel()
+	a, b := redistest.Start(t), redistest.Start(t)
+	b.Cli("REPLICAOF", "127.0.0.1", strconv.Itoa(a.Port()))
+	redistest.WaitFor(t, 10*time.Second, "replica in sync", func() bool {
+		return strings.Contains(b.Cli("INFO", "replication"), "master_link_status:up")
+	})
+	s := redistest.StartSentinel(t, "provcred", a)
+	redistest.WaitFor(t, 10*time.Second, "sentinel sees the replica", func() bool {
+		return strings.Contains(s.Cli("SENTINEL", "REPLICAS", "provcred"), strconv.Itoa(b.Port()))
+	})
+	opt, err := ClientOption("", []string{s.Addr()}, "provcred", "", "", 25*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewRedis(RedisOptions{Client: opt, Prefix: redistest.UniquePrefix(t), Timeout: 500 * time.Millisecond,
+		Breaker: breaker.Settings{OpenTimeout: 200 * time.Millisecond}})
+	t.Cleanup(l.Close)
+	p := Policy{Name: "default", Rate: 100, Period: time.Hour, Burst: 100}
+	redistest.WaitFor(t, 10*time.Second, "a decision on the primary", func() bool {
+		_, _ = l.Allow(context.Background(), p, "before")
+		return l.Healthy() && a.Cli("EXISTS", fmtKey(l.o.Prefix, p, "before")) == "1"
+	})
+	s.Cli("SENTINEL", "FAILOVER", "provcred")
+	redistest.WaitFor(t, 20*time.Second, "b promoted", func() bool {
+		return strings.Contains(b.Cli("INFO", "replication"), "role:master")
+	})
+	redistest.WaitFor(t, 20*time.Second, "decisions on the new primary", func() bool {
+		_, _ = l.Allow(context.Background(), p, "after")
+		return l.Healthy() && b.Cli("EXISTS", fmtKey(l.o.Prefix, p, "after")) == "1" &&
+			strings.Contains(b.Cli("INFO", "replication"), "role:master")
+	})
 }
 
 // Three Redis Cluster nodes started by the test: every key is one slot

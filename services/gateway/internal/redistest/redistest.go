@@ -41,6 +41,7 @@ type Server struct {
 	t    testing.TB
 	port int
 	dir  string
+	conf string // a config file first on the command line (Sentinel)
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -65,11 +66,33 @@ func Start(t testing.TB, extra ...string) *Server {
 	return s
 }
 
+// StartSentinel runs a Sentinel on a free port that monitors master as
+// name (quorum 1, down after 1 s), until the test ends.
+func StartSentinel(t testing.TB, name string, master *Server) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := "sentinel monitor " + name + " 127.0.0.1 " + strconv.Itoa(master.port) + " 1\n" +
+		"sentinel down-after-milliseconds " + name + " 1000\nsentinel failover-timeout " + name + " 5000\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, port: FreeClusterPort(t), dir: dir, conf: conf, args: []string{"--sentinel"}}
+	s.Start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
 // Start starts the server again (same port and arguments) after Kill.
 func (s *Server) Start() {
 	s.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}, s.args...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	args = append(args, s.args...)
 	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("redis-server: %v", err)
