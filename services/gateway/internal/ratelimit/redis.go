@@ -394,6 +394,7 @@ func (r *Redis) heartbeat(ctx context.Context) {
 	n, err := heartbit.Exec(hctx, *c, []string{r.replicasKey()},
 		[]string{r.id, strconv.FormatInt(heartbeatWindow.Microseconds(), 10)}).AsInt64()
 	if err != nil {
+		r.m.BackendErrors.Inc()
 		if isReadOnly(err) {
 			r.reconnect()
 		}
