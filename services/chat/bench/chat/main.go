@@ -261,7 +261,7 @@ func startGateway(chatURL string) (string, string, func(), error) {
 	ln.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=" + addr, "CHAT_URL=" + chatURL, "API_KEYS=" + vals["API_KEYS_ENTRY"],
-		"RATE_LIMIT_REQUESTS_PER_MINUTE=100000000", "LOG_LEVEL=error"}
+		"RATE_LIMIT_REQUESTS_PER_MINUTE=100000000", "RATE_LIMIT_CHAT=1000000/1s", "LOG_LEVEL=error"}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

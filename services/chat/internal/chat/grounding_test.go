@@ -561,6 +561,8 @@ func (rec *records) startStack(t *testing.T) *stack {
 	st.gateway = proctest.Start(t, filepath.Join(rec.bin, "gateway"), "gateway", map[string]string{
 		"CREDENTIAL_URL": rec.credential.URL, "STATS_URL": rec.stats.URL, "CHAT_URL": st.chat.URL,
 		"API_KEYS": vals["API_KEYS_ENTRY"], "RATE_LIMIT_REQUESTS_PER_MINUTE": "10000",
+		// POST /chat has its own, tighter policy (20/min, burst 5) by default.
+		"RATE_LIMIT_CHAT": "10000/1m",
 	})
 	st.gateway.WaitReady(t, 30*time.Second)
 	return st
