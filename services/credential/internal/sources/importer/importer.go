@@ -75,10 +75,12 @@ type Importer struct {
 
 // WithMetrics registers and records credential_source_imports_total{source,
 // outcome: activated|rejected|busy|error} and credential_source_rows{source}
-// (rows of the active version), so a failing monthly import can alert.
+// (rows of the active version), so a failing monthly import can alert, and
+// credential_source_last_import_timestamp_seconds{source} (see freshness).
 func (im *Importer) WithMetrics(reg *metrics.Registry) *Importer {
 	im.imports = reg.CounterVec("credential_source_imports_total", "Source file imports by outcome.", "source", "outcome")
 	im.rows = reg.GaugeVec("credential_source_rows", "Rows in the active version of a source (set on activation).", "source")
+	reg.Registerer.MustRegister(newFreshness(im.DB))
 	for _, s := range sources.Names {
 		for _, o := range []string{"activated", "rejected", "busy", "error"} {
 			im.imports.WithLabelValues(s, o)

@@ -133,6 +133,18 @@ func TestImportActivatesAndReplaces(t *testing.T) {
 	if n := metric(t, im, "credential_source_rows", "source=leie"); n != 5 {
 		t.Errorf("rows metric %v, want 5", n)
 	}
+	// Read from the database: the second version's activation time, and 0
+	// for a source never imported.
+	var activated float64
+	if err := pool.QueryRow(ctx, `SELECT EXTRACT(EPOCH FROM activated_at)::float8 FROM source_imports WHERE id = $1`, second.ID).Scan(&activated); err != nil {
+		t.Fatal(err)
+	}
+	if ts := metric(t, im, "credential_source_last_import_timestamp_seconds", "source=leie"); ts != activated || time.Since(time.Unix(int64(ts), 0)) > time.Hour {
+		t.Errorf("last import timestamp %v, want %v", ts, activated)
+	}
+	if ts := metric(t, im, "credential_source_last_import_timestamp_seconds", "source=sam"); ts != 0 {
+		t.Errorf("never-imported SAM timestamp %v, want 0", ts)
+	}
 	if strings.Join(hooked, ",") != fmt.Sprintf("leie:%d,leie:%d", first.ID, second.ID) {
 		t.Errorf("hook calls %v", hooked)
 	}
