@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 SERVICES := gateway credential chat stats
 
-.PHONY: all build test vet lint fmt run bench fuzz clean services
+.PHONY: all build test vet lint fmt run bench fuzz clean services deploy-tools test-deploy test-k8s images
 
 all: lint test
 
@@ -22,19 +22,45 @@ services:
 # side; database tests run in parallel inside a package (TEST_PARALLEL at
 # once), each on a copy of its migrated template (platform/pgtest).
 TEST_PARALLEL ?= 4
-test: services
+test: services deploy-tools
 	@go test -race -count=1 -timeout 12m -parallel $(TEST_PARALLEL) $(foreach m,$(MODULES),./$(m)/...)
 	@# Timing-sensitive process tests that -race would slow past their schedule (build tag !race).
 	@cd services/gateway && go test -count=1 -timeout 5m -run 'TestThreeGateways' ./cmd/gateway
+	@$(MAKE) --no-print-directory test-deploy
+
+# deploy/ (chart, rules, dashboards, images) and tools/k8s are kept out of
+# go.work: their Kubernetes and Prometheus libraries must not move the
+# services' dependency versions. They build with GOWORK=off.
+DEPLOY_ENV := GOWORK=off GOFLAGS=-mod=readonly
+
+# promtool and prometheus (Debian), and helm built from the module proxy.
+deploy-tools:
+	@bash scripts/ensure-prometheus.sh
+	@HELM_ONLY=1 bash scripts/k8s-tools.sh >/dev/null
+
+# Chart, rules, dashboards and image tests.
+test-deploy: deploy-tools
+	@echo "== deploy"; cd deploy && $(DEPLOY_ENV) go test -race -count=1 -timeout 12m ./...
+
+# A real kube-apiserver, etcd, scheduler and controller-manager with kwok
+# nodes: helm install/upgrade/uninstall (see docs/operations.md).
+test-k8s: deploy-tools
+	@bin=$$(bash scripts/k8s-tools.sh | tail -1); echo "== deploy/k8stest (tools in $$bin)"; \
+		cd deploy && K8S_TOOLS_BIN=$$bin $(DEPLOY_ENV) go test -tags k8s -count=1 -timeout 20m -v -run . ./k8stest/
+
+# OCI images of the four services in bin/images/<service> (no Docker).
+images:
+	@cd deploy && $(DEPLOY_ENV) go run ./cmd/images
 
 vet:
 	@set -e; for m in $(MODULES); do (cd $$m && go vet ./...); done
+	@cd deploy && $(DEPLOY_ENV) go vet -tags k8s ./...
 
 lint: vet
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $(MODULES) deploy tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 fmt:
-	gofmt -w $(MODULES)
+	gofmt -w $(MODULES) deploy tools
 
 run:
 	@bash scripts/run.sh
