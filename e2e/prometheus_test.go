@@ -200,7 +200,10 @@ func (l *slowLLM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	_, _ = io.Copy(io.Discard, r.Body)
+	var req struct {
+		Stream bool `json:"stream"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&req)
 	l.mu.Lock()
 	ch := l.release
 	l.mu.Unlock()
@@ -210,8 +213,22 @@ func (l *slowLLM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(20 * time.Second):
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"id":"cmpl-e2e","object":"chat.completion","model":"e2e-model","choices":[{"index":0,"message":{"role":"assistant","content":"Ada Lovelace is approved."},"finish_reason":"stop"}]}`)
+	if !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"cmpl-e2e","object":"chat.completion","created":1,"model":"e2e-model","choices":[{"index":0,"message":{"role":"assistant","content":"Ada Lovelace is approved."},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}`)
+		return
+	}
+	// The streamed wire format: chunks, a usage chunk, then [DONE].
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, c := range []string{
+		`{"id":"cmpl-e2e","object":"chat.completion.chunk","created":1,"model":"e2e-model","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`,
+		`{"id":"cmpl-e2e","object":"chat.completion.chunk","created":1,"model":"e2e-model","choices":[{"index":0,"delta":{"content":"Ada Lovelace is approved."},"finish_reason":null}]}`,
+		`{"id":"cmpl-e2e","object":"chat.completion.chunk","created":1,"model":"e2e-model","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+		`{"id":"cmpl-e2e","object":"chat.completion.chunk","created":1,"model":"e2e-model","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}`,
+	} {
+		_, _ = io.WriteString(w, "data: "+c+"\n\n")
+	}
+	_, _ = io.WriteString(w, "data: [DONE]\n\n")
 }
 
 // TestPrometheusLive runs a real Prometheus against the running services
