@@ -40,9 +40,11 @@ deploy-tools:
 
 # Chart, rules, dashboards and image tests. No -race: they run helm,
 # promtool and go build and share nothing between goroutines, and a race
-# build of the Kubernetes, KEDA and Prometheus packages costs minutes.
+# build of the Kubernetes, KEDA and Prometheus packages costs minutes. The
+# image test builds the four services static (CGO_ENABLED=0): 30m for a
+# loaded machine.
 test-deploy: deploy-tools
-	@echo "== deploy"; cd deploy && $(DEPLOY_ENV) go test -count=1 -timeout 12m ./...
+	@echo "== deploy"; cd deploy && $(DEPLOY_ENV) go test -count=1 -timeout 30m ./...
 
 # A real kube-apiserver, etcd, scheduler and controller-manager with kwok
 # nodes: helm install/upgrade/uninstall (see docs/operations.md).
