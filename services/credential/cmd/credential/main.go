@@ -11,6 +11,8 @@ import (
 	"github.com/provcred/credential/internal/batch"
 	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
+	"github.com/provcred/credential/internal/events"
+	"github.com/provcred/credential/internal/expirables"
 	"github.com/provcred/credential/internal/monitor"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/reqtext"
@@ -19,6 +21,7 @@ import (
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/credential/internal/webhooks"
 	"github.com/provcred/platform/breaker"
 	platformcfg "github.com/provcred/platform/config"
 	"github.com/provcred/platform/semaphore"
@@ -83,14 +86,27 @@ func run(ctx context.Context) error {
 	imports := importer.New(deps.Pool, deps.Log).WithMetrics(deps.Metrics)
 	imports.OnExclusionsImported = monitor.New(deps.Pool, deps.Metrics, deps.Log).Hook
 
+	// Events and webhooks; the daily expirables job. Their River jobs run on
+	// the batch service's client (one River client per replica).
+	hooks, err := webhooks.New(webhooks.Options{Pool: deps.Pool, Config: cfg.Webhooks, Metrics: deps.Metrics, Logger: deps.Log})
+	if err != nil {
+		return err
+	}
+	daily := expirables.New(deps.Pool, cfg.Webhooks, deps.Metrics, deps.Log)
+
 	batches, err := batch.New(batch.Options{
 		Pool: deps.Pool, Credentialer: engine, Providers: providerStore, Semaphore: batchSem, Files: files,
 		Metrics: deps.Metrics, Logger: deps.Log, Config: cfg.Batch, MaxWorkers: cfg.MaxConcurrentBatchRequests,
 		MaxProviders: cfg.BatchMaxProviders, RosterMaxBytes: cfg.RosterMaxBytes, SoftStopTimeout: cfg.ShutdownTimeout,
+		Jobs: []batch.Jobs{
+			{Register: hooks.Register, Queues: hooks.Queues()},
+			{Register: daily.Register, Queues: daily.Queues(), Periodic: daily.Periodic()},
+		},
 	})
 	if err != nil {
 		return err
 	}
+	hooks.Attach(batches.Client())
 
 	srv := server.New(server.Options{
 		Service: "credential", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
@@ -111,9 +127,14 @@ func run(ctx context.Context) error {
 	(&results.Handler{Store: engine.Store(), Engine: engine}).Routes(srv.App)
 	(&audit.Handler{Pool: deps.Pool}).Routes(srv.App)
 	batches.Routes(srv.App)
+	hooks.Routes(srv.App)
+	(&events.Handler{Pool: deps.Pool, Links: events.Links{Base: cfg.EventLinkBaseURL}}).Routes(srv.App)
 
 	if err := batches.Start(ctx); err != nil {
 		return err
 	}
-	return deps.Serve(ctx, srv, cfg.HTTPAddr, batches.Stop)
+	if err := hooks.Start(ctx); err != nil {
+		return err
+	}
+	return deps.Serve(ctx, srv, cfg.HTTPAddr, hooks.Stop, batches.Stop)
 }

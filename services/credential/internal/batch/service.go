@@ -84,6 +84,19 @@ type Options struct {
 	IsNotFound func(error) bool
 	// Schema is where River's tables live (default store.Schema).
 	Schema string
+	// Jobs are other packages' River jobs (webhook deliveries, the daily
+	// expirables job): the service has one River client, and theirs run on it.
+	Jobs []Jobs
+}
+
+// Jobs is a package's River workers, queues and periodic jobs, added to the
+// batch service's client. Their queues run on every replica, also one with
+// BATCH_WORKERS_ENABLED=false; periodic jobs are inserted by River's elected
+// leader only.
+type Jobs struct {
+	Register func(*river.Workers)
+	Queues   map[string]river.QueueConfig
+	Periodic []*river.PeriodicJob
 }
 
 // Service owns the River client, the workers and the HTTP handlers.
@@ -154,7 +167,7 @@ func New(o Options) (*Service, error) {
 	qcfg := o.Pool.Config()
 	qcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	qcfg.ConnConfig.RuntimeParams["application_name"] = "credential-batch-queue"
-	qcfg.MaxConns = int32(o.MaxWorkers + 8)
+	qcfg.MaxConns = int32(o.MaxWorkers + 8 + 2*extraQueues(o.Jobs))
 	qcfg.MinConns = 0
 	qpool, err := pgxpool.NewWithConfig(context.Background(), qcfg)
 	if err != nil {
@@ -165,6 +178,17 @@ func New(o Options) (*Service, error) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker{s: s})
+	queues := map[string]river.QueueConfig{}
+	var periodic []*river.PeriodicJob
+	for _, j := range o.Jobs {
+		if j.Register != nil {
+			j.Register(workers)
+		}
+		for name, q := range j.Queues {
+			queues[name] = q
+		}
+		periodic = append(periodic, j.Periodic...)
+	}
 	cfg := &river.Config{
 		Schema:               o.Schema,
 		Workers:              workers,
@@ -179,9 +203,13 @@ func New(o Options) (*Service, error) {
 		// Batch records are kept in batch_items; River's rows can go sooner
 		// than its 24h default, which keeps its table and indexes small.
 		CompletedJobRetentionPeriod: time.Hour,
+		PeriodicJobs:                periodic,
 	}
 	if o.Config.BatchWorkersEnabled {
-		cfg.Queues = map[string]river.QueueConfig{QueueName: {MaxWorkers: o.MaxWorkers}}
+		queues[QueueName] = river.QueueConfig{MaxWorkers: o.MaxWorkers}
+	}
+	if len(queues) > 0 {
+		cfg.Queues = queues
 	}
 	client, err := river.NewClient(riverpgxv5.New(qpool), cfg)
 	if err != nil {
@@ -195,13 +223,14 @@ func New(o Options) (*Service, error) {
 // Client is the River client (for tests and tools).
 func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
 
-// Start starts the workers (when enabled) and the queue metrics sampler.
+// Start starts the workers (when enabled, or when other packages' jobs
+// have queues) and the queue metrics sampler.
 // The client keeps running until Stop, not until ctx ends, so that the HTTP
 // server drains first and jobs stop last.
 func (s *Service) Start(ctx context.Context) error {
 	var err error
 	s.startOnce.Do(func() {
-		if s.o.Config.BatchWorkersEnabled {
+		if s.o.Config.BatchWorkersEnabled || extraQueues(s.o.Jobs) > 0 {
 			if err = s.client.Start(context.WithoutCancel(ctx)); err != nil {
 				err = fmt.Errorf("batch: start river: %w", err)
 				return
@@ -232,6 +261,14 @@ func (s *Service) Stop(ctx context.Context) error {
 		return fmt.Errorf("batch: stop river: %w", err)
 	}
 	return nil
+}
+
+func extraQueues(jobs []Jobs) int {
+	n := 0
+	for _, j := range jobs {
+		n += len(j.Queues)
+	}
+	return n
 }
 
 // Running is the number of batch jobs being worked now in this replica

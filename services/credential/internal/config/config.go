@@ -15,6 +15,8 @@ type Config struct {
 	Checks
 	// Batch configures durable batch credentialing (batch.go).
 	Batch
+	// Webhooks configures events, webhooks and expirables (webhooks.go).
+	Webhooks
 	// MaxConcurrentBatchRequests: providers verified at once per replica.
 	MaxConcurrentBatchRequests int `env:"MAX_CONCURRENT_BATCH_REQUESTS" envDefault:"10"`
 	// BatchMaxProviders caps one batch or roster.
@@ -40,7 +42,10 @@ func (c Config) Validate() error {
 	if err := c.Checks.Validate(); err != nil {
 		return err
 	}
-	return c.Batch.Validate()
+	if err := c.Batch.Validate(); err != nil {
+		return err
+	}
+	return c.Webhooks.Validate()
 }
 
 // Public is the configuration shown in /health/concurrency (no secrets).
@@ -54,7 +59,7 @@ func (c Config) Public() map[string]any {
 		"roster_max_bytes":               c.RosterMaxBytes,
 		"request_timeout":                c.RequestTimeout.String(),
 	}
-	for _, part := range []map[string]any{c.ChecksPublic(), c.BatchPublic()} {
+	for _, part := range []map[string]any{c.ChecksPublic(), c.BatchPublic(), c.WebhooksPublic()} {
 		for k, v := range part {
 			out[k] = v
 		}

@@ -1,7 +1,8 @@
 // Package monitor is continuous monitoring: after every exclusion list
 // import (LEIE or SAM) the whole provider base is re-screened against the new
 // version, and every provider newly found excluded by NPI is flagged
-// (providers.exclusion_flagged_at), audited and counted in
+// (providers.exclusion_flagged_at), audited, announced (exclusion.match_found)
+// and counted in
 // credential_new_exclusions_total.
 package monitor
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provcred/credential/internal/events"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/exclusions"
 	"github.com/provcred/platform/metrics"
@@ -41,8 +43,8 @@ func New(db *pgxpool.Pool, reg *metrics.Registry, log *slog.Logger) *Monitor {
 // rescreenSQL is one set-based statement: the join of providers with the
 // import's exclusion rows by NPI (rows still in force today, by the same
 // definition the leie/sam checks use: exclusions.InForce), restricted to providers not flagged yet;
-// the UPDATE flags them and the INSERT ... SELECT writes one audit entry per
-// flagged provider, all in the same statement, so a flag never exists
+// the UPDATE flags them and the INSERTs write one audit entry and one
+// exclusion.match_found event per flagged provider, all in the same statement, so a flag never exists
 // without its entry. Only providers the UPDATE actually changed are audited:
 // under concurrent re-screens PostgreSQL re-checks exclusion_flagged_at IS
 // NULL on the locked row, so a provider is flagged and counted once.
@@ -70,6 +72,14 @@ var rescreenSQL = `WITH hits AS (
 			'line', h.line, 'excl_type', h.excl_type, 'excl_date', h.excl_date, 'waiver_date', h.waiver_date,
 			'waiver_state', h.waiver_state, 'digest', h.digest),
 		''
+	FROM flagged f JOIN hits h ON h.id = f.id
+	RETURNING 1
+), announced AS (
+	INSERT INTO events (type, provider_id, link, data)
+	SELECT '` + events.ExclusionMatchFound + `', f.id, '/providers/' || f.id,
+		jsonb_build_object('source', $1::text, 'import_id', $2::bigint, 'line', h.line, 'excl_type', h.excl_type,
+			'excl_date', h.excl_date, 'waiver_state', h.waiver_state, 'digest', h.digest,
+			'flagged_at', f.exclusion_flagged_at, 'previous_decision', h.decision)
 	FROM flagged f JOIN hits h ON h.id = f.id
 	RETURNING 1
 )

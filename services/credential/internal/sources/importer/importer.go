@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/provcred/credential/internal/audit"
+	"github.com/provcred/credential/internal/events"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/leie"
 	"github.com/provcred/credential/internal/sources/licenses"
@@ -356,6 +357,21 @@ func (im *Importer) load(ctx context.Context, f sources.Format, id int64, req Re
 			"sha256": st.sha, "file_name": req.FileName},
 	})
 	if err != nil {
+		return st, err
+	}
+	// Announced in the activation's transaction: subscribers hear of
+	// exactly the versions that became active.
+	eventData := map[string]any{"import_id": id, "source": req.Source, "version": version, "rows": st.rows,
+		"sha256": st.sha, "replaced_import_id": st.replaced}
+	fileDate := req.FileDate
+	if fileDate == nil {
+		fileDate = FileDateFromName(req.FileName)
+	}
+	if fileDate != nil {
+		eventData["file_date"] = fileDate.UTC().Format(time.DateOnly)
+	}
+	if err := events.Write(ctx, tx, events.Event{Type: events.ImportActivated,
+		Link: "/admin/imports/" + strconv.FormatInt(id, 10), Data: eventData}); err != nil {
 		return st, err
 	}
 	if err := tx.Commit(ctx); err != nil {
