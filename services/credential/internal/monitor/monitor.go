@@ -2,8 +2,7 @@
 // import (LEIE or SAM) the whole provider base is re-screened against the new
 // version, and every provider newly found excluded by NPI is flagged
 // (providers.exclusion_flagged_at), audited, announced (exclusion.match_found)
-// and counted in
-// credential_new_exclusions_total.
+// and counted in credential_new_exclusions_total.
 package monitor
 
 import (

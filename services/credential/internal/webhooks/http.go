@@ -215,4 +215,3 @@ func (s *Service) handleReplay(c *fiber.Ctx) error {
 	}
 	return c.Status(fiber.StatusAccepted).JSON(d)
 }
-
