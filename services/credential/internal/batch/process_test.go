@@ -264,7 +264,8 @@ func TestKillMidBatchAndRestart(t *testing.T) {
 	t.Parallel()
 	n := 120
 	s := newProcessSetup(t, n, 150*time.Millisecond, map[string]string{"MAX_CONCURRENT_BATCH_REQUESTS": "4",
-		"BATCH_JOB_TIMEOUT": "2s", "BATCH_RESCUE_STUCK_AFTER": "3s"})
+		"BATCH_JOB_TIMEOUT": "2s", "BATCH_RESCUE_STUCK_AFTER": "3s",
+		"WEBHOOK_TIMEOUT": "1s"})
 	a := startCredential(t, s.bin, "replica-a", s.env)
 	s.load(t)
 	id := s.submit(t, a)

@@ -24,7 +24,7 @@ func TestBatchSettings(t *testing.T) {
 		{map[string]string{"BATCH_MAX_ATTEMPTS": "101"}, "BATCH_MAX_ATTEMPTS"},
 		{map[string]string{"BATCH_JOB_TIMEOUT": "0s"}, "BATCH_JOB_TIMEOUT"},
 		{map[string]string{"BATCH_JOB_TIMEOUT": "20m"}, "BATCH_RESCUE_STUCK_AFTER"},
-		{map[string]string{"BATCH_JOB_TIMEOUT": "2s", "BATCH_RESCUE_STUCK_AFTER": "3s"}, ""},
+		{map[string]string{"BATCH_JOB_TIMEOUT": "2s", "BATCH_RESCUE_STUCK_AFTER": "3s", "WEBHOOK_TIMEOUT": "1s"}, ""},
 		{map[string]string{"BATCH_SNOOZE_BASE": "1m", "BATCH_SNOOZE_MAX": "30s"}, "BATCH_SNOOZE_MAX"},
 		{map[string]string{"BATCH_WAIT_MAX": "1h"}, "BATCH_WAIT_MAX"},
 		{map[string]string{"BATCH_WAIT_MAX": "-1s"}, "BATCH_WAIT_MAX"},

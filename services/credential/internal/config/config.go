@@ -45,7 +45,16 @@ func (c Config) Validate() error {
 	if err := c.Batch.Validate(); err != nil {
 		return err
 	}
-	return c.Webhooks.Validate()
+	if err := c.Webhooks.Validate(); err != nil {
+		return err
+	}
+	// River's rescuer would run a delivery twice at once if a live one
+	// outlasted BATCH_RESCUE_STUCK_AFTER (one River client, one setting).
+	if c.BatchRescueStuckAfter <= c.DeliveryJobTimeout() {
+		return fmt.Errorf("BATCH_RESCUE_STUCK_AFTER: must be longer than a webhook delivery job (WEBHOOK_TIMEOUT + 20%% + 1s = %s), got %s",
+			c.DeliveryJobTimeout(), c.BatchRescueStuckAfter)
+	}
+	return nil
 }
 
 // Public is the configuration shown in /health/concurrency (no secrets).

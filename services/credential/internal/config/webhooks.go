@@ -111,6 +111,12 @@ func windows(name string, ws []int) error {
 	return nil
 }
 
+// DeliveryJobTimeout bounds one delivery job: the attempt and the writes
+// that record it (milliseconds, given a fifth of the attempt's time and a second).
+func (w Webhooks) DeliveryJobTimeout() time.Duration {
+	return w.WebhookTimeout + w.WebhookTimeout/5 + time.Second
+}
+
 // RunAt is EXPIRABLES_RUN_AT as an offset from UTC midnight.
 func (w Webhooks) RunAt() (time.Duration, error) {
 	t, err := time.Parse("15:04", w.ExpirablesRunAt)

@@ -31,9 +31,10 @@ type deliveryWorker struct {
 	s *Service
 }
 
-// Timeout leaves room past the HTTP attempt for recording its outcome.
+// Timeout leaves room past the HTTP attempt for recording its outcome
+// (config: BATCH_RESCUE_STUCK_AFTER must exceed it).
 func (w *deliveryWorker) Timeout(*river.Job[DeliveryArgs]) time.Duration {
-	return w.s.cfg.WebhookTimeout + 30*time.Second
+	return w.s.cfg.DeliveryJobTimeout()
 }
 
 // NextRetry is exponential backoff with jitter from River's attempt count.

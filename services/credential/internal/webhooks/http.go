@@ -69,8 +69,10 @@ func (req *CreateRequest) Validate() (*url.URL, error) {
 	if u.Fragment != "" {
 		return nil, apierr.Invalid("url", "must not have a #fragment")
 	}
-	if p := u.Port(); p != "" && (len(p) > 5 || strings.TrimLeft(p, "0123456789") != "" || p == "0") {
-		return nil, apierr.Invalid("url", "has an invalid port")
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, apierr.Invalid("url", "has an invalid port")
+		}
 	}
 	req.Description = strings.TrimSpace(req.Description)
 	if utf8.RuneCountInString(req.Description) > maxDescriptionLength || !utf8.ValidString(req.Description) ||
