@@ -69,7 +69,7 @@ var ErrInvalid = errors.New("invalid event")
 // that makes the change e describes (a pgx.Tx, or a queued batch like the
 // audit log's): the event exists exactly when the change does.
 func Write(ctx context.Context, db database.Execer, e Event) error {
-	if !Known(e.Type) && e.Type != WebhookTest {
+	if !Known(e.Type) {
 		return fmt.Errorf("%w: unknown type %q", ErrInvalid, e.Type)
 	}
 	if e.Link != "" && !strings.HasPrefix(e.Link, "/") {
@@ -93,9 +93,9 @@ func Write(ctx context.Context, db database.Execer, e Event) error {
 	if e.ID != "" {
 		id = e.ID
 	}
-	_, err := db.Exec(ctx, `INSERT INTO events (id, type, provider_id, link, data, broadcast)
-		VALUES (COALESCE($1::text, 'evt_' || replace(gen_random_uuid()::text, '-', '')), $2, $3, $4, $5, $6)`,
-		id, e.Type, provider, e.Link, data, e.Type != WebhookTest)
+	_, err := db.Exec(ctx, `INSERT INTO events (id, type, provider_id, link, data)
+		VALUES (COALESCE($1::text, 'evt_' || replace(gen_random_uuid()::text, '-', '')), $2, $3, $4, $5)`,
+		id, e.Type, provider, e.Link, data)
 	if err != nil {
 		return fmt.Errorf("write event %s: %w", e.Type, err)
 	}
