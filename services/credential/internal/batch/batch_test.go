@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -189,6 +190,10 @@ func TestCancelStopsWhatHasNotRun(t *testing.T) {
 	p := e.do(t, "GET", "/results/batch/"+id, "", "")
 	if p.body["status"] != StatusCanceled || p.body["finished_at"] == nil {
 		t.Fatalf("after cancel: %s", p.raw)
+	}
+	if n := e.count(t, `SELECT count(*) FROM events WHERE type = 'batch.completed.v1' AND (data->>'canceled')::boolean
+		AND data->>'batch_id' = $1`, id); n != 1 {
+		t.Fatalf("%d batch.completed events for the canceled batch", n)
 	}
 	if r := e.do(t, "DELETE", "/batch/6a1f3c9e-0000-4000-8000-000000000000", "", ""); r.code != 404 || r.body["code"] != "not_found" {
 		t.Fatalf("unknown batch: %d %s", r.code, r.raw)
@@ -648,5 +653,51 @@ func TestSubmitAcrossChunks(t *testing.T) {
 	}
 	if !inOrder {
 		t.Fatal("items are not the submitted ids in order")
+	}
+}
+
+// batch.completed is raised once per batch by the write that closes it,
+// whichever path that is: the last item's worker, a cancel, or a batch
+// with nothing to run.
+func TestBatchCompletedEventIsRaisedOnceWhicheverPathClosesIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil, true)
+	ids := e.seedProviders(t, 3)
+	ctx := context.Background()
+	event := func(batchID string) (n int, data map[string]any) {
+		t.Helper()
+		var raw []byte
+		if err := e.pool.QueryRow(ctx, `SELECT count(*), max(data::text) FROM events WHERE type = 'batch.completed.v1'
+			AND link = '/results/batch/' || $1::text`, batchID).Scan(&n, &raw); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(raw, &data)
+		return n, data
+	}
+	worked, err := e.svc.Submit(ctx, Submission{IDs: ids, Source: "ids", Actor: "k", Hash: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitDone(t, worked.BatchID, 45*time.Second)
+	empty, err := e.svc.Submit(ctx, Submission{IDs: []string{"ghost_a", "ghost_b"}, Source: "ids", Actor: "k", Hash: "h2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id     string
+		counts map[string]any
+	}{
+		{worked.BatchID, map[string]any{"approved": float64(3)}},
+		{empty.BatchID, map[string]any{"unknown_provider": float64(2)}},
+	} {
+		// Progress reads may close lazily too: still one event.
+		e.do(t, "GET", "/results/batch/"+tc.id, "", "")
+		n, data := event(tc.id)
+		if n != 1 || fmt.Sprint(data["counts"]) != fmt.Sprint(tc.counts) || data["batch_id"] != tc.id || data["canceled"] != false {
+			t.Errorf("%s: %d events, data %v", tc.id, n, data)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM events WHERE provider_id IS NOT NULL AND type = 'batch.completed.v1'`); n != 0 {
+		t.Errorf("%d batch events name a provider", n)
 	}
 }

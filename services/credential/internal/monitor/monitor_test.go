@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -92,6 +93,18 @@ func TestRescreenFlagsNewExclusionsOnce(t *testing.T) {
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE event = 'provider.exclusion_flagged'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d flag entries, want 2", n)
+	}
+	// Each flag is announced once, in its statement: exclusion.match_found
+	// with the source row's citation and no name.
+	var providersAnnounced []string
+	var data string
+	if err := pool.QueryRow(ctx, `SELECT array_agg(provider_id ORDER BY provider_id), max(data::text) FILTER (WHERE provider_id = 'pa')
+		FROM events WHERE type = 'exclusion.match_found.v1'`).Scan(&providersAnnounced, &data); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(providersAnnounced, ",") != "pa,pb" || !strings.Contains(data, `"source": "leie"`) ||
+		!strings.Contains(data, fmt.Sprintf(`"import_id": %d`, v2)) || strings.Contains(strings.ToLower(data), "doe") {
+		t.Errorf("exclusion.match_found for %v; pa's %s", providersAnnounced, data)
 	}
 	// A superseded version flags nothing, not even a provider it lists who
 	// is not flagged now (without the reset, pa being flagged already would

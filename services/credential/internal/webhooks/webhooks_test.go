@@ -114,7 +114,9 @@ func TestGuardRefusesLoopbackAtConnect(t *testing.T) {
 // resolves to a private address, without relying on the machine's DNS).
 type fixedResolver []netip.Addr
 
-func (f fixedResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) { return f, nil }
+func (f fixedResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return f, nil
+}
 
 func TestCreateRefusesPrivateHosts(t *testing.T) {
 	t.Parallel()

@@ -148,6 +148,17 @@ func TestImportActivatesAndReplaces(t *testing.T) {
 	if strings.Join(hooked, ",") != fmt.Sprintf("leie:%d,leie:%d", first.ID, second.ID) {
 		t.Errorf("hook calls %v", hooked)
 	}
+	// One import.activated event per activation, written with it.
+	var link, data string
+	if err := pool.QueryRow(ctx, `SELECT link, data::text FROM events WHERE type = 'import.activated.v1'
+		AND (data->>'import_id')::bigint = $1`, second.ID).Scan(&link, &data); err != nil {
+		t.Fatalf("import.activated of %d: %v", second.ID, err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM events WHERE type = 'import.activated.v1'`); n != 2 ||
+		link != fmt.Sprintf("/admin/imports/%d", second.ID) || !strings.Contains(data, `"version": 2`) ||
+		!strings.Contains(data, fmt.Sprintf(`"replaced_import_id": %d`, first.ID)) {
+		t.Errorf("%d events; second: %s %s", n, link, data)
+	}
 }
 
 func TestFailedImportKeepsPreviousVersion(t *testing.T) {
@@ -193,6 +204,9 @@ func TestFailedImportKeepsPreviousVersion(t *testing.T) {
 				t.Error("failed version's table left behind")
 			}
 		})
+	}
+	if n := count(t, pool, `SELECT count(*) FROM events WHERE type = 'import.activated.v1'`); n != 1 {
+		t.Errorf("%d import.activated events, want the one good import's", n)
 	}
 	if n := metric(t, im, "credential_source_imports_total", "source=leie", "outcome=rejected"); n != float64(len(tests)) {
 		t.Errorf("rejected imports metric %v, want %d", n, len(tests))
