@@ -84,6 +84,14 @@ var Table = []Route{
 	{Methods: Read, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
 	{Methods: []string{"POST"}, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true, Limit: LimitImport},
 
+	// Webhooks hold signing secrets and reach outside: admin only. Events
+	// carry no names or dates of birth: readers may pull them.
+	{Methods: Read, Path: "/webhooks", Upstream: Credential, Role: auth.RoleAdmin},
+	{Methods: []string{"POST"}, Path: "/webhooks", Upstream: Credential, Role: auth.RoleAdmin},
+	{Methods: Read, Path: "/webhooks/*", Upstream: Credential, Role: auth.RoleAdmin},
+	{Methods: []string{"POST", "DELETE"}, Path: "/webhooks/*", Upstream: Credential, Role: auth.RoleAdmin},
+	{Methods: Read, Path: "/events", Upstream: Credential, Role: auth.RoleReader},
+
 	{Methods: Read, Path: "/stats/*", Upstream: Stats, Role: auth.RoleReader},
 
 	// Chat only reads (its tools call the read routes with the caller's own
