@@ -166,7 +166,8 @@ func TestCredentialDashboardPanels(t *testing.T) {
 	}
 	all := strings.Join(exprs, "\n")
 	for _, m := range []string{"credential_verifications_total", "credential_checks_total", "credential_source_duration_seconds_bucket",
-		"credential_batch_queue_depth", "credential_batch_items_total", "credential_source_imports_total", "credential_new_exclusions_total"} {
+		"credential_batch_queue_depth", "credential_batch_items_total", "credential_source_imports_total", "credential_new_exclusions_total",
+		"events_total", "webhook_deliveries_total", "webhook_delivery_attempts_bucket", "credential_expirables_total"} {
 		if !strings.Contains(all, m) {
 			t.Errorf("credential dashboard lacks %s", m)
 		}

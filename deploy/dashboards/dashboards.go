@@ -319,6 +319,15 @@ func credential() Dashboard {
 	b.stat("Rows in the active version", "short", 8, Q{`max by (source) (credential_source_rows` + s + `)`, "{{source}}"})
 	b.ts("New exclusions found", "short", 24,
 		Q{`sum(increase(credential_new_exclusions_total` + s + `[$__rate_interval]))`, "new exclusions"})
+	b.row("Events and webhooks")
+	b.ts("Events published by type", "ops", 8,
+		Q{`sum by (type) (rate(events_total` + s + `[$__rate_interval]))`, "{{type}}"})
+	b.ts("Webhook delivery attempts by outcome", "ops", 8,
+		Q{`sum by (outcome) (rate(webhook_deliveries_total` + s + `[$__rate_interval]))`, "{{outcome}}"})
+	b.ts("Attempts per delivery p95", "short", 8,
+		Q{`histogram_quantile(0.95, sum by (le) (rate(webhook_delivery_attempts_bucket` + s + `[$__rate_interval])))`, "p95"})
+	b.ts("Expirables raised", "short", 24,
+		Q{`sum by (kind, window) (increase(credential_expirables_total` + s + `[$__rate_interval]))`, "{{kind}} {{window}}d"})
 	b.row("HTTP")
 	red(b, "credential")
 	b.row("Saturation")
