@@ -19,13 +19,9 @@ type doc struct {
 	Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	Comp    struct {
 		Schemas struct {
-			Error struct {
-				Properties struct {
-					Code struct {
-						Enum []string `json:"enum"`
-					} `json:"code"`
-				} `json:"properties"`
-			} `json:"Error"`
+			ErrorCode struct {
+				Enum []string `json:"enum"`
+			} `json:"ErrorCode"`
 		} `json:"schemas"`
 	} `json:"components"`
 }
@@ -128,7 +124,7 @@ func TestDocsMarkdownInSync(t *testing.T) {
 			}
 		}
 	}
-	codes := s.Comp.Schemas.Error.Properties.Code.Enum
+	codes := s.Comp.Schemas.ErrorCode.Enum
 	if len(codes) < 10 {
 		t.Fatalf("error codes: %v", codes)
 	}
@@ -161,29 +157,24 @@ func TestDocsPageIsSelfContained(t *testing.T) {
 // Every ?limit= the spec describes has the bounds the services enforce
 // (platform/page).
 func TestLimitBoundsMatchThePager(t *testing.T) {
-	var raw struct {
-		Paths map[string]map[string]struct {
-			Parameters []struct {
-				Name   string `json:"name"`
-				Schema struct {
-					Minimum, Maximum, Default int
-				} `json:"schema"`
-			} `json:"parameters"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal(Spec(), &raw); err != nil {
+	d, err := Load()
+	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for path, ops := range raw.Paths {
-		for method, op := range ops {
+	for path, item := range d.Paths.Map() {
+		for method, op := range item.Operations() {
 			for _, p := range op.Parameters {
-				if p.Name != "limit" {
+				if p.Value.Name != "limit" {
 					continue
 				}
 				n++
-				if p.Schema.Minimum != 1 || p.Schema.Maximum != platformpage.MaxLimit {
-					t.Errorf("%s %s: limit %d..%d, the services accept 1..%d", method, path, p.Schema.Minimum, p.Schema.Maximum, platformpage.MaxLimit)
+				s := p.Value.Schema.Value
+				if s.Min == nil || *s.Min != 1 || s.Max == nil || *s.Max != platformpage.MaxLimit {
+					t.Errorf("%s %s: limit %v..%v, the services accept 1..%d", method, path, s.Min, s.Max, platformpage.MaxLimit)
+				}
+				if path != "/stats/expiring" && path != "/stats/batches" && s.Default != platformpage.DefaultLimit && s.Default != float64(platformpage.DefaultLimit) {
+					t.Errorf("%s %s: limit default %v, the services use %d", method, path, s.Default, platformpage.DefaultLimit)
 				}
 			}
 		}
