@@ -101,7 +101,7 @@ var Table = []Route{
 
 // Open lists the paths the gateway serves itself, without a key and without
 // rate limiting (probes and documentation).
-var Open = []string{"/livez", "/readyz", "/health", "/health/concurrency", "/metrics", "/openapi.json", "/docs"}
+var Open = []string{"/livez", "/readyz", "/health", "/health/concurrency", "/metrics", "/openapi.json", "/docs", "/redoc"}
 
 // StreamPrefixes are the path prefixes of the import routes, for the
 // server's StreamPaths: their bodies reach the proxy as a stream, every other
