@@ -91,8 +91,10 @@ func TestBatchCommand(t *testing.T) {
 		t.Fatalf("ids: exit %d out %q err %q", code, out.String(), errb.String())
 	}
 	out.Reset()
-	if code := run([]string{"batch", "cancel", id[1], "--url", base}, &out, &errb); code != 0 || !strings.Contains(out.String(), "canceled 0 providers") {
-		t.Fatalf("cancel: exit %d %q", code, out.String())
+	errb.Reset()
+	// The batch has finished: nothing is left to cancel.
+	if code := run([]string{"batch", "cancel", id[1], "--url", base}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "HTTP 409 conflict") {
+		t.Fatalf("cancel a finished batch: exit %d %q %q", code, out.String(), errb.String())
 	}
 	errb.Reset()
 	if code := run([]string{"batch", "status", "00000000-0000-4000-8000-000000000000", "--url", base}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "HTTP 404 not_found") {

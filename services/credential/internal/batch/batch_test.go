@@ -200,6 +200,35 @@ func TestCancelStopsWhatHasNotRun(t *testing.T) {
 	}
 }
 
+// A finished batch is not relabeled canceled: DELETE is 409 conflict, and
+// nothing is audited (the e2e contract test found it answered 200).
+func TestCancelAFinishedBatchIsAConflict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil, false)
+	ids := e.seedProviders(t, 2)
+	r := e.do(t, "POST", "/batch-credential", "application/json", idsBody(ids...))
+	if r.code != 202 {
+		t.Fatalf("%d %s", r.code, r.raw)
+	}
+	id := r.body["batch_id"].(string)
+	for _, pid := range ids {
+		if err := e.svc.finishItem(context.Background(), id, pid, StateApproved, "run-"+pid, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.do(t, "DELETE", "/batch/"+id, "", "", "X-Actor-Id", "k9")
+	if c.code != 409 || c.body["code"] != "conflict" {
+		t.Fatalf("cancel a finished batch: %d %s", c.code, c.raw)
+	}
+	p := e.do(t, "GET", "/results/batch/"+id, "", "")
+	if p.body["status"] != StatusFinished || p.body["canceled_at"] != nil {
+		t.Fatalf("after the refused cancel: %s", p.raw)
+	}
+	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE event = 'batch.canceled' AND entity_id = $1`, id); n != 0 {
+		t.Fatalf("audited %d cancellations", n)
+	}
+}
+
 func TestCanceledItemIsSkippedByWorker(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, nil, false)

@@ -253,11 +253,17 @@ func (s *Service) reconcile(ctx context.Context, id string) (int64, error) {
 func (s *Service) Cancel(ctx context.Context, id, actor, requestID string) (int, error) {
 	var canceled int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT true FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&exists); errors.Is(err, pgx.ErrNoRows) {
+		var finished, canceledAt *time.Time
+		if err := tx.QueryRow(ctx, `SELECT finished_at, canceled_at FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&finished, &canceledAt); errors.Is(err, pgx.ErrNoRows) {
 			return apierr.NotFound("batch " + id + " does not exist")
 		} else if err != nil {
 			return fmt.Errorf("cancel batch: %w", err)
+		}
+		// A finished batch has nothing left to stop: canceling it would
+		// relabel a complete batch as canceled (and audit a cancellation
+		// that stopped nothing). A canceled one may be canceled again.
+		if finished != nil && canceledAt == nil {
+			return apierr.Conflict("batch " + id + " has already finished; nothing is left to cancel")
 		}
 		rows, err := tx.Query(ctx, `UPDATE batch_items SET state = 'canceled', finished_at = now(), updated_at = now(),
 				last_error = 'canceled before it ran'
