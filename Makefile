@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 SERVICES := gateway credential chat stats
 
-.PHONY: all build test vet lint fmt run bench fuzz clean services deploy-tools test-deploy test-k8s images
+.PHONY: all build test vet lint fmt run bench fuzz clean services deploy-tools test-deploy test-k8s images docs-assets browser
 
 all: lint test
 
@@ -22,11 +22,20 @@ services:
 # side; database tests run in parallel inside a package (TEST_PARALLEL at
 # once), each on a copy of its migrated template (platform/pgtest).
 TEST_PARALLEL ?= 4
-test: services deploy-tools
+test: services deploy-tools browser
 	@go test -race -count=1 -timeout 12m -parallel $(TEST_PARALLEL) $(foreach m,$(MODULES),./$(m)/...)
 	@# Timing-sensitive process tests that -race would slow past their schedule (build tag !race).
 	@cd services/gateway && go test -count=1 -timeout 5m -run 'TestThreeGateways' ./cmd/gateway
 	@$(MAKE) --no-print-directory test-deploy
+
+# Chromium (Debian) for the e2e browser test of /docs.
+browser:
+	@bash scripts/ensure-chromium.sh
+
+# Swagger UI and Redoc from npm (pinned, integrity-checked) into the
+# gateway's embedded assets; the result is committed.
+docs-assets:
+	@bash scripts/docs-assets.sh
 
 # deploy/ (chart, rules, dashboards, images) and tools/k8s are kept out of
 # go.work: their Kubernetes and Prometheus libraries must not move the

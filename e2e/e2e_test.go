@@ -3,7 +3,9 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/platform/apiclient"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
 )
@@ -125,7 +128,7 @@ func TestEndToEnd(t *testing.T) {
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "200",
 	})
 	gateway.WaitReady(t, 30*time.Second)
-	c := &client{t: t, base: gateway.URL, http: &http.Client{Timeout: 30 * time.Second}}
+	c := newClient(t, gateway.URL, 30*time.Second)
 
 	t.Run("health, 10 concurrent", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -261,6 +264,102 @@ func TestEndToEnd(t *testing.T) {
 		if r.status != 503 || r.body["code"] != "llm_not_configured" {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
+	})
+
+	// Every operation of the document once, its error paths too, so the
+	// contract check (contract_test.go) sees each answer's shape.
+	t.Run("every operation answers as documented", func(t *testing.T) {
+		expect := func(r reply, status int, what string) reply {
+			t.Helper()
+			if r.status != status {
+				t.Errorf("%s: %d %s", what, r.status, r.raw)
+			}
+			return r
+		}
+		for _, p := range []string{"/livez", "/readyz", "/metrics", "/docs"} {
+			expect(c.do("GET", p, "", nil), 200, p)
+		}
+		p := map[string]any{}
+		for k, v := range provider {
+			p[k] = v
+		}
+		p["specialty"] = "Cardiovascular Disease"
+		expect(c.do("PUT", "/providers/provider_e2e_001", adminKey, p), 200, "replace")
+		expect(c.do("GET", "/providers?limit=0", readerKey, nil), 422, "limit 0")
+		expect(c.do("GET", "/providers?cursor=bogus", readerKey, nil), 400, "bad cursor")
+		p["ssn"] = "123-45-6789"
+		expect(c.do("POST", "/providers", adminKey, p), 422, "ssn")
+		delete(p, "ssn")
+		p["id"] = "provider_e2e_001"
+		expect(c.do("POST", "/providers", adminKey, p), 409, "duplicate")
+		expect(c.do("DELETE", "/providers/nobody", adminKey, nil), 404, "delete missing")
+
+		roster := "id,npi,first_name,last_name,date_of_birth,license_state,license_number,license_type,license_expires_on\n" +
+			"provider_e2e_003,1245319599,Grace,Hopper,1906-12-09,NY,B456,MD,2028-06-30\n"
+		expect(c.raw("POST", "/providers/import", adminKey, "text/csv", roster), 200, "roster")
+		expect(c.raw("POST", "/providers/import", adminKey, "text/csv", "npi,first_name,last_name\n1234567890,A,B\n"), 422, "bad roster")
+		expect(c.raw("POST", "/providers/import", adminKey, "application/xml", "<roster/>"), 415, "roster as XML")
+
+		leie := `"LASTNAME","FIRSTNAME","MIDNAME","BUSNAME","GENERAL","SPECIALTY","UPIN","NPI","DOB","ADDRESS","CITY","STATE","ZIP","EXCLTYPE","EXCLDATE","REINDATE","WAIVERDATE","WVRSTATE"` + "\n" +
+			`"HOPPER","GRACE","","","IND","CARDIOLOGY","","1245319599","19061209","1 MAIN","AUSTIN","TX","78701","1128a1","20200101","00000000","00000000",""` + "\n"
+		imp := expect(c.raw("POST", "/admin/imports/leie?file_date=2026-11-01", adminKey, "text/csv", leie), 200, "LEIE import")
+		expect(c.raw("POST", "/admin/imports/nope", adminKey, "text/csv", leie), 400, "unknown source")
+		expect(c.do("GET", "/admin/imports?limit=5", adminKey, nil), 200, "imports")
+		expect(c.do("GET", fmt.Sprintf("/admin/imports/%v", imp.body["id"]), adminKey, nil), 200, "one import")
+		expect(c.do("GET", "/admin/imports/999999", adminKey, nil), 404, "missing import")
+		expect(c.do("GET", "/admin/imports", operatorKey, nil), 403, "operator reading imports")
+
+		run := expect(c.do("POST", "/credential/provider_e2e_003", operatorKey, nil), 200, "credential")
+		expect(c.do("POST", "/credential/nobody", operatorKey, nil), 404, "credential missing")
+		expect(c.do("GET", "/results?limit=5", readerKey, nil), 200, "results")
+		expect(c.do("GET", "/results/provider_e2e_003", readerKey, nil), 200, "provider results")
+		expect(c.do("GET", "/results/provider_e2e_001", readerKey, nil), 200, "never credentialed")
+		expect(c.do("GET", fmt.Sprintf("/results/run/%v", run.body["run_id"]), readerKey, nil), 200, "one run")
+		expect(c.do("GET", "/results/run/00000000-0000-0000-0000-000000000000", readerKey, nil), 404, "missing run")
+
+		b := expect(c.do("POST", "/batch-credential?wait=30s", operatorKey, map[string]any{"provider_ids": []string{"provider_e2e_003", "nobody"}}), 200, "batch")
+		expect(c.do("POST", "/batch-credential", operatorKey, map[string]any{"provider_ids": []string{}}), 422, "empty batch")
+		expect(c.do("GET", fmt.Sprintf("/results/batch/%v?limit=5", b.body["batch_id"]), readerKey, nil), 200, "batch progress")
+		expect(c.do("GET", "/batches?limit=5", readerKey, nil), 200, "batches")
+		expect(c.do("DELETE", fmt.Sprintf("/batch/%v", b.body["batch_id"]), operatorKey, nil), 409, "cancel a finished batch")
+		expect(c.do("DELETE", "/batch/nobody", operatorKey, nil), 404, "cancel a missing batch")
+
+		// credctl's typed client, checked by the same contract.
+		api := &apiclient.Client{BaseURL: c.base, APIKey: operatorKey, HTTP: c.http}
+		ctx := context.Background()
+		sub, _, err := api.SubmitBatch(ctx, "application/json", strings.NewReader(`{"provider_ids":["provider_e2e_001"]}`), "e2e-batch-1")
+		if err != nil || sub.BatchID == "" {
+			t.Fatalf("apiclient submit: %v", err)
+		}
+		again, _, err := api.SubmitBatch(ctx, "application/json", strings.NewReader(`{"provider_ids":["provider_e2e_001"]}`), "e2e-batch-1")
+		if err != nil || !again.Replayed || again.BatchID != sub.BatchID {
+			t.Errorf("apiclient replay: %v %+v", err, again)
+		}
+		if p, _, err := api.BatchProgress(ctx, sub.BatchID, 1); err != nil || p.Total != 1 {
+			t.Errorf("apiclient progress: %v %+v", err, p)
+		}
+		// Canceled while it runs, or refused once it has finished.
+		var ae *apiclient.Error
+		if _, _, err := api.CancelBatch(ctx, sub.BatchID); err != nil && !(errors.As(err, &ae) && ae.Status == 409 && ae.Code == "conflict") {
+			t.Errorf("apiclient cancel: %v", err)
+		}
+		if _, _, err := api.BatchProgress(ctx, "nobody", 0); !errors.As(err, &ae) || ae.Status != 404 || ae.Code != "not_found" {
+			t.Errorf("apiclient progress of a missing batch: %v", err)
+		}
+
+		expect(c.do("GET", "/logs?limit=5", readerKey, nil), 200, "audit log")
+		expect(c.do("GET", "/logs/provider_e2e_003?limit=5", readerKey, nil), 200, "provider audit log")
+
+		for _, q := range []string{"/stats/summary", "/stats/decisions?interval=week", "/stats/checks", "/stats/turnaround",
+			"/stats/expiring?kind=license&within=365", "/stats/expiring?kind=verification", "/stats/batches", "/stats/monitoring",
+			"/stats/summary?format=csv", "/stats/decisions?format=csv"} {
+			expect(c.do("GET", q, readerKey, nil), 200, q)
+		}
+		expect(c.do("GET", "/stats/decisions?interval=hour", readerKey, nil), 400, "bad interval")
+
+		tmp := map[string]any{"id": "provider_e2e_tmp", "npi": "1003000126", "first_name": "Tmp", "last_name": "Provider"}
+		expect(c.do("POST", "/providers", adminKey, tmp), 201, "create tmp")
+		expect(c.do("DELETE", "/providers/provider_e2e_tmp", adminKey, nil), 204, "delete tmp")
 	})
 
 	t.Run("201st request in a minute is 429", func(t *testing.T) {

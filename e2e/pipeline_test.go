@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/platform/apiclient"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
 )
@@ -49,7 +51,7 @@ func TestCredentialingPipeline(t *testing.T) {
 		"RATE_LIMIT_CREDENTIAL": "100000/1m", "RATE_LIMIT_IMPORT": "100000/1m",
 	})
 	gateway.WaitReady(t, 30*time.Second)
-	c := &client{t: t, base: gateway.URL, http: &http.Client{Timeout: 2 * time.Minute}}
+	c := newClient(t, gateway.URL, 2*time.Minute)
 
 	upload := func(path, file string) reply {
 		t.Helper()
@@ -83,10 +85,19 @@ func TestCredentialingPipeline(t *testing.T) {
 	sources := []struct{ source, file string }{
 		{"nppes", "npidata_pfile.csv"}, {"leie", "UPDATED.csv"}, {"sam", "sam_exclusions.csv"}, {"licenses", "licenses.csv"},
 	}
+	// The sources go in as credctl sends them: through the typed client
+	// (platform/apiclient), which the contract check holds to the document.
+	api := &apiclient.Client{BaseURL: c.base, APIKey: adminKey, HTTP: c.http}
 	for _, s := range sources {
-		r := upload("/admin/imports/"+s.source+"?file_name="+s.file, s.file)
-		if rows, _ := r.body["rows"].(float64); rows < 1 || r.body["status"] != "active" {
-			t.Fatalf("import %s: %s", s.source, r.raw)
+		f, err := os.Open(filepath.Join(data, s.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		rec, raw, err := api.ImportSource(context.Background(), s.source, f, st.Size(), s.file, "")
+		f.Close()
+		if err != nil || rec.Rows < 1 || rec.Status != "active" {
+			t.Fatalf("import %s: %v %s", s.source, err, raw)
 		}
 	}
 	upload("/providers/import", "providers.csv")

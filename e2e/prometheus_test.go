@@ -301,7 +301,7 @@ func TestPrometheusLive(t *testing.T) {
 	// Traffic that makes every family report: a provider found on the LEIE
 	// (re-screen: a new exclusion), a credential run (checks, source
 	// latency), a batch, stats, chat.
-	c := &client{t: t, base: gateway.URL, http: &http.Client{Timeout: 60 * time.Second}}
+	c := newClient(t, gateway.URL, 60*time.Second)
 	prov := map[string]any{"id": "provider_prom_001", "npi": "1234567893", "first_name": "Ada", "last_name": "Lovelace",
 		"date_of_birth": "1970-01-31", "specialty": "Cardiology",
 		"licenses": []map[string]any{{"state": "CA", "number": "A123", "type": "MD", "expires_on": "2030-01-01"}}}
@@ -441,7 +441,7 @@ func TestPrometheusLive(t *testing.T) {
 		// Keep asking for credential routes: each failure counts, then the
 		// open breaker answers 503 at once.
 		go func() {
-			hc := &http.Client{Timeout: 5 * time.Second}
+			hc := &http.Client{Timeout: 5 * time.Second, Transport: c.http.Transport}
 			for ctx.Err() == nil {
 				req, _ := http.NewRequestWithContext(ctx, "GET", gateway.URL+"/providers", nil)
 				req.Header.Set("Authorization", "Bearer "+adminKey)

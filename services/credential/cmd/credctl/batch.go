@@ -11,13 +11,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/provcred/platform/apiclient"
 )
 
 func init() {
@@ -52,28 +52,15 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return errUsage
 }
 
-// batchProgress is the part of GET /results/batch/{id} credctl shows.
-type batchProgress struct {
-	BatchID              string         `json:"batch_id"`
-	Status               string         `json:"status"`
-	StatusURL            string         `json:"status_url"`
-	Total                int            `json:"total"`
-	Duplicates           int            `json:"duplicates_removed"`
-	Counts               map[string]int `json:"counts"`
-	Done                 int            `json:"done"`
-	ElapsedSeconds       float64        `json:"elapsed_seconds"`
-	ThroughputPerSecond  float64        `json:"throughput_per_second"`
-	EstimatedSecondsLeft *float64       `json:"estimated_seconds_left"`
-	UnknownIDs           []string       `json:"unknown_ids"`
-	Replayed             bool           `json:"replayed"`
-	ItemsCanceled        *int           `json:"items_canceled"`
-}
-
-func (p *batchProgress) ended() bool { return p.Status == "finished" || p.Status == "canceled" }
+// batchProgress is GET /results/batch/{id}'s answer.
+type batchProgress = apiclient.Batch
 
 // stateOrder is the order states are printed in.
 var stateOrder = []string{"approved", "denied", "needs_review", "incomplete", "unknown_provider", "failed", "canceled", "running", "queued"}
 
+// client is credctl's connection to the API: the typed client
+// (platform/apiclient, the one the contract test checks) with a deadline
+// per call.
 type client struct {
 	base, apiKey string
 	// timeout bounds one request, answer included (0: none). Without it a
@@ -89,43 +76,25 @@ const (
 	callTimeout   = time.Minute
 )
 
-// do sends one request; non-2xx answers become errors carrying the API's code.
-func (c *client) do(ctx context.Context, method, path, ctype string, body io.Reader, header http.Header) (int, []byte, error) {
+func (c *client) api() *apiclient.Client { return &apiclient.Client{BaseURL: c.base, APIKey: c.apiKey} }
+
+// call runs f with the per-call deadline.
+func (c *client) call(ctx context.Context, f func(ctx context.Context, api *apiclient.Client) (*batchProgress, []byte, error)) (*batchProgress, []byte, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, body)
-	if err != nil {
-		return 0, nil, err
+	return f(ctx, c.api())
+}
+
+// status is the HTTP status of err's answer (0: none came).
+func status(err error) int {
+	var ae *apiclient.Error
+	if errors.As(err, &ae) {
+		return ae.Status
 	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var ae apiError
-		if json.Unmarshal(raw, &ae) == nil && ae.Code != "" {
-			return resp.StatusCode, raw, fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, ae.Code, ae.Detail)
-		}
-		return resp.StatusCode, raw, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, raw, nil
+	return 0
 }
 
 func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -180,16 +149,17 @@ func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		*key = "credctl-" + hex.EncodeToString(b)
 	}
 	c := &client{base: *base, apiKey: *apiKey, timeout: submitTimeout}
-	h := http.Header{"Idempotency-Key": {*key}}
 
 	// Transport errors and 5xx are retried with the same key: the server
 	// answers a retry with the batch the first attempt made, never a second.
+	var p *batchProgress
 	var raw []byte
 	var err error
 	for attempt := 1; ; attempt++ {
-		var code int
-		code, raw, err = c.do(ctx, http.MethodPost, "/batch-credential", ctype, bytes.NewReader(body), h)
-		if err == nil || attempt == 3 || (code != 0 && code < 500) || ctx.Err() != nil {
+		p, raw, err = c.call(ctx, func(ctx context.Context, api *apiclient.Client) (*batchProgress, []byte, error) {
+			return api.SubmitBatch(ctx, ctype, bytes.NewReader(body), *key)
+		})
+		if code := status(err); err == nil || attempt == 3 || (code != 0 && code < 500) || ctx.Err() != nil {
 			break
 		}
 		fmt.Fprintf(stderr, "submit failed (%v); retrying with the same Idempotency-Key\n", err)
@@ -198,8 +168,7 @@ func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
-	var p batchProgress
-	if err := json.Unmarshal(raw, &p); err != nil || p.BatchID == "" {
+	if p.BatchID == "" {
 		return errors.New("the server's answer is not a batch")
 	}
 	note := ""
@@ -214,7 +183,7 @@ func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "%d unknown provider ids (e.g. %s)\n", p.Counts["unknown_provider"], strings.Join(p.UnknownIDs[:min(n, 5)], ", "))
 	}
 	if !*follow {
-		return printProgress(stdout, &p, *asJSON, raw)
+		return printProgress(stdout, p, *asJSON, raw)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -236,11 +205,9 @@ func followBatch(ctx context.Context, c *client, id string, every time.Duration,
 	}()
 	failures := 0
 	for {
-		_, raw, err := c.do(ctx, http.MethodGet, "/results/batch/"+url.PathEscape(id)+"?limit=1", "", nil, nil)
-		var p batchProgress
-		if err == nil {
-			err = json.Unmarshal(raw, &p)
-		}
+		p, raw, err := c.call(ctx, func(ctx context.Context, api *apiclient.Client) (*batchProgress, []byte, error) {
+			return api.BatchProgress(ctx, id, 1)
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, fmt.Errorf("stopped following (the batch keeps running; `credctl batch status %s`): %w", id, ctx.Err())
@@ -263,8 +230,8 @@ func followBatch(ctx context.Context, c *client, id string, every time.Duration,
 				bar.Describe(fmt.Sprintf("credentialing (%d approved, %d review, %d denied, %d incomplete)",
 					p.Counts["approved"], p.Counts["needs_review"], p.Counts["denied"], p.Counts["incomplete"]))
 			}
-			if p.ended() {
-				return &p, raw, nil
+			if p.Ended() {
+				return p, raw, nil
 			}
 		}
 		select {
@@ -284,7 +251,7 @@ func printProgress(w io.Writer, p *batchProgress, asJSON bool, raw []byte) error
 	if p.ThroughputPerSecond > 0 {
 		fmt.Fprintf(w, ", %.1f providers/s over %.1fs", p.ThroughputPerSecond, p.ElapsedSeconds)
 	}
-	if !p.ended() && p.EstimatedSecondsLeft != nil {
+	if !p.Ended() && p.EstimatedSecondsLeft != nil {
 		fmt.Fprintf(w, ", about %s left", (time.Duration(*p.EstimatedSecondsLeft) * time.Second).String())
 	}
 	fmt.Fprintln(w)
@@ -335,15 +302,13 @@ func batchStatus(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	c := &client{base: *base, apiKey: *apiKey, timeout: callTimeout}
-	_, raw, err := c.do(ctx, http.MethodGet, "/results/batch/"+url.PathEscape(fs.Arg(0))+"?limit=1", "", nil, nil)
+	p, raw, err := c.call(ctx, func(ctx context.Context, api *apiclient.Client) (*batchProgress, []byte, error) {
+		return api.BatchProgress(ctx, fs.Arg(0), 1)
+	})
 	if err != nil {
 		return err
 	}
-	var p batchProgress
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return errors.New("the server's answer is not a batch")
-	}
-	return printProgress(stdout, &p, *asJSON, raw)
+	return printProgress(stdout, p, *asJSON, raw)
 }
 
 func batchCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -358,20 +323,18 @@ func batchCancel(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	c := &client{base: *base, apiKey: *apiKey, timeout: callTimeout}
-	_, raw, err := c.do(ctx, http.MethodDelete, "/batch/"+url.PathEscape(fs.Arg(0)), "", nil, nil)
+	p, raw, err := c.call(ctx, func(ctx context.Context, api *apiclient.Client) (*batchProgress, []byte, error) {
+		return api.CancelBatch(ctx, fs.Arg(0))
+	})
 	if err != nil {
 		return err
-	}
-	var p batchProgress
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return errors.New("the server's answer is not a batch")
 	}
 	n := 0
 	if p.ItemsCanceled != nil {
 		n = *p.ItemsCanceled
 	}
 	fmt.Fprintf(stdout, "canceled %d providers not yet verified; ", n)
-	return printProgress(stdout, &p, false, raw)
+	return printProgress(stdout, p, false, raw)
 }
 
 // reorder moves flags before the positional batch id, so both

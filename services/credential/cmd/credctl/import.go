@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/provcred/platform/apiclient"
 )
 
 func init() {
@@ -22,27 +19,6 @@ func init() {
 		Summary: "upload a source file (leie, sam, nppes, licenses) as the source's new version",
 		Run:     runImport,
 	}
-}
-
-// importResult is the part of the import record credctl prints.
-type importResult struct {
-	ID       int64  `json:"id"`
-	Source   string `json:"source"`
-	Status   string `json:"status"`
-	Version  *int   `json:"version"`
-	Rows     int64  `json:"rows"`
-	Bytes    int64  `json:"bytes"`
-	SHA256   string `json:"sha256"`
-	LoadMS   *int64 `json:"load_ms"`
-	IndexMS  *int64 `json:"index_ms"`
-	SwapMS   *int64 `json:"swap_ms"`
-	Replaced *int64 `json:"replaced"`
-	HookErr  string `json:"hook_error"`
-}
-
-type apiError struct {
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
 }
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,12 +54,6 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	q := url.Values{"file_name": {filepath.Base(*file)}}
-	if *fileDate != "" {
-		q.Set("file_date", *fileDate)
-	}
-	u := strings.TrimRight(*base, "/") + "/admin/imports/" + url.PathEscape(*source) + "?" + q.Encode()
-
 	// The file is streamed from disk: the bar advances as bytes go out.
 	var body io.Reader = f
 	var bar *progressbar.ProgressBar
@@ -93,44 +63,24 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
-	if err != nil {
-		return err
-	}
-	req.ContentLength = st.Size()
-	req.Header.Set("Content-Type", "text/csv")
-	if *apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+*apiKey)
-	}
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	api := &apiclient.Client{BaseURL: *base, APIKey: *apiKey}
+	rec, raw, err := api.ImportSource(ctx, *source, body, st.Size(), filepath.Base(*file), *fileDate)
 	if bar != nil {
 		_ = bar.Finish()
 		fmt.Fprintln(stderr)
 	}
 	if err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var ae apiError
-		if json.Unmarshal(raw, &ae) == nil && ae.Code != "" {
-			return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, ae.Code, ae.Detail)
+		if status(err) == 0 {
+			return fmt.Errorf("upload: %w", err)
 		}
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, raw)
+		return err
 	}
 	if *asJSON {
 		_, err := stdout.Write(append(raw, '\n'))
 		return err
 	}
-	var r importResult
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return errors.New("the server's answer is not an import record")
-	}
+	r := rec
 	version := "?"
 	if r.Version != nil {
 		version = fmt.Sprint(*r.Version)
@@ -142,8 +92,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "replaced import %d\n", *r.Replaced)
 	}
 	fmt.Fprintf(stdout, "sha256 %s\n", r.SHA256)
-	if r.HookErr != "" {
-		fmt.Fprintf(stdout, "warning: re-screen after the import failed: %s\n", r.HookErr)
+	if r.HookError != "" {
+		fmt.Fprintf(stdout, "warning: re-screen after the import failed: %s\n", r.HookError)
 	}
 	return nil
 }

@@ -290,8 +290,19 @@ func walkClosed(s *openapi3.SchemaRef, where string, mustClose bool, seen map[*o
 	closed := (v.AdditionalProperties.Has != nil && !*v.AdditionalProperties.Has) ||
 		(v.AdditionalProperties.Schema != nil) || v.UnevaluatedProperties.Has != nil && !*v.UnevaluatedProperties.Has
 	for _, sub := range v.AllOf {
-		if sub.Value != nil && sub.Value.AdditionalProperties.Has != nil && !*sub.Value.AdditionalProperties.Has {
-			closed = true
+		if sub.Value == nil || sub.Value.AdditionalProperties.Has == nil || *sub.Value.AdditionalProperties.Has {
+			continue
+		}
+		closed = true
+		// A closed half refuses what the other halves add (JSON Schema
+		// checks each half alone): only a half that narrows its fields may
+		// sit beside it.
+		for _, other := range v.AllOf {
+			for k := range other.Value.Properties {
+				if _, ok := sub.Value.Properties[k]; !ok {
+					*open = append(*open, fmt.Sprintf("%s: an allOf half (%s) is closed, so %q of another half is always refused", name, sub.Ref, k))
+				}
+			}
 		}
 	}
 	if mustClose && (len(v.Properties) > 0 || len(v.AllOf) > 0) && !closed {
