@@ -87,7 +87,9 @@ func TestDocsInBrowser(t *testing.T) {
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	// Generous: on a loaded machine parsing Swagger UI and rendering the
+	// whole document takes minutes.
+	ctx, cancel = context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
 
 	// Every browser log entry and console message, to catch CSP refusals.

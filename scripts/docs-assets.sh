@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 
 SWAGGER_UI_VERSION=5.36.0
 SWAGGER_UI_INTEGRITY=sha512-Lt6/Kb0gXmLdiabLhvso4VdJP9V7qJWB0zh0gzeXUV3+CMOTzMmvpJRSXN7EAjfwixwmoi9ezDbLHiexC7lA9A==
-REDOC_VERSION=3.0.1
-REDOC_INTEGRITY=sha512-KDfoKaYW19LCl4YStgBnwlaNjYEFfs5zCNt1s1WZ2YM5u8d26Yuzd2l43fZO851ZsgIMe/D640fDJkD8eaRQKQ==
+REDOC_VERSION=2.5.4
+REDOC_INTEGRITY=sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==
 
 out=services/gateway/internal/openapi/assets
 tmp=$(mktemp -d)
@@ -37,7 +37,7 @@ mkdir -p "$out/swagger-ui" "$out/redoc"
 s=$tmp/swagger-ui-dist
 cp "$s/swagger-ui-bundle.js" "$s/swagger-ui-bundle.js.LICENSE.txt" "$s/swagger-ui.css" "$s/LICENSE" "$s/NOTICE" "$out/swagger-ui/"
 r=$tmp/redoc
-cp "$r/bundles/redoc.standalone.js" "$r/LICENSE" "$out/redoc/"
+cp "$r/bundles/redoc.standalone.js" "$r/bundles/redoc.standalone.js.LICENSE.txt" "$r/LICENSE" "$out/redoc/"
 # The bundles end with a source map comment for a file not shipped.
 sed -i '/^\/\/# sourceMappingURL=/d' "$out/swagger-ui/swagger-ui-bundle.js" "$out/redoc/redoc.standalone.js"
 printf 'swagger-ui-dist %s %s\nredoc %s %s\n' "$SWAGGER_UI_VERSION" "$SWAGGER_UI_INTEGRITY" "$REDOC_VERSION" "$REDOC_INTEGRITY" >"$out/VERSIONS"
