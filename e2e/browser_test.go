@@ -132,8 +132,12 @@ func TestDocsInBrowser(t *testing.T) {
 		}
 		return out
 	}
-	screenshot := func(name string) {
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	screenshot := func(name string, full bool) {
+		shoot := chromedp.CaptureScreenshot() // the window
+		if full {
+			shoot = chromedp.FullScreenshot(100) // the whole page; 100: PNG
+		}
+		shot, err := chromedp.Run(ctx, shoot)
 		if err != nil {
 			t.Logf("screenshot %s: %v", name, err)
 			return
@@ -162,7 +166,7 @@ func TestDocsInBrowser(t *testing.T) {
 		chromedp.ScrollIntoView(op+` .live-responses-table`),
 	)
 	if err != nil {
-		screenshot("docs.png")
+		screenshot("docs.png", true)
 		t.Fatalf("/docs: %v\nconsole:\n%s", err, logs())
 	}
 	status, err := chromedp.Run(ctx, chromedp.Text(op+` .live-responses-table .response .response-col_status`))
@@ -173,7 +177,7 @@ func TestDocsInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	screenshot("docs.png")
+	screenshot("docs.png", true)
 	if strings.TrimSpace(status) != "200" || !strings.Contains(body, "provider_browser_001") || !strings.Contains(body, "provider_browser_002") {
 		t.Errorf("GET /providers from the page: status %q, body %.500s", status, body)
 	}
@@ -186,7 +190,7 @@ func TestDocsInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`.api-content h1`),
 		chromedp.WaitVisible(`[data-section-id="operation/listProviders"]`),
 	)
-	screenshot("redoc.png")
+	screenshot("redoc.png", false)
 	if err != nil {
 		t.Fatalf("/redoc: %v\nconsole:\n%s", err, logs())
 	}
