@@ -13,7 +13,7 @@ import (
 // seen is what the test server received.
 type seen struct {
 	method, uri, ctype, auth, idem, accept, body string
-	length                                     int64
+	length                                       int64
 }
 
 // server answers every request with status and body, recording it.
