@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,8 @@ func TestEndToEnd(t *testing.T) {
 	db := map[string]string{"DATABASE_URL": dbURL}
 	// The credential service owns the schema (it migrates at start), so it
 	// comes first; stats reads that schema.
-	credential := start(t, bin, "credential", db)
+	// Webhooks to this machine's test receiver are allowed here.
+	credential := start(t, bin, "credential", map[string]string{"DATABASE_URL": dbURL, "WEBHOOK_ALLOW_PRIVATE": "true"})
 	credential.WaitReady(t, 60*time.Second)
 	stats := start(t, bin, "stats", db)
 	chat := start(t, bin, "chat", db)
@@ -356,6 +358,26 @@ func TestEndToEnd(t *testing.T) {
 			expect(c.do("GET", q, readerKey, nil), 200, q)
 		}
 		expect(c.do("GET", "/stats/decisions?interval=hour", readerKey, nil), 400, "bad interval")
+
+		// Events and webhooks: a receiver on this machine, one webhook through
+		// its life (test delivery, replay, deletion).
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+		defer receiver.Close()
+		expect(c.do("GET", "/events?limit=5", readerKey, nil), 200, "events")
+		expect(c.do("GET", "/events?type=nope", readerKey, nil), 400, "unknown event type")
+		wh := expect(c.do("POST", "/webhooks", adminKey, map[string]any{"url": receiver.URL + "/hook", "event_types": []string{"batch.completed.v1"},
+			"description": "e2e"}), 201, "create webhook")
+		expect(c.do("POST", "/webhooks", adminKey, map[string]any{"url": "ftp://example.com/"}), 422, "bad webhook url")
+		whID := fmt.Sprint(wh.body["id"])
+		expect(c.do("GET", "/webhooks?limit=5", adminKey, nil), 200, "webhooks")
+		expect(c.do("GET", "/webhooks/"+whID, adminKey, nil), 200, "one webhook")
+		test := expect(c.do("POST", "/webhooks/"+whID+"/test", adminKey, nil), 202, "test delivery")
+		expect(c.do("GET", "/webhooks/"+whID+"/deliveries?limit=5", adminKey, nil), 200, "deliveries")
+		expect(c.do("GET", "/webhooks/"+whID+"/deliveries?status=nope", adminKey, nil), 400, "bad delivery status")
+		expect(c.do("POST", fmt.Sprintf("/webhooks/%s/deliveries/%v/replay", whID, test.body["id"]), adminKey, nil), 202, "replay")
+		expect(c.do("POST", "/webhooks/"+whID+"/enable", adminKey, nil), 200, "enable")
+		expect(c.do("DELETE", "/webhooks/"+whID, adminKey, nil), 204, "delete webhook")
+		expect(c.do("GET", "/webhooks/"+whID, adminKey, nil), 404, "deleted webhook")
 
 		tmp := map[string]any{"id": "provider_e2e_tmp", "npi": "1003000126", "first_name": "Tmp", "last_name": "Provider"}
 		expect(c.do("POST", "/providers", adminKey, tmp), 201, "create tmp")
