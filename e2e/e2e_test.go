@@ -278,7 +278,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			return r
 		}
-		for _, p := range []string{"/livez", "/readyz", "/metrics", "/docs"} {
+		for _, p := range []string{"/livez", "/readyz", "/metrics", "/docs", "/redoc"} {
 			expect(c.do("GET", p, "", nil), 200, p)
 		}
 		p := map[string]any{}
