@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +43,12 @@ type Settings struct {
 
 // Breaker guards one remote dependency.
 type Breaker struct {
-	cb    *gobreaker.CircuitBreaker[struct{}]
-	state prometheus.Gauge
+	// cb is replaced whole by Reset (gobreaker has no way to close an open
+	// breaker from outside).
+	cb       atomic.Pointer[gobreaker.CircuitBreaker[struct{}]]
+	settings func() gobreaker.Settings
+	state    prometheus.Gauge
+	closed   prometheus.Counter
 }
 
 // New makes the breaker called name and registers its series.
@@ -57,30 +62,67 @@ func New(name string, s Settings, m *metrics.Registry) *Breaker {
 	if s.HalfOpenRequests == 0 {
 		s.HalfOpenRequests = 1
 	}
-	b := &Breaker{state: m.BreakerState.WithLabelValues(name)}
+	b := &Breaker{state: m.BreakerState.WithLabelValues(name), closed: m.BreakerTransitions.WithLabelValues(name, "closed")}
 	b.state.Set(0)
 	for _, to := range []string{"closed", "half-open", "open"} {
 		m.BreakerTransitions.WithLabelValues(name, to) // make the series exist at 0
 	}
-	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        name,
-		MaxRequests: s.HalfOpenRequests,
-		Timeout:     s.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= s.ConsecutiveFailures },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
-			b.state.Set(stateValue(to))
-			m.BreakerTransitions.WithLabelValues(name, to.String()).Inc()
-		},
-		IsSuccessful: IsSuccessful,
-		IsExcluded:   isExcluded,
-	})
+	b.settings = func() gobreaker.Settings {
+		return gobreaker.Settings{
+			Name:        name,
+			MaxRequests: s.HalfOpenRequests,
+			Timeout:     s.OpenTimeout,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= s.ConsecutiveFailures },
+			OnStateChange: func(_ string, _, to gobreaker.State) {
+				b.state.Set(stateValue(to))
+				m.BreakerTransitions.WithLabelValues(name, to.String()).Inc()
+			},
+			IsSuccessful: IsSuccessful,
+			IsExcluded:   isExcluded,
+		}
+	}
+	b.cb.Store(b.fresh())
 	return b
+}
+
+// fresh builds a closed gobreaker whose state changes are reported while it
+// is the current one.
+func (b *Breaker) fresh() *gobreaker.CircuitBreaker[struct{}] {
+	st := b.settings()
+	var cb *gobreaker.CircuitBreaker[struct{}]
+	report := st.OnStateChange
+	st.OnStateChange = func(n string, from, to gobreaker.State) {
+		// A breaker that Reset replaced may still move (a call that loaded
+		// it just before); its state is no longer the dependency's.
+		if b.cb.Load() == cb {
+			report(n, from, to)
+		}
+	}
+	cb = gobreaker.NewCircuitBreaker[struct{}](st)
+	return cb
+}
+
+// Reset closes an open breaker now instead of after OpenTimeout, for a caller
+// that has proof the dependency is back (the gateway's readiness probe of a
+// restarted service). It reports whether it closed it; a half-open or closed
+// breaker is left to its own probe.
+func (b *Breaker) Reset() bool {
+	old := b.cb.Load()
+	if old.State() != gobreaker.StateOpen {
+		return false
+	}
+	if !b.cb.CompareAndSwap(old, b.fresh()) {
+		return false
+	}
+	b.state.Set(0)
+	b.closed.Inc()
+	return true
 }
 
 // Do calls fn through the breaker. ctx is the caller's: its cancellation is
 // not held against the dependency.
 func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) error {
-	_, err := b.cb.Execute(func() (struct{}, error) {
+	_, err := b.cb.Load().Execute(func() (struct{}, error) {
 		if err := ctx.Err(); err != nil {
 			return struct{}{}, callerCanceled{err}
 		}
@@ -91,32 +133,47 @@ func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) er
 		return struct{}{}, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return fmt.Errorf("%s: %w", b.cb.Name(), ErrOpen)
+		return fmt.Errorf("%s: %w", b.Name(), ErrOpen)
 	}
 	var cc callerCanceled
 	if errors.As(err, &cc) {
 		return cc.err
 	}
+	var ex excluded
+	if errors.As(err, &ex) {
+		return ex.err
+	}
 	return err
 }
 
 // State is "closed", "half-open" or "open".
-func (b *Breaker) State() string { return b.cb.State().String() }
+func (b *Breaker) State() string { return b.cb.Load().State().String() }
 
 // Name is the breaker's metric label.
-func (b *Breaker) Name() string { return b.cb.Name() }
+func (b *Breaker) Name() string { return b.cb.Load().Name() }
 
 // Counts exposes the current window's counts for health reports.
-func (b *Breaker) Counts() gobreaker.Counts { return b.cb.Counts() }
+func (b *Breaker) Counts() gobreaker.Counts { return b.cb.Load().Counts() }
 
 type callerCanceled struct{ err error }
 
 func (c callerCanceled) Error() string { return c.err.Error() }
 func (c callerCanceled) Unwrap() error { return c.err }
 
+// Exclude marks err, returned from a Do callback, as neither a success nor
+// a failure of the dependency: the call never reached it (a pooled
+// connection it had closed while idle). Do returns err itself.
+func Exclude(err error) error { return excluded{err} }
+
+type excluded struct{ err error }
+
+func (e excluded) Error() string { return e.err.Error() }
+func (e excluded) Unwrap() error { return e.err }
+
 func isExcluded(err error) bool {
 	var cc callerCanceled
-	return errors.As(err, &cc)
+	var ex excluded
+	return errors.As(err, &cc) || errors.As(err, &ex)
 }
 
 // IsSuccessful says whether err counts as the dependency working: nil, or a

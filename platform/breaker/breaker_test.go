@@ -81,3 +81,64 @@ func TestOpenHalfOpenClosedWithMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestExcludedErrorsDoNotCount(t *testing.T) {
+	m := metrics.New("test")
+	b := New("dep", Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour}, m)
+	stale := errors.New("pooled connection closed by the peer")
+	fail := errors.New("connection refused")
+	for i, step := range []struct {
+		err      error
+		wantOpen bool
+	}{
+		{fail, false},
+		// Excluded: neither a failure (it would open) nor a success (it
+		// would reset the run of failures).
+		{Exclude(stale), false}, {Exclude(stale), false}, {Exclude(stale), false},
+		{fail, true},
+	} {
+		err := b.Do(context.Background(), func(context.Context) error { return step.err })
+		if step.err == fail && err != fail {
+			t.Fatalf("step %d: err = %v", i, err)
+		}
+		if step.err != fail && err != stale {
+			t.Fatalf("step %d: excluded error came back as %v, want the error itself", i, err)
+		}
+		if got := b.State() == "open"; got != step.wantOpen {
+			t.Fatalf("step %d: open = %v, want %v", i, got, step.wantOpen)
+		}
+	}
+}
+
+func TestReset(t *testing.T) {
+	m := metrics.New("test")
+	b := New("dep", Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour}, m)
+	if b.Reset() {
+		t.Fatal("Reset of a closed breaker reported a change")
+	}
+	_ = b.Do(context.Background(), func(context.Context) error { return &StatusError{Code: 502} })
+	if b.State() != "open" {
+		t.Fatal("not open")
+	}
+	if !b.Reset() {
+		t.Fatal("Reset of an open breaker did nothing")
+	}
+	calls := 0
+	if err := b.Do(context.Background(), func(context.Context) error { calls++; return nil }); err != nil || calls != 1 {
+		t.Fatalf("after Reset: err=%v calls=%d", err, calls)
+	}
+	if v, _ := m.Value("circuit_breaker_state", "name=dep"); v != 0 {
+		t.Fatalf("state gauge = %v", v)
+	}
+	if v, _ := m.Value("circuit_breaker_transitions_total", "name=dep", "to=closed"); v != 1 {
+		t.Fatalf("closed transitions = %v", v)
+	}
+	// The new breaker trips and reports as the old one did.
+	_ = b.Do(context.Background(), func(context.Context) error { return &StatusError{Code: 502} })
+	if v, _ := m.Value("circuit_breaker_state", "name=dep"); v != 2 || b.State() != "open" {
+		t.Fatalf("after a new failure: gauge %v state %s", v, b.State())
+	}
+	if v, _ := m.Value("circuit_breaker_transitions_total", "name=dep", "to=open"); v != 2 {
+		t.Fatalf("open transitions = %v", v)
+	}
+}
