@@ -18,6 +18,9 @@ import (
 type Base struct {
 	// HTTPAddr is where the service listens, e.g. ":8001".
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// HTTPReusePort listens with SO_REUSEPORT, so a restart on one host can
+	// start the new process on HTTP_ADDR before the old one drains.
+	HTTPReusePort bool `env:"HTTP_REUSE_PORT" envDefault:"false"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// DatabaseURL is the PostgreSQL connection string (pgx format).

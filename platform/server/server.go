@@ -117,6 +117,10 @@ func New(o Options) *Server {
 		IdleTimeout:           90 * time.Second,
 	})
 	s.App = app
+	// Responses written once the drain has begun say Connection: close
+	// (fasthttp's own flag covers those finished inside Shutdown; the
+	// middleware below, those of requests that began before it).
+	app.Server().CloseOnShutdown = true
 	if len(o.StreamPaths) > 0 {
 		// fasthttp's read deadline covers the body a handler streams, so a
 		// long upload would be cut at ReadTimeout.
@@ -158,7 +162,13 @@ func New(o Options) *Server {
 	app.Use(func(c *fiber.Ctx) error {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
-		return c.Next()
+		err := c.Next()
+		if s.draining.Load() {
+			// A keep-alive client (the gateway's pool) must not send its
+			// next request here: this process is going away.
+			c.Context().SetConnectionClose()
+		}
+		return err
 	})
 
 	app.Get("/livez", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "alive"}) })
@@ -390,8 +400,12 @@ func (s *Server) ActiveTasks() int64 {
 func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Serve accepts on ln until ctx ends, then drains: readiness turns 503,
-// the listener closes, in-flight requests get up to ShutdownTimeout, and
-// closers run in order (pools, tracer).
+// the listener closes, idle keep-alive connections are closed, in-flight
+// requests get up to ShutdownTimeout and answer with Connection: close, and
+// closers run in order (pools, tracer). A request that arrives on a
+// keep-alive connection as it is being closed is dropped unread (fasthttp),
+// never half-handled: the client may safely send it again elsewhere, which
+// the gateway does.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, closers ...func(context.Context) error) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.App.Listener(ln) }()
@@ -424,11 +438,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, closers ...func(con
 
 // ListenAndServe listens on addr and calls Serve.
 func (s *Server) ListenAndServe(ctx context.Context, addr string, closers ...func(context.Context) error) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(ctx, addr, false)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return err
 	}
 	return s.Serve(ctx, ln, closers...)
+}
+
+// Listen opens a TCP listener on addr. With reusePort, SO_REUSEPORT lets a
+// new process of the same service (and user) listen on the same address
+// before the old one drains, so a restart on one host leaves no moment
+// without a listener: start the new one, wait for its /readyz, then SIGTERM
+// the old. Every process sharing the address must set it.
+func Listen(ctx context.Context, addr string, reusePort bool) (net.Listener, error) {
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = reusePortControl
+	}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // SignalContext ends when the process gets SIGTERM (Kubernetes) or SIGINT (Ctrl-C).

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/metrics"
@@ -408,4 +409,120 @@ func TestUnreadStreamIsNeverParsedAsARequest(t *testing.T) {
 			t.Fatalf("%s pad %d: the rest of the body ran as a request:\n%.600s", tt.query, tt.pad, rest)
 		}
 	}
+}
+
+// TestDrainClosesKeepAliveConnections: once the drain begins, an idle
+// keep-alive connection is closed at once (its client must not send there
+// again), the answer of a request in flight says Connection: close, and
+// /readyz says 503.
+func TestDrainClosesKeepAliveConnections(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, nil)
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	s.App.Get("/slow", func(c *fiber.Ctx) error { entered <- struct{}{}; <-release; return c.SendString("done") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	defer cancel()
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	get := func(c net.Conn, path string) {
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: svc\r\n\r\n", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(c net.Conn, r *bufio.Reader) *http.Response {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	idle, idleR := dial()
+	get(idle, "/livez")
+	if resp := read(idle, idleR); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("before the drain: %d close=%v", resp.StatusCode, resp.Close)
+	}
+	busy, busyR := dial()
+	get(busy, "/slow")
+	<-entered
+
+	handler := s.App.Handler()
+	cancel()
+	for !s.Draining() {
+		time.Sleep(time.Millisecond)
+	}
+	// The idle connection is closed by the server, not left for the client
+	// to find dead on its next request.
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := idleR.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("idle keep-alive connection during the drain: n=%d err=%v, want EOF", n, err)
+	}
+	// Asked in process: the listener is closed (and App.Test waits for
+	// the shutdown to end).
+	var rc fasthttp.RequestCtx
+	rc.Request.SetRequestURI("/readyz")
+	rc.Request.Header.SetMethod("GET")
+	handler(&rc)
+	if rc.Response.StatusCode() != 503 || !rc.Response.ConnectionClose() {
+		t.Fatalf("/readyz while draining: %d close=%v", rc.Response.StatusCode(), rc.Response.ConnectionClose())
+	}
+
+	close(release)
+	if resp := read(busy, busyR); resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("request in flight at the drain: %d close=%v, want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain did not end")
+	}
+}
+
+func TestListenReusePort(t *testing.T) {
+	ctx := context.Background()
+	first, err := Listen(ctx, "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	addr := first.Addr().String()
+	if _, err := Listen(ctx, addr, false); err == nil {
+		t.Fatal("a second listener without SO_REUSEPORT was allowed on a used address")
+	}
+	second, err := Listen(ctx, addr, true)
+	if err != nil {
+		t.Fatalf("second listener with SO_REUSEPORT: %v", err)
+	}
+	defer second.Close()
+	// With the first one closed, the second still takes connections: a
+	// restart that overlaps the old process never refuses one.
+	first.Close()
+	go func() {
+		if c, err := second.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial after the first listener closed: %v", err)
+	}
+	c.Close()
 }

@@ -45,13 +45,16 @@ type Deps struct {
 	Tracer  trace.TracerProvider
 	Pool    *pgxpool.Pool
 	closers []func(context.Context) error
+	// reusePort is HTTP_REUSE_PORT (server.Listen).
+	reusePort bool
 }
 
 // Init builds the logger, metrics and tracing, connects to the database
 // (when db is not nil) and applies migrations. When the process was started
 // as `<binary> migrate`, it migrates and exits.
 func Init(ctx context.Context, name string, base config.Base, db *Database) (*Deps, error) {
-	d := &Deps{Name: name, Log: logging.New(os.Stdout, name, base.LogLevel), Metrics: metrics.New(name)}
+	d := &Deps{Name: name, Log: logging.New(os.Stdout, name, base.LogLevel), Metrics: metrics.New(name),
+		reusePort: base.HTTPReusePort}
 	tp, shutdown, err := tracing.Setup(ctx, name, base.OTLPEndpoint)
 	if err != nil {
 		return nil, err
@@ -117,7 +120,11 @@ func (d *Deps) Serve(ctx context.Context, srv *server.Server, addr string, close
 		all = append(all, func(context.Context) error { d.Pool.Close(); return nil })
 	}
 	all = append(all, d.closers...)
-	return srv.ListenAndServe(ctx, addr, all...)
+	ln, err := server.Listen(ctx, addr, d.reusePort)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, ln, all...)
 }
 
 // Main runs fn with a context that ends on SIGTERM/SIGINT and exits 1 with
