@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -33,13 +35,30 @@ type Upstream struct {
 	BaseURL string
 	Timeout time.Duration
 
-	host    string
-	prefix  string
-	client  *fasthttp.HostClient
+	host   string
+	prefix string
+	client *fasthttp.HostClient
+	// fresh never reuses a connection (every request it sends says
+	// Connection: close): streamed uploads, which cannot be sent twice,
+	// half-open probes and readiness probes go through it.
+	fresh   *fasthttp.HostClient
 	probes  *fasthttp.HostClient // health probes: own pool, never starved by traffic
 	breaker *breaker.Breaker
 	openFor time.Duration
+
+	// unreachable is true while the last failure counted against the
+	// breaker was a connection failure (nothing listening, reset), not an
+	// answer or a timeout: then an open breaker closes as soon as the
+	// upstream's /readyz answers (watchRecovery).
+	unreachable atomic.Bool
+	watching    atomic.Bool
+	done        chan struct{}
+	closeOnce   sync.Once
 }
+
+// recoveryProbeInterval is how often /readyz is asked while the breaker is
+// open after the upstream became unreachable.
+const recoveryProbeInterval = 200 * time.Millisecond
 
 // Options configure an Upstream.
 type Options struct {
@@ -80,38 +99,69 @@ func New(o Options) (*Upstream, error) {
 	up := &Upstream{
 		Name: o.Name, BaseURL: o.BaseURL, Timeout: o.Timeout,
 		host: u.Host, prefix: strings.TrimRight(u.Path, "/"), openFor: o.Breaker.OpenTimeout,
-		client: &fasthttp.HostClient{
-			Addr:  addr,
-			IsTLS: u.Scheme == "https",
-			Name:  "provcred-gateway",
-			// The connect must fail fast on a dead host so the client gets
-			// its 503 well within a second, whatever the request timeout.
-			Dial:                          dialer(2 * time.Second),
-			MaxConns:                      o.MaxConns,
-			MaxConnWaitTimeout:            time.Second,
-			MaxIdleConnDuration:           30 * time.Second,
-			NoDefaultUserAgentHeader:      true,
-			DisableHeaderNamesNormalizing: true,
-			DisablePathNormalizing:        true,
-			// Responses are streamed so server-sent events and large
-			// exports pass through without being held whole in memory.
-			StreamResponseBody: true,
-			// Never replay a request the upstream may have acted on; only
-			// idempotent requests on a stale keep-alive connection retry.
-			MaxIdemponentCallAttempts: 2,
-		},
 		breaker: breaker.New("upstream_"+o.Name, o.Breaker, o.Metrics),
+		done:    make(chan struct{}),
+	}
+	up.client = &fasthttp.HostClient{
+		Addr:  addr,
+		IsTLS: u.Scheme == "https",
+		Name:  "provcred-gateway",
+		// The connect must fail fast on a dead host so the client gets
+		// its 503 well within a second, whatever the request timeout.
+		Dial:               dialer(2 * time.Second),
+		MaxConns:           o.MaxConns,
+		MaxConnWaitTimeout: time.Second,
+		// Below the services' idle timeout (90s), so the pool lets a
+		// connection go before the upstream does.
+		MaxIdleConnDuration:           30 * time.Second,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		// Responses are streamed so server-sent events and large
+		// exports pass through without being held whole in memory.
+		StreamResponseBody: true,
+		// A request is sent a second time only when it failed on a
+		// reused connection before any byte of the answer (the upstream
+		// closed the connection while it was idle: drained or
+		// restarted), whatever its method; never after a timeout or an
+		// answer, which the upstream may have acted on.
+		Transport:                 staleTransport{},
+		RetryIfErr:                retryStale,
+		MaxIdemponentCallAttempts: 2,
+	}
+	up.fresh = &fasthttp.HostClient{
+		Addr: addr, IsTLS: up.client.IsTLS, Name: up.client.Name,
+		Dial: dialer(2 * time.Second), MaxConns: o.MaxConns, MaxConnWaitTimeout: time.Second,
+		NoDefaultUserAgentHeader: true, DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true,
+		StreamResponseBody: true, MaxIdemponentCallAttempts: 1,
 	}
 	up.probes = &fasthttp.HostClient{Addr: addr, IsTLS: up.client.IsTLS, Name: "provcred-gateway-health",
-		Dial: dialer(time.Second), MaxConns: 8, MaxConnWaitTimeout: 2 * time.Second, MaxIdleConnDuration: 30 * time.Second, MaxIdemponentCallAttempts: 1}
+		Dial: dialer(time.Second), MaxConns: 8, MaxConnWaitTimeout: 2 * time.Second, MaxIdleConnDuration: 30 * time.Second,
+		Transport: staleTransport{}, RetryIfErr: retryStale, MaxIdemponentCallAttempts: 2}
 	return up, nil
+}
+
+// retryStale is the HostClient's RetryIfErr: one more attempt after a
+// failure on a reused connection before any answer byte. The pooled
+// connections are as old as the one that failed (after a restart every one
+// of them is closed), so they are dropped and the retry dials.
+func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	var s *staleConnError
+	if attempts > 1 || !errors.As(err, &s) {
+		return false, false
+	}
+	if s.client != nil {
+		s.client.CloseIdleConnections()
+	}
+	return false, true
 }
 
 // Breaker exposes the upstream's breaker for health reports.
 func (u *Upstream) Breaker() *breaker.Breaker { return u.breaker }
 
-// Close drops idle connections.
+// Close stops the recovery probe and drops idle connections.
 func (u *Upstream) Close() {
+	u.closeOnce.Do(func() { close(u.done) })
 	u.client.CloseIdleConnections()
 	u.probes.CloseIdleConnections()
 }
@@ -170,17 +220,33 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 
 	clientFault := false
 	err = u.breaker.Do(c.UserContext(), func(context.Context) error {
-		if err := u.client.DoTimeout(req, resp, timeout); err != nil {
-			if body != nil && body.err != nil {
-				// The client's upload broke, not the upstream: not a
-				// breaker failure.
-				clientFault = true
-				return nil
-			}
+		client := u.client
+		if f.Stream || u.breaker.State() == "half-open" {
+			// An upload cannot be sent twice, and a half-open probe must
+			// not be lost to a connection the upstream closed while it was
+			// down: both go on a connection of their own.
+			client = u.fresh
+			req.SetConnectionClose()
+		}
+		err := client.DoTimeout(req, resp, timeout)
+		switch {
+		case err == nil:
+		case body != nil && body.err != nil:
+			// The client's upload broke, not the upstream: not a
+			// breaker failure.
+			clientFault = true
+			return nil
+		case isStale(err):
+			// Failed on a reused connection twice (the retry found
+			// another): the upstream never saw it, so it is not its failure.
+			return breaker.Exclude(err)
+		default:
+			u.unreachable.Store(!isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge))
 			return err
 		}
 		if resp.StatusCode() >= 500 {
 			// Counted against the breaker, still passed through below.
+			u.unreachable.Store(false)
 			return &breaker.StatusError{Code: resp.StatusCode()}
 		}
 		return nil
@@ -199,6 +265,7 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 	switch {
 	case err == nil, errors.As(err, &se):
 	case errors.Is(err, breaker.ErrOpen):
+		u.watchRecovery()
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((u.openFor+time.Second-1)/time.Second)))
 		return Unavailable(u.Name)
 	case errors.Is(err, fasthttp.ErrTimeout) || breaker.IsTimeout(err):
@@ -211,6 +278,66 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 	}
 	released = u.writeResponse(c, resp)
 	return nil
+}
+
+// watchRecovery runs, at most once at a time, while the breaker is open
+// because the upstream could not be reached (stopped, crashed, restarting):
+// it asks the upstream's /readyz on a new connection every
+// recoveryProbeInterval and closes the breaker as soon as it answers 200,
+// so traffic returns within that interval of the upstream's readiness
+// instead of up to BREAKER_OPEN_TIMEOUT later. An upstream that answered
+// with errors or timed out waits out the open time as before: its
+// readiness says nothing about whether it would answer better now.
+func (u *Upstream) watchRecovery() {
+	if !u.unreachable.Load() || !u.watching.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer u.watching.Store(false)
+		t := time.NewTicker(recoveryProbeInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-u.done:
+				return
+			case <-t.C:
+			}
+			if u.breaker.State() != "open" {
+				return
+			}
+			if u.ready() {
+				if u.breaker.Reset() {
+					// Connections pooled before the outage are dead.
+					u.client.CloseIdleConnections()
+				}
+				return
+			}
+		}
+	}()
+}
+
+// ready asks the upstream's /readyz on a new connection.
+func (u *Upstream) ready() bool {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(u.scheme() + "://" + u.host + u.prefix + "/readyz")
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.SetConnectionClose()
+	if err := u.fresh.DoTimeout(req, resp, time.Second); err != nil {
+		return false
+	}
+	ok := resp.StatusCode() == fasthttp.StatusOK
+	_ = resp.CloseBodyStream()
+	return ok
+}
+
+func (u *Upstream) scheme() string {
+	if u.client.IsTLS {
+		return "https"
+	}
+	return "http"
 }
 
 // buildRequest fills req from c. For a streamed body it returns the reader
@@ -414,11 +541,7 @@ func (u *Upstream) Get(ctx context.Context, path string, timeout time.Duration) 
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	scheme := "http"
-	if u.client.IsTLS {
-		scheme = "https"
-	}
-	req.SetRequestURI(scheme + "://" + u.host + u.prefix + path)
+	req.SetRequestURI(u.scheme() + "://" + u.host + u.prefix + path)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	if rid, ok := ctx.Value(requestIDKey{}).(string); ok {
 		req.Header.Set(server.HeaderRequestID, rid)
