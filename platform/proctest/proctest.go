@@ -114,10 +114,14 @@ type Proc struct {
 }
 
 // Start runs the binary at bin with HTTP_ADDR set to a free port, PATH and
-// HOME, and env on top. It is stopped when t ends.
+// HOME, and env on top. It is stopped when t ends. An HTTP_ADDR in env is
+// kept (a restart on the address of the process it replaces).
 func Start(t testing.TB, bin, name string, env map[string]string) *Proc {
 	t.Helper()
-	addr := FreeAddr(t)
+	addr := env["HTTP_ADDR"]
+	if addr == "" {
+		addr = FreeAddr(t)
+	}
 	p := &Proc{Name: name, URL: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr}
