@@ -163,6 +163,25 @@ func (p *Proc) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Fatalf("%s not ready after %s:\n%s", p.Name, timeout, tail(p.Output(), 8000))
 }
 
+// WaitOutput waits until the process has written s (a log line's text);
+// it fails the test if the process exits first or timeout passes. A
+// process that shares its address with another (SO_REUSEPORT) cannot be
+// told apart by /readyz: its own "listening" line can.
+func (p *Proc) WaitOutput(t testing.TB, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.Output(), s) {
+			return
+		}
+		if !p.Running() {
+			t.Fatalf("%s exited before writing %q:\n%s", p.Name, s, tail(p.Output(), 8000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not write %q within %s:\n%s", p.Name, s, timeout, tail(p.Output(), 8000))
+}
+
 // Stop sends SIGTERM (a graceful drain), then SIGKILL after grace.
 func (p *Proc) Stop(grace time.Duration) {
 	if !p.Running() {
