@@ -37,6 +37,7 @@ var errPeerClosed = errors.New("pooled connection was closed by the upstream whi
 type trackedConn struct {
 	net.Conn
 	addr trackedAddr
+	peek *peeker
 
 	requests int   // requests started on this connection
 	reading  bool  // the last call was a Read: the next Write starts a request
@@ -44,7 +45,7 @@ type trackedConn struct {
 }
 
 func newTrackedConn(c net.Conn) *trackedConn {
-	tc := &trackedConn{Conn: c}
+	tc := &trackedConn{Conn: c, peek: newPeeker(c)}
 	tc.addr = trackedAddr{Addr: c.RemoteAddr(), conn: tc}
 	return tc
 }
@@ -56,7 +57,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 		c.answered = 0
 		// A reused connection is checked before the request goes out: a
 		// drained upstream closed it, and its FIN (or RST) is already here.
-		if c.requests > 1 && peerClosed(c.Conn) {
+		if c.requests > 1 && c.peek.peerClosed() {
 			return 0, errPeerClosed
 		}
 	}

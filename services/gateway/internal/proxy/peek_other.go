@@ -4,6 +4,10 @@ package proxy
 
 import "net"
 
-// peerClosed is Linux-only; elsewhere a closed pooled connection is found
-// when the request fails, and retried (staleTransport).
-func peerClosed(net.Conn) bool { return false }
+// peeker is Linux-only; elsewhere a closed pooled connection is found when
+// the request fails, and retried (staleTransport).
+type peeker struct{}
+
+func newPeeker(net.Conn) *peeker { return nil }
+
+func (*peeker) peerClosed() bool { return false }
