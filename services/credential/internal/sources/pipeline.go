@@ -149,6 +149,10 @@ func (p *Pipeline) Line() int64 {
 	return 1
 }
 
+// Encoding is the file's text encoding (sources.EncodingUTF8 or
+// EncodingWindows1252) as far as it was read. Call it after Close.
+func (p *Pipeline) Encoding() string { return p.r.Encoding() }
+
 // Close stops the parser goroutine and waits for it.
 func (p *Pipeline) Close() {
 	p.once.Do(func() { close(p.done) })

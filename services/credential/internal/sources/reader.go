@@ -11,12 +11,18 @@ import (
 // reading and parsing one CSV record per Next, so memory stays constant
 // whatever the file's size. After Next returns false, Err says whether the
 // file ended cleanly or was rejected (a *LineError).
+//
+// Below the CSV reader is one byte stream (input) that drops a UTF-8 byte
+// order mark and a trailing DOS end-of-file byte, bounds a record's length
+// and keeps each record's raw bytes for its digest; above it, every field
+// is checked against MaxFieldBytes and turned into UTF-8 (textDecoder).
 type Reader struct {
 	r      *csv.Reader
-	lim    *recordLimit
+	in     *input
+	text   textDecoder
 	p      RowParser
+	header []string
 	vals   []any
-	fields int
 	rows   int64
 	line   int64 // line of the last record read
 	err    error
@@ -25,8 +31,8 @@ type Reader struct {
 // NewReader reads the header of r and binds f's parser to it. A missing or
 // wrong header is a *LineError at line 1.
 func NewReader(f Format, r io.Reader) (*Reader, error) {
-	lim := &recordLimit{r: r, max: MaxRecordBytes}
-	cr := csv.NewReader(lim)
+	in := newInput(r)
+	cr := csv.NewReader(in)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -35,16 +41,40 @@ func NewReader(f Format, r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, csvError(err, 1)
 	}
-	lim.start = cr.InputOffset()
+	in.take(cr.InputOffset())
+	s := &Reader{r: cr, in: in, line: 1}
 	header = append([]string(nil), header...) // ReuseRecord: the slice is overwritten by the next Read
-	for i := range header {
-		header[i] = CleanText(header[i])
+	if err := s.clean(header, nil); err != nil {
+		return nil, &LineError{Line: 1, Reason: err.Error()}
 	}
 	p, err := f.Bind(header)
 	if err != nil {
 		return nil, &LineError{Line: 1, Reason: err.Error()}
 	}
-	return &Reader{r: cr, lim: lim, p: p, vals: make([]any, len(f.Columns())), fields: len(header), line: 1}, nil
+	s.p, s.header, s.vals = p, header, make([]any, len(f.Columns()))
+	return s, nil
+}
+
+// clean checks each field's length and makes it storable UTF-8 text, in place.
+func (s *Reader) clean(rec, names []string) error {
+	for i, v := range rec {
+		if len(v) > MaxFieldBytes {
+			return fmt.Errorf("%s is longer than %d bytes", fieldName(names, i), MaxFieldBytes)
+		}
+		v, err := s.text.decode(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", fieldName(names, i), err)
+		}
+		rec[i] = CleanText(v)
+	}
+	return nil
+}
+
+func fieldName(names []string, i int) string {
+	if i < len(names) && names[i] != "" {
+		return fmt.Sprintf("column %q", Clip(names[i]))
+	}
+	return fmt.Sprintf("field %d", i+1)
 }
 
 // Next implements pgx.CopyFromSource.
@@ -60,17 +90,18 @@ func (s *Reader) Next() bool {
 		s.err = csvError(err, s.line+1)
 		if pe := new(csv.ParseError); errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
 			s.err = &LineError{Line: int64(pe.StartLine),
-				Reason: fmt.Sprintf("the row has %d fields, the header has %d", len(rec), s.fields)}
+				Reason: fmt.Sprintf("the row has %d fields, the header has %d", len(rec), len(s.header))}
 		}
 		return false
 	}
-	s.lim.start = s.r.InputOffset()
+	raw := s.in.take(s.r.InputOffset())
 	line, _ := s.r.FieldPos(0)
 	s.line = int64(line)
-	for i := range rec {
-		rec[i] = CleanText(rec[i])
+	if err := s.clean(rec, s.header); err != nil {
+		s.err = &LineError{Line: s.line, Reason: err.Error()}
+		return false
 	}
-	if err := s.p.Parse(rec, s.line, s.vals); err != nil {
+	if err := s.p.Parse(Row{Fields: rec, Line: s.line, Digest: Digest(raw)}, s.vals); err != nil {
 		s.err = &LineError{Line: s.line, Reason: err.Error()}
 		return false
 	}
@@ -84,38 +115,15 @@ func (s *Reader) Rows() int64 { return s.rows }
 // Line is the file line of the last record read (1: the header).
 func (s *Reader) Line() int64 { return s.line }
 
+// Encoding is the file's text encoding as read so far (EncodingUTF8 or
+// EncodingWindows1252); final once Next returned false.
+func (s *Reader) Encoding() string { return s.text.Encoding() }
+
 // Values implements pgx.CopyFromSource.
 func (s *Reader) Values() ([]any, error) { return s.vals, nil }
 
 // Err implements pgx.CopyFromSource.
 func (s *Reader) Err() error { return s.err }
-
-// MaxRecordBytes bounds one CSV record (NPPES rows, the widest, are a few
-// KB). csv.Reader holds a whole record in memory, so without a bound a
-// quote left open early in a multi-GB upload would buffer the rest of it.
-const MaxRecordBytes = 1 << 20
-
-// errRecordTooLong ends a read that passed MaxRecordBytes within one record.
-var errRecordTooLong = fmt.Errorf("a record is longer than %d bytes (an unterminated quote?)", MaxRecordBytes)
-
-// recordLimit fails the csv.Reader's reads once it has consumed more than
-// max bytes past start, the end of the last whole record (InputOffset after
-// it; InputOffset itself moves line by line, inside a quoted field too).
-type recordLimit struct {
-	r     io.Reader
-	max   int64
-	start int64
-	read  int64
-}
-
-func (l *recordLimit) Read(p []byte) (int, error) {
-	if l.read-l.start > l.max {
-		return 0, errRecordTooLong
-	}
-	n, err := l.r.Read(p)
-	l.read += int64(n)
-	return n, err
-}
 
 // csvError turns a reader error into a LineError: a malformed CSV (often a
 // truncated file: an unterminated quote) at its line, a read failure (the

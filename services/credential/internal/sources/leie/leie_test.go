@@ -57,16 +57,32 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// The digest is of the row's bytes as they stand in the file, line ending
+// included: older LEIE files leave empty fields unquoted and pad values, so
+// re-quoting the parsed fields would give another digest.
 func TestDigestIsRawLine(t *testing.T) {
 	t.Parallel()
-	line := strings.TrimSuffix(row("DOE", "JANE", "1234567893", "19800101", "20200101", "00000000", "00000000"), "\n")
-	rows, err := sourcestest.ParseAll(Format{}, header+line+"\n")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct{ name, file, line string }{
+		{"quoted LF", header + row("DOE", "JANE", "1234567893", "19800101", "20200101", "00000000", "00000000"),
+			row("DOE", "JANE", "1234567893", "19800101", "20200101", "00000000", "00000000")},
+		{"unquoted empties CRLF", header + `"DOE","JANE ",,,"IND",,,"0000000000",,"1 MAIN","X","TX","1","1128a1","20200101","00000000","00000000",` + "\r\n",
+			`"DOE","JANE ",,,"IND",,,"0000000000",,"1 MAIN","X","TX","1","1128a1","20200101","00000000","00000000",` + "\r\n"},
+		{"last line without ending", header + strings.TrimSuffix(row("DOE", "JANE", "", "", "", "", ""), "\n"),
+			strings.TrimSuffix(row("DOE", "JANE", "", "", "", "", ""), "\n")},
+		{"blank line before", header + "\r\n\n" + row("DOE", "JANE", "", "", "", "", ""), row("DOE", "JANE", "", "", "", "", "")},
+		{"quoted line break", header + strings.Replace(row("DOE", "JANE", "", "", "", "", ""), "1 MAIN ST", "1 MAIN\r\nST", 1),
+			strings.Replace(row("DOE", "JANE", "", "", "", "", ""), "1 MAIN ST", "1 MAIN\r\nST", 1)},
 	}
-	want := sha(line)
-	if got := rows[0][col("digest")]; got != want {
-		t.Errorf("digest %v, want sha256 of the raw line %s", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := sourcestest.ParseAll(Format{}, tt.file)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("rows %d, err %v", len(rows), err)
+			}
+			if got, want := rows[0][col("digest")], sha(tt.line); got != want {
+				t.Errorf("digest %v, want sha256 of the raw line %s", got, want)
+			}
+		})
 	}
 }
 

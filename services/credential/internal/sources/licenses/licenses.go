@@ -96,11 +96,12 @@ func NormalizeStatus(s string) string {
 }
 
 // Parse implements sources.RowParser.
-func (p *Parser) Parse(rec []string, line int64, dst []any) error {
+func (p *Parser) Parse(row sources.Row, dst []any) error {
+	rec, line := row.Fields, row.Line
 	f := func(i int) string { return sources.Field(rec, i) }
 	state := strings.ToUpper(f(p.state))
 	if len(state) != 2 || state[0] < 'A' || state[0] > 'Z' || state[1] < 'A' || state[1] > 'Z' {
-		return fmt.Errorf("state %q is not a two-letter code", f(p.state))
+		return fmt.Errorf("state %q is not a two-letter code", sources.Clip(f(p.state)))
 	}
 	number := f(p.number)
 	if number == "" {
@@ -123,6 +124,9 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 		return err
 	}
 	last, first := f(p.last), f(p.first)
+	if err := sources.Keys("license_number", number, "last_name", last, "first_name", first); err != nil {
+		return err
+	}
 	dst[0] = line
 	dst[1] = state
 	dst[2] = number
@@ -137,6 +141,6 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	dst[11] = p.norm.Part(first)
 	dst[12] = npi
 	dst[13] = p.enc.Record(rec)
-	dst[14] = p.enc.Digest(rec)
+	dst[14] = row.Digest
 	return nil
 }

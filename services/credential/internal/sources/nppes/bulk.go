@@ -2,6 +2,8 @@ package nppes
 
 import (
 	"fmt"
+	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -36,6 +38,47 @@ type BulkFormat struct{}
 
 // Source implements sources.Format.
 func (BulkFormat) Source() string { return sources.NPPES }
+
+// CMS publishes the full file monthly and, between them, weekly increments
+// with the same header (the NPIs created or changed that week). The file
+// inside each archive is named npidata_pfile_<from>-<to>.csv; the full
+// file's range starts on 20050523, the day enumeration began.
+var (
+	reRange  = regexp.MustCompile(`(?i)npidata_pfile_([0-9]{8})-([0-9]{8})`)
+	reWeekly = regexp.MustCompile(`(?i)weekly`)
+)
+
+// FirstDay is the first day of the full file's range.
+const FirstDay = "20050523"
+
+// DeltaKind implements sources.Delta.
+func (BulkFormat) DeltaKind() string { return sources.KindIncrement }
+
+// KindOf implements sources.Delta.
+func (BulkFormat) KindOf(name string) string {
+	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
+	if m := reRange.FindStringSubmatch(name); m != nil {
+		if m[1] == FirstDay {
+			return sources.KindFull
+		}
+		return sources.KindIncrement
+	}
+	if reWeekly.MatchString(name) {
+		return sources.KindIncrement
+	}
+	return ""
+}
+
+// Key implements sources.Delta: an increment's row is the NPI's new row.
+func (BulkFormat) Key(a string) string { return a + ".npi" }
+
+// Removal implements sources.Delta: a deactivated NPI stays listed (blank
+// but for its NPI and deactivation date), so no row removes.
+func (BulkFormat) Removal(string) string { return "false" }
+
+// Contradiction implements sources.Delta: the rows do not tell a week's file
+// from the whole (the shrink guard stops a weekly file sent as the full list).
+func (BulkFormat) Contradiction(string, string) string { return "" }
 
 // Table implements sources.Format.
 func (BulkFormat) Table() string { return "nppes_rows" }
@@ -95,7 +138,8 @@ func (BulkFormat) Bind(header []string) (sources.RowParser, error) {
 }
 
 // Parse implements sources.RowParser.
-func (p *BulkParser) Parse(rec []string, line int64, dst []any) error {
+func (p *BulkParser) Parse(row sources.Row, dst []any) error {
+	rec, line := row.Fields, row.Line
 	f := func(i int) string { return sources.Field(rec, i) }
 	npi, err := sources.NPI(f(p.npi))
 	if err != nil {
@@ -110,7 +154,10 @@ func (p *BulkParser) Parse(rec []string, line int64, dst []any) error {
 	case "1", "2":
 		entity = e
 	default:
-		return fmt.Errorf("Entity Type Code %q is not 1 or 2", e)
+		return fmt.Errorf("Entity Type Code %q is not 1 or 2", sources.Clip(e))
+	}
+	if err := sources.Keys(ColLastName, f(p.last), ColFirstName, f(p.first)); err != nil {
+		return err
 	}
 	deact, err := sources.DateMDY(f(p.deact))
 	if err != nil {
@@ -176,6 +223,6 @@ func (p *BulkParser) Parse(rec []string, line int64, dst []any) error {
 	dst[13] = b
 	dst[14] = f(p.state)
 	dst[15] = p.enc.Record(rec)
-	dst[16] = p.enc.Digest(rec)
+	dst[16] = row.Digest
 	return nil
 }

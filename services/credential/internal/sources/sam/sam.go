@@ -66,7 +66,8 @@ func TerminationDate(s string) (any, error) {
 }
 
 // Parse implements sources.RowParser.
-func (p *Parser) Parse(rec []string, line int64, dst []any) error {
+func (p *Parser) Parse(row sources.Row, dst []any) error {
+	rec, line := row.Fields, row.Line
 	f := func(i int) string { return sources.Field(rec, i) }
 	npi, err := sources.NPI(f(p.npi))
 	if err != nil {
@@ -82,6 +83,9 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	}
 	class := f(p.class)
 	last, first := f(p.last), f(p.first)
+	if err := sources.Keys("Last", last, "First", first); err != nil {
+		return err
+	}
 	business := ""
 	if !strings.EqualFold(class, "Individual") {
 		business = f(p.name)
@@ -109,6 +113,6 @@ func (p *Parser) Parse(rec []string, line int64, dst []any) error {
 	dst[exclusions.ColClassification] = class
 	dst[exclusions.ColRecordStatus] = f(p.status)
 	dst[exclusions.ColRecord] = p.enc.Record(rec)
-	dst[exclusions.ColDigest] = p.enc.Digest(rec)
+	dst[exclusions.ColDigest] = row.Digest
 	return nil
 }
