@@ -2,7 +2,11 @@
 // source files that verify it (NPPES bulk CSV, LEIE UPDATED.csv, SAM
 // exclusions extract, license roster) and expected.csv.
 //
-//	credgen -out DIR -providers N -seed S [-as-of YYYY-MM-DD] [-nppes-extra N] [-leie-extra N] [-sam-extra N] [-license-extra N]
+//	credgen -out DIR -providers N -seed S [-as-of YYYY-MM-DD] [-nppes-extra N] [-leie-extra N] [-sam-extra N] [-license-extra N] [-deltas] [-windows-1252]
+//
+// -deltas also writes the month's LEIE supplements (YYMMEXCL.csv,
+// YYMMREIN.csv) and the week's NPPES increment (npidata_pfile_<from>-<to>.csv);
+// -windows-1252 writes licenses.csv as an old Windows export would.
 package main
 
 import (
@@ -24,13 +28,15 @@ func main() {
 	leieExtra := flag.Int("leie-extra", 0, "unrelated LEIE rows (default 1 x providers)")
 	samExtra := flag.Int("sam-extra", 0, "unrelated SAM rows (default providers/2)")
 	licExtra := flag.Int("license-extra", 0, "unrelated license rows (default providers/2)")
+	deltas := flag.Bool("deltas", false, "also write the LEIE supplements and the NPPES weekly increment")
+	win := flag.Bool("windows-1252", false, "write licenses.csv in Windows-1252 with a trailing DOS end-of-file byte")
 	flag.Parse()
 	if *n < 1 {
 		fmt.Fprintln(os.Stderr, "credgen: -providers must be at least 1")
 		os.Exit(2)
 	}
 	o := gen.Options{Providers: *n, Seed: *seed, EdgeRate: *edge, NPPESExtra: *nppesExtra, LEIEExtra: *leieExtra,
-		SAMExtra: *samExtra, LicenseExtra: *licExtra}
+		SAMExtra: *samExtra, LicenseExtra: *licExtra, Deltas: *deltas, Windows1252: *win}
 	if *asOf != "" {
 		t, err := time.Parse("2006-01-02", *asOf)
 		if err != nil {

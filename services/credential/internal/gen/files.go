@@ -31,6 +31,26 @@ func WriteAll(dir string, o Options) ([]string, error) {
 		{FileRoster, g.WriteRoster}, {FileExpected, g.WriteExpected}, {FileNPPES, g.WriteNPPES},
 		{FileLEIE, g.WriteLEIE}, {FileSAM, g.WriteSAM}, {FileLicenses, g.WriteLicenses},
 	}
+	if o.Windows1252 {
+		// The license roster's names keep their accents (the federal files
+		// print ASCII upper case): written as an old Windows export would.
+		writers[5].write = func(w io.Writer) error {
+			dw := Windows1252(w)
+			if err := g.WriteLicenses(dw); err != nil {
+				return err
+			}
+			return dw.Close()
+		}
+	}
+	if o.Deltas {
+		writers = append(writers, []struct {
+			name  string
+			write func(io.Writer) error
+		}{
+			{g.SupplementName("EXCL"), g.WriteLEIEExclusions}, {g.SupplementName("REIN"), g.WriteLEIEReinstatements},
+			{g.IncrementName(), g.WriteNPPESIncrement},
+		}...)
+	}
 	var paths []string
 	for _, wr := range writers {
 		p := filepath.Join(dir, wr.name)

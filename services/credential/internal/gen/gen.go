@@ -88,6 +88,13 @@ type Options struct {
 	// Extra rows of unrelated records in each source, as in the real files.
 	// Defaults: NPPES 2×providers, LEIE 1×, SAM 0.5×, licenses 0.5×.
 	NPPESExtra, LEIEExtra, SAMExtra, LicenseExtra int
+	// Deltas also writes the files published between full lists: the LEIE
+	// supplements of the month before AsOf and the NPPES increment of the
+	// week before it (deltas.go).
+	Deltas bool
+	// Windows1252 writes the license roster in Windows-1252 with a trailing
+	// DOS end-of-file byte, as an old Windows export would.
+	Windows1252 bool
 }
 
 // Provider is one roster provider, with the source spelling of its name.
@@ -319,25 +326,26 @@ func (g *Generator) unrelatedName(r *rand.Rand) (first, last string) {
 
 // WriteLEIE writes UPDATED.csv: the seeded exclusions plus LEIEExtra unrelated rows.
 func (g *Generator) WriteLEIE(w io.Writer) error {
-	r := g.rng(1)
 	q := &quotedWriter{w: w}
 	q.write(leie.Columns)
+	g.leieRows(func(_ *Provider, fields []string) { q.write(fields) })
+	return q.err
+}
+
+// leieRows makes UPDATED.csv's rows in order, each with the roster provider
+// it was seeded for (nil for the unrelated ones). The supplements reuse it:
+// a reinstatement repeats its exclusion's row.
+func (g *Generator) leieRows(emit func(p *Provider, fields []string)) {
+	r := g.rng(1)
 	asOf := g.o.AsOf
+	var cur *Provider
 	row := func(last, first, mid, bus, npiv string, dob time.Time, state, excl, rein, waiver, wvrState string) {
-		dobs := "00000000"
-		if !dob.IsZero() {
-			dobs = compact(dob)
-		}
-		if npiv == "" {
-			npiv = "0000000000"
-		}
-		q.write([]string{asciiUpper(last), asciiUpper(first), asciiUpper(mid), bus, "IND- LIC HC SERV PRO", "NURSE/NURSES AIDE",
-			"", npiv, dobs, fmt.Sprintf("%d MAIN ST", 1+r.IntN(9999)), strings.ToUpper(pick(r, cities)), state,
-			fmt.Sprintf("%05d", r.IntN(99999)), pick(r, []string{"1128a1", "1128a2", "1128b4", "1128b7", "1128b5"}),
-			excl, rein, waiver, wvrState})
+		emit(cur, leieFields(r, last, first, mid, bus, npiv, dob, state, excl, rein, waiver, wvrState))
 	}
 	past := func(minDays, maxDays int) time.Time { return asOf.AddDate(0, 0, -minDays-r.IntN(maxDays-minDays)) }
-	for _, p := range g.Providers {
+	for i := range g.Providers {
+		p := &g.Providers[i]
+		cur = p
 		excl := past(400, 4000)
 		switch p.Case {
 		case ExcludedLEIE:
@@ -350,6 +358,7 @@ func (g *Generator) WriteLEIE(w io.Writer) error {
 			row(p.SrcLast, p.SrcFirst, p.SrcMiddle, "", p.NPI, p.DOB, p.LicenseState, compact(excl), "00000000", compact(past(10, 300)), p.LicenseState)
 		}
 	}
+	cur = nil
 	for i := 0; i < g.o.LEIEExtra; i++ {
 		first, last := g.unrelatedName(r)
 		npiv := ""
@@ -371,7 +380,21 @@ func (g *Generator) WriteLEIE(w io.Writer) error {
 		}
 		row(last, first, pick(r, middleNames), "", npiv, dob, pick(r, states), compact(past(30, 9000)), rein, "00000000", "")
 	}
-	return q.err
+}
+
+// leieFields is one LEIE row, its descriptive fields drawn from r.
+func leieFields(r *rand.Rand, last, first, mid, bus, npiv string, dob time.Time, state, excl, rein, waiver, wvrState string) []string {
+	dobs := "00000000"
+	if !dob.IsZero() {
+		dobs = compact(dob)
+	}
+	if npiv == "" {
+		npiv = "0000000000"
+	}
+	return []string{asciiUpper(last), asciiUpper(first), asciiUpper(mid), bus, "IND- LIC HC SERV PRO", "NURSE/NURSES AIDE",
+		"", npiv, dobs, fmt.Sprintf("%d MAIN ST", 1+r.IntN(9999)), strings.ToUpper(pick(r, cities)), state,
+		fmt.Sprintf("%05d", r.IntN(99999)), pick(r, []string{"1128a1", "1128a2", "1128b4", "1128b7", "1128b5"}),
+		excl, rein, waiver, wvrState}
 }
 
 // WriteSAM writes the SAM.gov exclusions public extract.

@@ -656,7 +656,8 @@ func applyDelta(ctx context.Context, tx pgx.Tx, f sources.Format, ident string, 
 		ident, strings.Join(quoteIdents(f.Columns()), ", "), old, keyD, keyO, prefixed("o", f.Columns()))); err != nil {
 		return nil, 0, fmt.Errorf("carry the active version's rows over: %w", err)
 	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s d WHERE %s`, ident, removal)); err != nil {
+	// Only the delta's own rows: a carried-over row may have a REINDATE too.
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s d WHERE d.file_import_id = %d AND %s`, ident, id, removal)); err != nil {
 		return nil, 0, fmt.Errorf("drop the removing rows: %w", err)
 	}
 	var rows int64
@@ -786,13 +787,24 @@ func (c *countingReader) Read(p []byte) (int, error) {
 var (
 	reDashed = regexp.MustCompile(`((?:19|20)[0-9]{2})-?([01][0-9])-?([0-3][0-9])`)
 	reJulian = regexp.MustCompile(`_([0-9]{2})([0-9]{3})\.[A-Za-z]+$`)
+	reMonth  = regexp.MustCompile(`(?i)(?:^|[^0-9])([0-9]{2})([0-9]{2})(?:EXCL|REIN)\.csv$`)
 )
 
 // FileDateFromName reads the publisher's date from a file name: the last
 // YYYYMMDD or YYYY-MM-DD in it (NPPES: npidata_pfile_20050523-20241013.csv →
-// 2024-10-13), or SAM's _YYDDD (day of year) before the extension
-// (SAM_Exclusions_Public_Extract_V2_24100.CSV → 2024-04-09). nil if none.
+// 2024-10-13), SAM's _YYDDD (day of year) before the extension
+// (SAM_Exclusions_Public_Extract_V2_24100.CSV → 2024-04-09), or the first
+// day of the month an LEIE supplement covers (1701REIN.csv → 2017-01-01).
+// nil if none.
 func FileDateFromName(name string) *time.Time {
+	if m := reMonth.FindStringSubmatch(name); m != nil {
+		yy, _ := strconv.Atoi(m[1])
+		mo, _ := strconv.Atoi(m[2])
+		if mo >= 1 && mo <= 12 {
+			t := time.Date(2000+yy, time.Month(mo), 1, 0, 0, 0, 0, time.UTC)
+			return &t
+		}
+	}
 	if ms := reDashed.FindAllStringSubmatchIndex(name, -1); len(ms) > 0 {
 		for i := len(ms) - 1; i >= 0; i-- {
 			m := ms[i]

@@ -349,6 +349,9 @@ func TestFileDateFromName(t *testing.T) {
 		"UPDATED-2024-10-01.csv":                     "2024-10-01",
 		"UPDATED.csv":                                "",
 		"roster_20241399.csv":                        "",
+		"1701REIN.csv":                               "2017-01-01",
+		"2612excl.CSV":                               "2026-12-01",
+		"1713REIN.csv":                               "",
 	}
 	for name, want := range tests {
 		got := FileDateFromName(name)

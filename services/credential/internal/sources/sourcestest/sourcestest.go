@@ -6,6 +6,8 @@ package sourcestest
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,4 +95,41 @@ func FuzzRows(t testing.TB, f sources.Format, file string, col func(string) int)
 		}
 	}
 	return rows
+}
+
+// RealData reads a file of the real published samples (../shared/realdata
+// beside the repository, or $REALDATA_DIR). They are read at test time,
+// never copied into the repository; a missing directory fails the test
+// rather than skipping what it checks.
+func RealData(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(RealDataDir(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// RealDataDir finds the real samples' directory: $REALDATA_DIR, else the
+// first shared/realdata found walking up from the working directory (the
+// repository's parent holds it, for a worktree its parent's parent).
+func RealDataDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("REALDATA_DIR"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if fi, err := os.Stat(filepath.Join(dir, "shared", "realdata")); err == nil && fi.IsDir() {
+			return filepath.Join(dir, "shared", "realdata")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("the real samples (shared/realdata) are not beside the repository; set REALDATA_DIR")
+		}
+		dir = parent
+	}
 }
