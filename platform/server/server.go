@@ -236,9 +236,11 @@ func dropBadRequestID(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// isStreamPath compares case-insensitively, as Fiber routes: /ADMIN/IMPORTS/x
+// reaches the same handler as /admin/imports/x and must stream too.
 func (s *Server) isStreamPath(path string) bool {
 	for _, p := range s.opts.StreamPaths {
-		if strings.HasPrefix(path, p) {
+		if len(path) >= len(p) && strings.EqualFold(path[:len(p)], p) {
 			return true
 		}
 	}

@@ -289,6 +289,10 @@ func TestStreamPathsKeepLimitElsewhere(t *testing.T) {
 			}
 		}
 	}
+	// Fiber routes paths case-insensitively: the streamed paths match so too.
+	if st, body := post("/UPLOAD", 3<<20, false); st != 200 || body["bytes"] != float64(3<<20) {
+		t.Fatalf("upper-case stream path: %d %v", st, body)
+	}
 	// Twice on the same keep-alive client: the refused body must not be
 	// read as the next request.
 	for i := 0; i < 2; i++ {

@@ -137,7 +137,7 @@ func ImportRole(path string) (auth.Role, bool) {
 			continue
 		}
 		base, wild := strings.CutSuffix(r.Path, "/*")
-		if (wild && hasPrefix(path, base+"/")) || (!wild && path == r.Path) {
+		if (wild && hasPrefix(path, base+"/")) || (!wild && strings.EqualFold(path, r.Path)) {
 			if !found || r.Role < role {
 				role = r.Role
 			}
@@ -147,4 +147,6 @@ func ImportRole(path string) (auth.Role, bool) {
 	return role, found
 }
 
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+// hasPrefix compares case-insensitively, as Fiber routes: an upper-case
+// import path reaches the import route and must get its timeout.
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
