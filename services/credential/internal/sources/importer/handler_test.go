@@ -174,7 +174,9 @@ func TestHandlerRefusals(t *testing.T) {
 	huge := strings.Repeat("N", 1_000_000)
 	samHeader := "Classification,Name,First,Middle,Last,Exclusion Type,Active Date,Termination Date,NPI\n"
 	licHeader := "state,license_number,status,expiration_date,last_name,first_name\n"
-	nppesRow := func(last string) string { return `"1234567893","1","` + last + `","JOHN","","","","","","","","","",""` + "\n" }
+	nppesRow := func(last string) string {
+		return `"1234567893","1","` + last + `","JOHN","","","","","","","","","",""` + "\n"
+	}
 	tests := []struct {
 		name, path, ctype, body string
 		status                  int
