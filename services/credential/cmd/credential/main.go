@@ -85,6 +85,12 @@ func run(ctx context.Context) error {
 	// Continuous monitoring: every exclusion import re-screens all providers.
 	imports := importer.New(deps.Pool, deps.Log).WithMetrics(deps.Metrics)
 	imports.OnExclusionsImported = monitor.New(deps.Pool, deps.Metrics, deps.Log).Hook
+	imports.ShrinkRatio = cfg.ImportShrinkMinRatio
+	// Imports a crash left 'loading' are failed now ('interrupted'); one
+	// another replica is loading holds its lock and is left alone.
+	if _, err := imports.Reconcile(ctx); err != nil {
+		return err
+	}
 
 	// Events and webhooks; the daily expirables job. Their River jobs run on
 	// the batch service's client (one River client per replica).

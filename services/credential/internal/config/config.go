@@ -17,6 +17,8 @@ type Config struct {
 	Batch
 	// Webhooks configures events, webhooks and expirables (webhooks.go).
 	Webhooks
+	// Imports configures source file imports (imports.go).
+	Imports
 	// MaxConcurrentBatchRequests: providers verified at once per replica.
 	MaxConcurrentBatchRequests int `env:"MAX_CONCURRENT_BATCH_REQUESTS" envDefault:"10"`
 	// BatchMaxProviders caps one batch or roster.
@@ -45,6 +47,9 @@ func (c Config) Validate() error {
 	if err := c.Batch.Validate(); err != nil {
 		return err
 	}
+	if err := c.Imports.Validate(); err != nil {
+		return err
+	}
 	if err := c.Webhooks.Validate(); err != nil {
 		return err
 	}
@@ -68,7 +73,7 @@ func (c Config) Public() map[string]any {
 		"roster_max_bytes":               c.RosterMaxBytes,
 		"request_timeout":                c.RequestTimeout.String(),
 	}
-	for _, part := range []map[string]any{c.ChecksPublic(), c.BatchPublic(), c.WebhooksPublic()} {
+	for _, part := range []map[string]any{c.ChecksPublic(), c.BatchPublic(), c.WebhooksPublic(), c.ImportsPublic()} {
 		for k, v := range part {
 			out[k] = v
 		}

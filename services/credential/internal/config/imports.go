@@ -1,0 +1,24 @@
+package config
+
+import "fmt"
+
+// Imports configures source file imports (docs/sources.md).
+type Imports struct {
+	// ImportShrinkMinRatio: a full source list with fewer rows than this
+	// share of the active version's is refused (409 import_shrink_refused)
+	// unless the upload says allow_shrink=true; 0 turns the guard off.
+	ImportShrinkMinRatio float64 `env:"IMPORT_SHRINK_MIN_RATIO" envDefault:"0.5"`
+}
+
+// Validate checks the import settings.
+func (c Imports) Validate() error {
+	if c.ImportShrinkMinRatio < 0 || c.ImportShrinkMinRatio > 1 {
+		return fmt.Errorf("IMPORT_SHRINK_MIN_RATIO: must be from 0 to 1, got %v", c.ImportShrinkMinRatio)
+	}
+	return nil
+}
+
+// ImportsPublic is the import settings' part of /health/concurrency's config.
+func (c Imports) ImportsPublic() map[string]any {
+	return map[string]any{"import_shrink_min_ratio": c.ImportShrinkMinRatio}
+}
