@@ -64,8 +64,13 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusions.Ro
 	for i := range rows {
 		r := &rows[i]
 		verdict, key, detail := classify(p, r)
-		ev.Items = append(ev.Items, results.Item{Key: key, Outcome: verdictOutcome(verdict), Detail: detail, Line: r.Line,
-			MatchedRecord: r.Record, Digest: r.Digest})
+		it := results.Item{Key: key, Outcome: verdictOutcome(verdict), Detail: detail, Line: r.Line,
+			MatchedRecord: r.Record, Digest: r.Digest}
+		if ev.SourceVersion != nil && r.FileImportID != 0 && r.FileImportID != ev.SourceVersion.ImportID {
+			// A row a supplement carried over: its line is in an earlier import's file.
+			it.SourceVersion = &results.SourceVersion{ImportID: r.FileImportID}
+		}
+		ev.Items = append(ev.Items, it)
 		if decisive == nil || verdict > best {
 			best, decisive = verdict, r
 		}

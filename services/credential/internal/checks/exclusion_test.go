@@ -65,3 +65,18 @@ func TestExclusionWeighing(t *testing.T) {
 		}
 	}
 }
+
+// A row a supplement carried into the version cites the import whose file
+// holds its line; a row of the version's own file cites nothing more.
+func TestExclusionItemCitesTheRowsFile(t *testing.T) {
+	t.Parallel()
+	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee"}
+	rows := []exclusions.Row{
+		{Line: 7, NPI: &p.NPI, Record: []byte(`{}`), Digest: "a", FileImportID: 3},
+		{Line: 2, NPI: &p.NPI, Record: []byte(`{}`), Digest: "b", FileImportID: 9},
+	}
+	got := exclusionOutcome("leie", p, rows, results.Evidence{Source: "leie", SourceVersion: &results.SourceVersion{ImportID: 9}})
+	if it := got.Evidence.Items; len(it) != 2 || it[0].SourceVersion == nil || it[0].SourceVersion.ImportID != 3 || it[1].SourceVersion != nil {
+		t.Fatalf("items %+v", it)
+	}
+}

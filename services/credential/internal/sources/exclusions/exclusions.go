@@ -102,6 +102,10 @@ type Row struct {
 	Ended  string
 	Record []byte
 	Digest string
+	// FileImportID is the import whose file holds the row at Line: the
+	// version's own, or for a row a delta version carried over, the import it
+	// came from.
+	FileImportID int64
 }
 
 // lookupSQL reads the list's active version and its matching rows in ONE
@@ -111,7 +115,7 @@ type Row struct {
 // list was never imported.
 var lookupSQL = `SELECT v.import_id, v.file_date, v.activated_at,
 	e.line, e.npi, e.last_norm, e.first_norm, e.dob, e.excl_type, e.excl_date, e.rein_date, e.waiver_date,
-	e.waiver_state, e.termination_date, ` + Ended("e", "$5::date") + `, e.record, e.digest
+	e.waiver_state, e.termination_date, ` + Ended("e", "$5::date") + `, e.record, e.digest, e.file_import_id
 FROM source_versions v
 LEFT JOIN active_exclusions e ON e.source = v.source AND e.import_id = v.import_id
 	AND (e.npi = $2 OR ($3 <> '' AND $4 <> '' AND e.last_norm = $3 AND e.first_norm = $4))
@@ -133,11 +137,11 @@ func Lookup(ctx context.Context, db database.Querier, source, npi, lastNorm, fir
 	for rows.Next() {
 		ver := sources.Version{Source: source}
 		var r Row
-		var line *int64
+		var line, fileImport *int64
 		// The LEFT JOIN's NULLs read as "".
 		if err := rows.Scan(&ver.ImportID, &ver.FileDate, &ver.ActivatedAt, &line, &r.NPI, database.Text(&r.LastNorm),
 			database.Text(&r.FirstNorm), &r.DOB, database.Text(&r.ExclType), &r.ExclDate, &r.ReinDate, &r.WaiverDate, database.Text(&r.WaiverState),
-			&r.TerminationDate, database.Text(&r.Ended), &r.Record, database.Text(&r.Digest)); err != nil {
+			&r.TerminationDate, database.Text(&r.Ended), &r.Record, database.Text(&r.Digest), &fileImport); err != nil {
 			return nil, nil, fmt.Errorf("scan %s row: %w", source, err)
 		}
 		if v == nil {
@@ -146,7 +150,7 @@ func Lookup(ctx context.Context, db database.Querier, source, npi, lastNorm, fir
 		if line == nil { // the LEFT JOIN found no matching row
 			continue
 		}
-		r.Line = *line
+		r.Line, r.FileImportID = *line, *fileImport
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
