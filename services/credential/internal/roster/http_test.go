@@ -90,6 +90,21 @@ func TestImportUpsertsAndAudits(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("providers = %d after a rejected roster, want 2", n)
 	}
+	// A roster cut off mid-row is refused at that line and leaves the
+	// provider's licenses as they were (it used to upsert the row with its
+	// missing type and expiry empty).
+	full := "id,npi,first_name,last_name,license_state,license_number,license_type,license_expires_on\n"
+	if st, body = post("text/csv", full+"lic,1003000134,Di,Poe,CA,L1,MD,2028-05-01\n"); st != 200 {
+		t.Fatalf("%d %v", st, body)
+	}
+	st, body = post("text/csv", full+"lic,1003000134,Di,Poe,CA,L1,MD,2028-05-01\nlic,1003000134,Di,Poe,CA,L1")
+	if st != 422 || body["code"] != "import_failed" || !strings.Contains(body["detail"].(string), "line 3: the row has 6 fields, the header has 8") {
+		t.Fatalf("cut-off roster: %d %v", st, body)
+	}
+	if p, err := store.Get(ctx, "lic"); err != nil || len(p.Licenses) != 1 || p.Licenses[0].Type != "MD" || p.Licenses[0].ExpiresOn == nil {
+		t.Fatalf("the refused roster changed the license: %+v %v", p, err)
+	}
+	_, _ = pool.Exec(ctx, `DELETE FROM providers WHERE id = 'lic'`)
 	if st, body := post("application/json", "{}"); st != 415 {
 		t.Fatalf("%d %v", st, body)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/platform/apierr"
 )
 
@@ -51,11 +52,16 @@ type Result struct {
 
 // Parse reads the roster. It stops at maxProviders distinct providers (a
 // LineError says so) and collects at most maxErrors row errors; a file-level
-// problem (no header, missing column, broken CSV) is returned as error.
+// problem (no header, a missing or repeated column, broken CSV) is returned
+// as error. A row with more or fewer fields than the header is a row error:
+// a roster cut off mid-row must not upsert its last provider with the
+// missing columns empty (that wiped licenses' type and expiry).
 func Parse(r io.Reader, now time.Time, maxProviders, maxErrors int) (*Result, error) {
-	cr := csv.NewReader(r)
+	// The same byte stream as the source importers read: no BOM, no DOS EOF.
+	cr := csv.NewReader(sources.NewTextInput(r))
 	cr.ReuseRecord = true
-	cr.FieldsPerRecord = -1
+	// FieldsPerRecord 0: every row must have the header's field count; a
+	// row that has not comes back with csv.ErrFieldCount, and reading goes on.
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, LineError{Line: 1, Reason: "the file is empty; expected a header row"}
@@ -63,9 +69,17 @@ func Parse(r io.Reader, now time.Time, maxProviders, maxErrors int) (*Result, er
 	if err != nil {
 		return nil, csvError(err)
 	}
+	width := len(header)
 	col := map[string]int{}
 	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+		name := strings.ToLower(strings.TrimSpace(h))
+		if name == "" {
+			continue
+		}
+		if _, dup := col[name]; dup {
+			return nil, LineError{Line: 1, Reason: fmt.Sprintf("column %q appears twice in the header", sources.Clip(name))}
+		}
+		col[name] = i
 	}
 	for _, c := range required {
 		if _, ok := col[c]; !ok {
@@ -74,39 +88,50 @@ func Parse(r io.Reader, now time.Time, maxProviders, maxErrors int) (*Result, er
 	}
 	res := &Result{}
 	byKey := map[string]*providers.Provider{}
-	line := 1
+	line := 1 // the last record's line
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line++
-		if err != nil {
+		var pe *csv.ParseError
+		if err != nil && !(errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount)) {
 			return res, csvError(err)
 		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
+		if pe != nil {
+			line = pe.StartLine
+		} else {
+			line, _ = cr.FieldPos(0)
 		}
 		if isBlank(rec) {
 			continue
 		}
 		res.Rows++
-		p, lerr := rowProvider(get, now)
-		if lerr == nil {
-			key := p.ID
-			if key == "" {
-				key = "npi:" + p.NPI
+		var lerr *LineError
+		if pe != nil {
+			lerr = &LineError{Reason: fmt.Sprintf("the row has %d fields, the header has %d (a cut-off or misquoted row?)", len(rec), width)}
+		} else {
+			get := func(name string) string {
+				if i, ok := col[name]; ok && i < len(rec) {
+					return strings.TrimSpace(rec[i])
+				}
+				return ""
 			}
-			if prev, ok := byKey[key]; ok {
-				lerr = merge(prev, p, now)
-			} else if len(byKey) >= maxProviders {
-				return res, LineError{Line: line, Reason: fmt.Sprintf("the roster has more than %d providers (BATCH_MAX_PROVIDERS)", maxProviders)}
-			} else {
-				byKey[key] = p
-				res.Providers = append(res.Providers, p)
+			var p *providers.Provider
+			p, lerr = rowProvider(get, now)
+			if lerr == nil {
+				key := p.ID
+				if key == "" {
+					key = "npi:" + p.NPI
+				}
+				if prev, ok := byKey[key]; ok {
+					lerr = merge(prev, p, now)
+				} else if len(byKey) >= maxProviders {
+					return res, LineError{Line: line, Reason: fmt.Sprintf("the roster has more than %d providers (BATCH_MAX_PROVIDERS)", maxProviders)}
+				} else {
+					byKey[key] = p
+					res.Providers = append(res.Providers, p)
+				}
 			}
 		}
 		if lerr != nil {
@@ -118,7 +143,7 @@ func Parse(r io.Reader, now time.Time, maxProviders, maxErrors int) (*Result, er
 		}
 	}
 	if res.Rows == 0 {
-		return res, LineError{Line: line, Reason: "the roster has a header but no rows"}
+		return res, LineError{Line: line + 1, Reason: "the roster has a header but no rows"}
 	}
 	return res, nil
 }
