@@ -46,6 +46,10 @@ func (e *Engine) checkNPPES(ctx context.Context, p *providers.Provider, at time.
 	}
 	rec, raw, err := e.nppes.Lookup(ctx, p.NPI)
 	if errors.Is(err, nppes.ErrNotFound) {
+		var nf *nppes.NotFound
+		if errors.As(err, &nf) { // the live registry's answer is the evidence of the absence
+			ev.Digest, ev.FetchedAt = nf.Digest, &nf.FetchedAt
+		}
 		return results.Check{Outcome: results.Fail, Detail: "NPI " + p.NPI + " is not in the NPPES registry", Evidence: ev}
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources/nppes"
+	"github.com/provcred/credential/internal/sources/sourcestest"
 	"github.com/provcred/platform/breaker"
 )
 
@@ -23,10 +24,12 @@ import (
 // its mode switches between health and the failures the engine must survive.
 type registry struct {
 	mu    sync.Mutex
-	mode  string // ok | errors | 500 | stall
+	mode  string // ok | errors | 500 | stall | notfound
 	hits  atomic.Int64
 	stall time.Duration
 	last  []byte
+	// notFound is the body of a "no such NPI" answer.
+	notFound []byte
 }
 
 func (r *registry) set(mode string) { r.mu.Lock(); r.mode = mode; r.mu.Unlock() }
@@ -42,6 +45,12 @@ func (r *registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	switch mode {
+	case "notfound":
+		r.mu.Lock()
+		r.last = r.notFound
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(r.notFound)
 	case "errors":
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"Errors":[{"description":"Field number requires 10 digits","field":"number","number":"03"}]}`)
@@ -163,6 +172,31 @@ func (b *licenseBoard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(b.status)
 	fmt.Fprint(w, b.body)
+}
+
+// A registry answer that the NPI does not exist fails the check, and the
+// answer itself is the evidence: its digest and when it was fetched.
+func TestNPPESAPINotFoundKeepsTheAnswer(t *testing.T) {
+	t.Parallel()
+	k := newKit(t)
+	ids := seedRules(k, ruleCases()[:1])
+	// The registry's real answer for an unknown number (ropensci/npi's recording).
+	reg := &registry{mode: "notfound", notFound: sourcestest.RealData(t, "nppes_api_ropensci_api-a2f836.json")}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	client := nppes.NewClient(srv.URL, k.reg, nppes.ClientOptions{CacheTTL: -1})
+	e := k.engine(Options{NPPES: client, NPPESDeadline: 5 * time.Second})
+	before := time.Now().UTC()
+	run, err := e.Credential(context.Background(), ids[0], RunOptions{Actor: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := run.Checks[1]
+	sum := sha256.Sum256(reg.notFound)
+	if ch.Outcome != "fail" || !strings.Contains(ch.Detail, "not in the NPPES registry") || ch.Evidence.Source != "nppes_api" ||
+		ch.Evidence.Digest != hex.EncodeToString(sum[:]) || ch.Evidence.FetchedAt == nil || ch.Evidence.FetchedAt.Before(before.Add(-time.Second)) {
+		t.Fatalf("not found: %s %q %+v", ch.Outcome, ch.Detail, ch.Evidence)
+	}
 }
 
 func TestLicenseEndpoint(t *testing.T) {

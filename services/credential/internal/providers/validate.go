@@ -82,7 +82,7 @@ func (p *Provider) Validate(now time.Time) *apierr.Error {
 		return apierr.Invalid("taxonomy_code", "must be a 10-character NUCC taxonomy code such as 207R00000X")
 	}
 	if p.DEANumber != "" && !ValidDEA(p.DEANumber) {
-		return apierr.Invalid("dea_number", "must be two letters and seven digits with a valid check digit")
+		return apierr.Invalid("dea_number", "must be a DEA registrant type letter, a letter or 9, and seven digits with a valid check digit")
 	}
 	if len(p.Licenses) > MaxLicenses {
 		return apierr.Invalid("licenses", "must list at most "+strconv.Itoa(MaxLicenses)+" licenses")
@@ -157,10 +157,11 @@ func plainText(v string) bool {
 	return utf8.ValidString(v) && !strings.ContainsFunc(v, unicode.IsControl)
 }
 
-// ValidDEA checks a DEA registration number: two letters, seven digits, the
-// last being (d1+d3+d5 + 2*(d2+d4+d6)) mod 10.
+// ValidDEA checks a DEA registration number: a registrant type letter, a
+// letter (the registrant's initial, or 9), seven digits, the last being
+// (d1+d3+d5 + 2*(d2+d4+d6)) mod 10.
 func ValidDEA(s string) bool {
-	if len(s) != 9 || !isLetter(s[0]) || !(isLetter(s[1]) || s[1] == '9') {
+	if len(s) != 9 || !strings.ContainsRune(deaRegistrantTypes, rune(s[0])) || !(isLetter(s[1]) || s[1] == '9') {
 		return false
 	}
 	d := make([]int, 7)
@@ -174,5 +175,11 @@ func ValidDEA(s string) bool {
 	sum := d[0] + d[2] + d[4] + 2*(d[1]+d[3]+d[5])
 	return sum%10 == d[6]
 }
+
+// deaRegistrantTypes are the first letters the DEA assigns: A, B, F, G
+// (practitioners and institutions, older series), C, D, E, H, J, K, L, P,
+// R, S, T, U (the other business activities), M (mid-level practitioners),
+// X (DATA-waived prescribers). I, N, O, Q, V, W, Y and Z are none.
+const deaRegistrantTypes = "ABCDEFGHJKLMPRSTUX"
 
 func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' }

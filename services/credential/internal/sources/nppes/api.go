@@ -128,8 +128,9 @@ type cached struct {
 	raw []byte
 }
 
-// Lookup implements Lookup against the live API. Errors: ErrNotFound
-// (result_count 0), *APIError (the registry rejected the query), an error
+// Lookup implements Lookup against the live API. Errors: a *NotFound, which
+// is ErrNotFound (result_count 0; raw is the answer), *APIError (the
+// registry rejected the query), an error
 // wrapping breaker.ErrOpen, or the last attempt's transport/5xx error.
 func (c *Client) Lookup(ctx context.Context, npi string) (*Record, []byte, error) {
 	if c.cache != nil {
@@ -166,6 +167,9 @@ func (c *Client) Lookup(ctx context.Context, npi string) (*Record, []byte, error
 		return nil, nil, fmt.Errorf("%s lookup: %w", Name, err)
 	}
 	rec, err := DecodeResponse(body, npi)
+	if errors.Is(err, ErrNotFound) {
+		return nil, body, &NotFound{Digest: sources.Digest(body), FetchedAt: c.now().UTC()}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -355,13 +359,11 @@ func fromAPI(res *apiResult) (*Record, error) {
 	if rec.ReactivationDate, err = apiDate(string(b.ReactivationDate)); err != nil {
 		return nil, fmt.Errorf("%s: reactivation_date: %w", Name, err)
 	}
-	if e := string(res.LastUpdatedEpoch); e != "" {
-		ms, err := strconv.ParseInt(e, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: last_updated_epoch %.20q is not a number", Name, e)
-		}
-		t := time.UnixMilli(ms).UTC()
-		rec.LastUpdated = &t
+	if rec.Created, err = epoch(string(res.CreatedEpoch)); err != nil {
+		return nil, fmt.Errorf("%s: created_epoch: %w", Name, err)
+	}
+	if rec.LastUpdated, err = epoch(string(res.LastUpdatedEpoch)); err != nil {
+		return nil, fmt.Errorf("%s: last_updated_epoch: %w", Name, err)
 	}
 	for _, a := range res.Addresses {
 		if strings.EqualFold(a.Purpose, "LOCATION") {
@@ -379,6 +381,28 @@ func fromAPI(res *apiResult) (*Record, error) {
 		rec.PrimaryTaxonomy = rec.Taxonomies[0].Code
 	}
 	return rec, nil
+}
+
+// epochMillisFrom tells the registry's two epoch units apart: answers of
+// 2019-20 give seconds (1525737600), those since milliseconds
+// (1183953600000). 10^11 seconds is the year 5138, 10^11 milliseconds
+// March 1973, before the NPPES began (2005): below it, a value is seconds.
+const epochMillisFrom = 100_000_000_000
+
+// epoch reads a created/last-updated epoch in seconds or milliseconds; "" is none.
+func epoch(s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%.20q is not a count of seconds or milliseconds", s)
+	}
+	t := time.UnixMilli(n).UTC()
+	if n < epochMillisFrom {
+		t = time.Unix(n, 0).UTC()
+	}
+	return &t, nil
 }
 
 // apiDate reads the registry's dates: YYYY-MM-DD (MM/DD/YYYY accepted).

@@ -21,6 +21,20 @@ import (
 // ErrNotFound is returned by a Lookup when the registry has no such NPI.
 var ErrNotFound = errors.New("nppes: NPI not found")
 
+// NotFound is the live registry's answer that it has no such NPI: it is
+// ErrNotFound, and the answer is evidence like any other (its digest, when
+// it was given).
+type NotFound struct {
+	// Digest is the SHA-256 (hex) of the response body.
+	Digest    string
+	FetchedAt time.Time
+}
+
+func (e *NotFound) Error() string { return ErrNotFound.Error() }
+
+// Unwrap makes errors.Is(err, ErrNotFound) hold.
+func (e *NotFound) Unwrap() error { return ErrNotFound }
+
 // Lookup finds one NPI in the NPPES. raw is what the answer was read from
 // (the API's response body, or the bulk row's record), for the evidence digest.
 type Lookup interface {
@@ -56,7 +70,10 @@ type Record struct {
 	EnumerationDate  *time.Time `json:"enumeration_date,omitempty"`
 	DeactivationDate *time.Time `json:"deactivation_date,omitempty"`
 	ReactivationDate *time.Time `json:"reactivation_date,omitempty"`
-	LastUpdated      *time.Time `json:"last_updated,omitempty"`
+	// Created and LastUpdated are the API's created_epoch and
+	// last_updated_epoch.
+	Created     *time.Time `json:"created,omitempty"`
+	LastUpdated *time.Time `json:"last_updated,omitempty"`
 	PrimaryTaxonomy  string     `json:"primary_taxonomy"`
 	Taxonomies       []Taxonomy `json:"taxonomies"`
 	// State is the business practice location's state.
