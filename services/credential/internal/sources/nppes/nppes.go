@@ -72,10 +72,10 @@ type Record struct {
 	ReactivationDate *time.Time `json:"reactivation_date,omitempty"`
 	// Created and LastUpdated are the API's created_epoch and
 	// last_updated_epoch.
-	Created     *time.Time `json:"created,omitempty"`
-	LastUpdated *time.Time `json:"last_updated,omitempty"`
-	PrimaryTaxonomy  string     `json:"primary_taxonomy"`
-	Taxonomies       []Taxonomy `json:"taxonomies"`
+	Created         *time.Time `json:"created,omitempty"`
+	LastUpdated     *time.Time `json:"last_updated,omitempty"`
+	PrimaryTaxonomy string     `json:"primary_taxonomy"`
+	Taxonomies      []Taxonomy `json:"taxonomies"`
 	// State is the business practice location's state.
 	State string `json:"state"`
 	// Source is "nppes" (bulk table) or "nppes_api".
