@@ -73,6 +73,30 @@ type Import struct {
 	ActivatedAt *time.Time `json:"activated_at,omitempty"`
 	Replaced    *int64     `json:"replaced,omitempty"`
 	HookError   string     `json:"hook_error,omitempty"`
+	Kind        string     `json:"kind"`
+	Encoding    string     `json:"encoding"`
+	FileRows    int64      `json:"file_rows"`
+	Changes     *Changes   `json:"changes,omitempty"`
+}
+
+// Changes is what a supplement or increment did to the version it was
+// applied to (schema ImportChanges).
+type Changes struct {
+	Added     int64 `json:"added"`
+	Removed   int64 `json:"removed"`
+	Replaced  int64 `json:"replaced"`
+	Unmatched int64 `json:"unmatched"`
+}
+
+// ImportOptions are an upload's optional query parameters.
+type ImportOptions struct {
+	FileName string
+	// FileDate is YYYY-MM-DD.
+	FileDate string
+	// Kind is full, supplement or increment ("": from the file name).
+	Kind string
+	// AllowShrink lets a full list with far fewer rows than the active version replace it.
+	AllowShrink bool
 }
 
 // Batch is a batch's progress (schema Batch).
@@ -118,12 +142,23 @@ func (b *Batch) Ended() bool { return b.Status == "finished" || b.Status == "can
 // streaming body; size is its length (-1 when unknown). fileName and
 // fileDate (YYYY-MM-DD) are optional.
 func (c *Client) ImportSource(ctx context.Context, source string, body io.Reader, size int64, fileName, fileDate string) (*Import, []byte, error) {
+	return c.ImportSourceWith(ctx, source, body, size, ImportOptions{FileName: fileName, FileDate: fileDate})
+}
+
+// ImportSourceWith is ImportSource with every optional parameter.
+func (c *Client) ImportSourceWith(ctx context.Context, source string, body io.Reader, size int64, o ImportOptions) (*Import, []byte, error) {
 	q := url.Values{}
-	if fileName != "" {
-		q.Set("file_name", fileName)
+	if o.FileName != "" {
+		q.Set("file_name", o.FileName)
 	}
-	if fileDate != "" {
-		q.Set("file_date", fileDate)
+	if o.FileDate != "" {
+		q.Set("file_date", o.FileDate)
+	}
+	if o.Kind != "" {
+		q.Set("kind", o.Kind)
+	}
+	if o.AllowShrink {
+		q.Set("allow_shrink", "true")
 	}
 	path := "/admin/imports/" + url.PathEscape(source)
 	if len(q) > 0 {

@@ -36,6 +36,11 @@ func TestImportCommand(t *testing.T) {
 			fmt.Fprint(w, `{"code":"import_failed","detail":"line 3: EXCLDATE: date \"x\" is not YYYYMMDD"}`)
 			return
 		}
+		if r.URL.Query().Get("kind") == "supplement" {
+			fmt.Fprint(w, `{"id":8,"source":"leie","status":"active","kind":"supplement","version":3,"rows":4990,"file_rows":12,
+				"encoding":"windows-1252","changes":{"added":2,"removed":9,"replaced":0,"unmatched":1},"replaced":7}`)
+			return
+		}
 		fmt.Fprintf(w, `{"id":7,"source":"leie","status":"active","version":2,"rows":5000,"bytes":%d,"sha256":"ab","load_ms":10,"index_ms":2,"swap_ms":1,"replaced":6}`, len(got.body))
 	}))
 	defer s.Close()
@@ -59,6 +64,18 @@ func TestImportCommand(t *testing.T) {
 	code = run([]string{"import", "--source", "leie", "--file", path, "--url", s.URL, "--quiet"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "HTTP 422 import_failed: line 3: EXCLDATE") {
 		t.Errorf("failure: exit %d, stderr %q", code, errb.String())
+	}
+	// A supplement: the kind and the shrink override go as query parameters,
+	// the answer's changes are printed.
+	fail = false
+	out.Reset()
+	code = run([]string{"import", "--source", "leie", "--file", path, "--url", s.URL, "--kind", "supplement", "--allow-shrink", "--quiet"}, &out, &errb)
+	if code != 0 || got.query != "allow_shrink=true&file_name=UPDATED.csv&kind=supplement" {
+		t.Errorf("kind and allow-shrink: exit %d, query %q", code, got.query)
+	}
+	if !strings.Contains(out.String(), "supplement of 12 rows applied to import 7: 2 added, 9 removed, 0 replaced, 1 matched nothing") ||
+		!strings.Contains(out.String(), "transcoded from windows-1252") {
+		t.Errorf("supplement output %q", out.String())
 	}
 	if code := run([]string{"import", "--file", path}, &out, &errb); code != 2 {
 		t.Errorf("missing --source: exit %d", code)
