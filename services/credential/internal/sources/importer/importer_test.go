@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -389,4 +390,27 @@ func TestHookErrorDoesNotUndoTheImport(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM active_exclusions WHERE source = 'sam'`); n != 1 {
 		t.Errorf("%d SAM rows", n)
 	}
+}
+
+// FuzzFileName: whatever name and kind an upload gives, the kind resolves
+// to one the source has or to an error, and a date read from the name is a
+// real day.
+func FuzzFileName(f *testing.F) {
+	for _, s := range []string{"UPDATED.csv", "1701REIN.csv", `C:\x\2612excl.CSV`, "npidata_pfile_20050523-20241013.csv",
+		"npidata_pfile_20241007-20241013.csv", "NPPES_Weekly.csv", "SAM_Exclusions_Public_Extract_V2_24100.CSV", "1713REIN.csv"} {
+		f.Add(s, "")
+		f.Add(s, "supplement")
+	}
+	formats := Formats()
+	f.Fuzz(func(t *testing.T, name, kind string) {
+		for src, fm := range formats {
+			k, err := ResolveKind(fm, kind, name)
+			if err == nil && !slices.Contains(sources.KindsOf(fm), k) {
+				t.Fatalf("%s: %q kind %q resolved to %q", src, name, kind, k)
+			}
+		}
+		if d := FileDateFromName(name); d != nil && (d.Year() < 1900 || d.Year() > 2200 || d.Hour() != 0) {
+			t.Fatalf("%q: date %v", name, d)
+		}
+	})
 }
