@@ -621,3 +621,53 @@ func render(t *testing.T, write func(io.Writer) error) string {
 	}
 	return b.String()
 }
+
+// The incidents the guard exists for, on generated and real files: a full
+// list cut to a third of its rows, and the real 13-row reinstatement
+// supplement sent as the full 335-row list under a neutral name (it once
+// replaced the list). Neither replaces the active version.
+func TestShrunkListsAreRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("generated list cut short", func(t *testing.T) {
+		t.Parallel()
+		im, pool := newImporter(t)
+		g := gen.New(gen.Options{Providers: 300, Seed: 4, AsOf: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)})
+		file := render(t, g.WriteLEIE)
+		full, err := im.Import(ctx, Request{Source: sources.LEIE, FileName: "UPDATED.csv", Body: strings.NewReader(file)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := lines([]byte(file))
+		cut := string(bytes.Join(ls[:len(ls)/3], nil))
+		rec, err := im.Import(ctx, Request{Source: sources.LEIE, FileName: "UPDATED.csv", Body: strings.NewReader(cut)})
+		var se *ShrinkError
+		if !errors.As(err, &se) || se.ActiveRows != full.Rows || se.Rows != int64(len(ls)/3-1) || rec.Status != "failed" {
+			t.Fatalf("cut list: %v, record %+v", err, rec)
+		}
+		if v, _ := sources.ActiveVersion(ctx, pool, sources.LEIE); v.ImportID != full.ID {
+			t.Errorf("active version %d, want %d", v.ImportID, full.ID)
+		}
+	})
+	t.Run("real supplement as the full list", func(t *testing.T) {
+		t.Parallel()
+		im, pool := newImporter(t)
+		full, err := im.Import(ctx, Request{Source: sources.LEIE, FileName: "UPDATED.csv",
+			Body: bytes.NewReader(sourcestest.RealData(t, "leie_psm_UPDATED_2017sample.csv"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rein := sourcestest.RealData(t, "leie_psm_1701REIN.csv")
+		for _, allow := range []bool{false, true} {
+			_, err := im.Import(ctx, Request{Source: sources.LEIE, FileName: "leie.csv", Kind: sources.KindFull, AllowShrink: allow,
+				Body: bytes.NewReader(rein)})
+			var le *sources.LineError
+			if !errors.As(err, &le) || le.Line != 2 || !strings.Contains(le.Reason, "every row has a REINDATE") {
+				t.Fatalf("allow_shrink=%v: %v", allow, err)
+			}
+		}
+		if v, _ := sources.ActiveVersion(ctx, pool, sources.LEIE); v.ImportID != full.ID || v.Rows != 335 {
+			t.Errorf("active version %+v, want the 335-row list", v)
+		}
+	})
+}
