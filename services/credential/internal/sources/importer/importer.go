@@ -288,51 +288,18 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 		kind = req.Kind // recorded as requested
 	}
 
-	// The lock is held by this session from before the attempt is recorded
-	// until its outcome is: a 'loading' record without its lock is an import
-	// a crash interrupted (Reconcile).
-	conn, err := im.DB.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("acquire connection: %w", err)
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, lockSQL, req.Source).Scan(&got); err != nil {
-		return nil, fmt.Errorf("advisory lock: %w", err)
-	}
-	if got {
-		defer im.unlock(ctx, conn, req.Source)
-	}
-	status, msg := "loading", ""
-	if !got {
-		status, msg = "failed", ErrBusy.Error()
-	}
-	var id int64
-	err = conn.QueryRow(ctx, `INSERT INTO source_imports (source, file_name, file_date, actor, request_id, kind, status, error, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $7 = 'failed' THEN clock_timestamp() END) RETURNING id`,
-		req.Source, req.FileName, fileDate, actor, req.RequestID, kind, status, msg).Scan(&id)
-	if err != nil {
-		return nil, fmt.Errorf("record import attempt: %w", err)
+	id, st, err := im.attempt(ctx, f, req, kind, kindErr, fileDate, actor)
+	if id == 0 {
+		return nil, err
 	}
 	log := im.Log.With("source", req.Source, "import_id", id, "kind", kind)
-	if !got {
-		log.WarnContext(ctx, "import refused: another import of the source is loading")
-		im.count(req.Source, "busy")
-		return im.getOr(ctx, id, req.Source, ErrBusy), ErrBusy
-	}
-	log.InfoContext(ctx, "import started")
-
-	var st stats
-	if kindErr != nil {
-		err = kindErr
-	} else {
-		st, err = im.load(ctx, conn, f, id, req, kind, actor)
-	}
 	if err != nil {
-		im.markFailed(ctx, id, st, err)
 		var le *sources.LineError
 		var se *ShrinkError
 		switch {
+		case errors.Is(err, ErrBusy):
+			log.WarnContext(ctx, "import refused: another import of the source is loading")
+			im.count(req.Source, "busy")
 		case errors.As(err, &le):
 			// Only the line: the reason may quote a value from the file.
 			log.WarnContext(ctx, "import rejected", "line", le.Line, "rows_read", st.rows)
@@ -368,6 +335,50 @@ func (im *Importer) Import(ctx context.Context, req Request) (*Record, error) {
 		}
 	}
 	return rec, nil
+}
+
+// attempt records the import attempt and loads the file under the source's
+// lock. The lock is held by this session from before the attempt is
+// recorded until its outcome is (a 'loading' record without its lock is an
+// import a crash interrupted: Reconcile), and released before the caller's
+// re-screen. id is 0 when nothing was recorded.
+func (im *Importer) attempt(ctx context.Context, f sources.Format, req Request, kind string, kindErr error,
+	fileDate *time.Time, actor string) (id int64, st stats, err error) {
+	conn, err := im.DB.Acquire(ctx)
+	if err != nil {
+		return 0, st, fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, lockSQL, req.Source).Scan(&got); err != nil {
+		return 0, st, fmt.Errorf("advisory lock: %w", err)
+	}
+	if got {
+		defer im.unlock(ctx, conn, req.Source)
+	}
+	status, msg := "loading", ""
+	if !got {
+		status, msg = "failed", ErrBusy.Error()
+	}
+	err = conn.QueryRow(ctx, `INSERT INTO source_imports (source, file_name, file_date, actor, request_id, kind, status, error, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $7 = 'failed' THEN clock_timestamp() END) RETURNING id`,
+		req.Source, req.FileName, fileDate, actor, req.RequestID, kind, status, msg).Scan(&id)
+	if err != nil {
+		return 0, st, fmt.Errorf("record import attempt: %w", err)
+	}
+	if !got {
+		return id, st, ErrBusy
+	}
+	im.Log.InfoContext(ctx, "import started", "source", req.Source, "import_id", id, "kind", kind)
+	if kindErr != nil {
+		err = kindErr
+	} else {
+		st, err = im.load(ctx, conn, f, id, req, kind, actor)
+	}
+	if err != nil {
+		im.markFailed(ctx, id, st, err)
+	}
+	return id, st, err
 }
 
 // getOr reads the attempt's record, or makes one when the database cannot say.
