@@ -920,6 +920,8 @@ func TestImportReadTimeoutOnlyForAdmins(t *testing.T) {
 	}{
 		{"/providers/import", e.keys.admin, 45 * time.Minute},
 		{"/admin/imports/leie?file_date=2026-11-01", e.keys.admin, 45 * time.Minute},
+		// Routed case-insensitively, so an import route too.
+		{"/ADMIN/Imports/leie", e.keys.admin, 45 * time.Minute},
 		{"/admin/imports/leie", e.keys.operator, 0},
 		{"/batch-credential?wait=60s", e.keys.operator, 45 * time.Minute},
 		{"/batch-credential", e.keys.reader, 0},
