@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // Reader streams a source file's rows: it implements pgx.CopyFromSource,
@@ -61,6 +62,9 @@ func (s *Reader) clean(rec, names []string) error {
 		if len(v) > MaxFieldBytes {
 			return fmt.Errorf("%s is longer than %d bytes", fieldName(names, i), MaxFieldBytes)
 		}
+		if plainASCII(v) { // nearly every field: one pass, nothing to change
+			continue
+		}
 		v, err := s.text.decode(v)
 		if err != nil {
 			return fmt.Errorf("%s: %w", fieldName(names, i), err)
@@ -68,6 +72,16 @@ func (s *Reader) clean(rec, names []string) error {
 		rec[i] = CleanText(v)
 	}
 	return nil
+}
+
+// plainASCII reports whether s is ASCII without NUL bytes.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func fieldName(names []string, i int) string {
