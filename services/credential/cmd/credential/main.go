@@ -48,6 +48,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err // validated at load; kept for the type
 	}
+	licenseStatuses, err := cfg.LicenseStatuses()
+	if err != nil {
+		return err // validated at load
+	}
 
 	// Concurrency limits shown in /health/concurrency.
 	files := semaphore.New("file", cfg.MaxConcurrentFileOperations, 5*time.Second, deps.Metrics)
@@ -74,7 +78,7 @@ func run(ctx context.Context) error {
 	providerStore := providers.NewStore(deps.Pool)
 	engine := checks.New(checks.Options{
 		DB: deps.Pool, Metrics: deps.Metrics, Log: deps.Log, NPPES: registry,
-		LicenseEndpoints: licenseEndpoints, LicenseTimeout: cfg.LicenseVerifyTimeout,
+		LicenseEndpoints: licenseEndpoints, LicenseStatuses: licenseStatuses, LicenseTimeout: cfg.LicenseVerifyTimeout,
 		SourceTimeout: cfg.SourceQueryTimeout,
 		// A whole registry lookup: every attempt plus backoff.
 		NPPESDeadline: time.Duration(cfg.NPPESRetries+1)*cfg.NPPESTimeout + 5*time.Second, Concurrency: cfg.CheckConcurrency, MaxWait: cfg.CheckMaxWait,
@@ -86,6 +90,7 @@ func run(ctx context.Context) error {
 	imports := importer.New(deps.Pool, deps.Log).WithMetrics(deps.Metrics)
 	imports.OnExclusionsImported = monitor.New(deps.Pool, deps.Metrics, deps.Log).Hook
 	imports.ShrinkRatio = cfg.ImportShrinkMinRatio
+	imports.LicenseStatuses = licenseStatuses
 	// Imports a crash left 'loading' are failed now ('interrupted'); one
 	// another replica is loading holds its lock and is left alone.
 	if _, err := imports.Reconcile(ctx); err != nil {

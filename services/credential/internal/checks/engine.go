@@ -50,6 +50,9 @@ type Options struct {
 	// LicenseEndpoints maps a state to its verification endpoint; states not
 	// listed are looked up in the imported license roster.
 	LicenseEndpoints map[string]string
+	// LicenseStatuses classifies board status words (LICENSE_STATUS_WORDS);
+	// the zero value is the default table.
+	LicenseStatuses licenses.StatusTable
 	// LicenseTimeout bounds one state endpoint call. Default 5s.
 	LicenseTimeout time.Duration
 	// SourceTimeout bounds one check's database queries. Default 5s.

@@ -32,11 +32,14 @@ const (
 //     exclusions.InForce: not reinstated (REINDATE on or before today) and
 //     not terminated (SAM Termination Date on or before today; "Indefinite"
 //     is stored as none).
-//   - NPI equal with a waiver (WAIVERDATE set): the exclusion stands but is
-//     waived for care in the waiver state; a human must judge → needs_review.
-//   - No NPI match, last+first name (names.Part) equal AND date of birth
-//     equal → needs_review: never pass or fail on a name alone.
-//   - Name equal but DOB different or unknown on either side → pass, noted.
+//   - NPI equal with a waiver (WAIVERDATE set): the exclusion stands except
+//     in WVRSTATE. No claimed license in that state → fail (the waiver cannot
+//     cover this provider's work); a license there → needs_review.
+//   - No NPI match, last+first name (names.Part) equal: a possible match →
+//     needs_review, unless both dates of birth are known and differ. SAM
+//     never publishes a DOB and many LEIE rows lack one: an unknown DOB
+//     cannot rule a person out.
+//   - Never a fail on a name alone.
 func (e *Engine) checkExclusion(ctx context.Context, check, source string, p *providers.Provider, at time.Time) results.Check {
 	ev := results.Evidence{Source: source, MatchedRecord: json.RawMessage("null"), CheckedAt: at}
 	ctx, cancel := context.WithTimeout(ctx, e.o.SourceTimeout)
@@ -83,8 +86,12 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusions.Ro
 	}
 	switch {
 	case best == excluding:
-		return results.Check{Outcome: results.Fail, Evidence: ev,
-			Detail: fmt.Sprintf("NPI %s is excluded in the %s (line %d)%s", p.NPI, name, decisive.Line, exclSince(decisive))}
+		detail := fmt.Sprintf("NPI %s is excluded in the %s (line %d)%s", p.NPI, name, decisive.Line, exclSince(decisive))
+		if decisive.WaiverDate != nil {
+			_, _, why := classify(p, decisive)
+			detail += "; " + why[strings.Index(why, "its waiver"):]
+		}
+		return results.Check{Outcome: results.Fail, Evidence: ev, Detail: detail}
 	case best == review:
 		_, _, detail := classify(p, decisive)
 		return results.Check{Outcome: results.NeedsReview, Evidence: ev, Detail: name + ": " + detail}
@@ -115,12 +122,7 @@ func classify(p *providers.Provider, r *exclusions.Row) (exclusionVerdict, strin
 		case ended != "":
 			return notExcluding, key, fmt.Sprintf("line %d matches the NPI but was %s: no longer excluding", r.Line, ended)
 		case r.WaiverDate != nil:
-			st := r.WaiverState
-			if st == "" {
-				st = "an unnamed state"
-			}
-			return review, key, fmt.Sprintf("NPI %s is excluded (line %d) with a waiver for %s since %s: excluded except there; a human must judge",
-				p.NPI, r.Line, st, r.WaiverDate.Format(time.DateOnly))
+			return waiverVerdict(p, r)
 		default:
 			return excluding, key, fmt.Sprintf("line %d matches the NPI%s", r.Line, exclSince(r))
 		}
@@ -128,19 +130,43 @@ func classify(p *providers.Provider, r *exclusions.Row) (exclusionVerdict, strin
 	if ended != "" {
 		return notExcluding, key, fmt.Sprintf("line %d matches the name only and was %s", r.Line, ended)
 	}
-	if p.DateOfBirth != nil && r.DOB != nil && sameDay(p.DateOfBirth.Time, *r.DOB) {
-		key = "name+dob"
-		other := ""
-		if r.NPI != nil {
-			other = " (the row lists a different NPI)"
+	other := ""
+	if r.NPI != nil {
+		other = " (the row lists a different NPI)"
+	}
+	switch {
+	case p.DateOfBirth != nil && r.DOB != nil && sameDay(p.DateOfBirth.Time, *r.DOB):
+		return review, "name+dob", fmt.Sprintf("line %d matches last name, first name and date of birth but not the NPI%s: possible match, review", r.Line, other)
+	case p.DateOfBirth != nil && r.DOB != nil:
+		return notExcluding, key, fmt.Sprintf("line %d matches the name only (date of birth differs): not the same person", r.Line)
+	}
+	// Rule: an unknown date of birth (SAM publishes none; many LEIE rows and
+	// some provider records lack one) cannot rule a person out.
+	return review, key, fmt.Sprintf("line %d matches last name and first name but not the NPI%s, with no date of birth to compare: possible match, review", r.Line, other)
+}
+
+// waiverVerdict weighs an NPI match in force that carries an LEIE waiver.
+// Rule: a waiver lets an excluded person furnish services in WVRSTATE only
+// (OIG waivers under §1128(c)(3)(B) are for one state's program). With no
+// claimed license in that state the waiver cannot cover the work being
+// credentialed, so the exclusion stands (fail); with one, whether the work
+// is the waived work is a human's judgement (needs_review). A waiver without
+// a state names no place it applies: a human reads the file.
+func waiverVerdict(p *providers.Provider, r *exclusions.Row) (exclusionVerdict, string, string) {
+	since := r.WaiverDate.Format(time.DateOnly)
+	st := strings.ToUpper(strings.TrimSpace(r.WaiverState))
+	if st == "" {
+		return review, "npi", fmt.Sprintf("NPI %s is excluded (line %d) with a waiver since %s naming no state: a human must judge",
+			p.NPI, r.Line, since)
+	}
+	for _, l := range p.Licenses {
+		if strings.EqualFold(strings.TrimSpace(l.State), st) {
+			return review, "npi", fmt.Sprintf("NPI %s is excluded (line %d) with a waiver for %s since %s and a license is claimed there: excluded except there; a human must judge",
+				p.NPI, r.Line, st, since)
 		}
-		return review, key, fmt.Sprintf("line %d matches last name, first name and date of birth but not the NPI%s: possible match, review", r.Line, other)
 	}
-	why := "date of birth differs"
-	if p.DateOfBirth == nil || r.DOB == nil {
-		why = "no date of birth to compare"
-	}
-	return notExcluding, key, fmt.Sprintf("line %d matches the name only (%s): not treated as a match", r.Line, why)
+	return excluding, "npi", fmt.Sprintf("line %d matches the NPI%s; its waiver (since %s) applies only in %s, where no license is claimed",
+		r.Line, exclSince(r), since, st)
 }
 
 func verdictOutcome(v exclusionVerdict) string {

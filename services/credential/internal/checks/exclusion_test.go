@@ -15,7 +15,8 @@ import (
 func TestExclusionWeighing(t *testing.T) {
 	t.Parallel()
 	d := func(s string) *time.Time { v, _ := time.Parse(time.DateOnly, s); return &v }
-	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee", DateOfBirth: date("1970-01-02")}
+	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee", DateOfBirth: date("1970-01-02"),
+		Licenses: []providers.License{{State: "IL", Number: "1"}}}
 	other := "1999999999"
 	byNPI := func(line int64) exclusions.Row {
 		return exclusions.Row{Line: line, NPI: &p.NPI, LastNorm: "lee", FirstNorm: "ann", Record: []byte(`{}`), Digest: "d"}
@@ -42,7 +43,10 @@ func TestExclusionWeighing(t *testing.T) {
 			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byName(7, d("1970-01-02"))}, results.NeedsReview, 7},
 		{"name+DOB with another NPI", []exclusions.Row{with(byName(5, d("1970-01-02")), func(r *exclusions.Row) { r.NPI = &other })}, results.NeedsReview, 5},
 		{"name only, other DOB", []exclusions.Row{byName(5, d("1980-01-02"))}, results.Pass, 5},
-		{"name only, no DOB", []exclusions.Row{byName(5, nil)}, results.Pass, 5},
+		{"name only, no DOB on the row: possible match", []exclusions.Row{byName(5, nil)}, results.NeedsReview, 5},
+		{"waiver in a state without a license", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "WI" })}, results.Fail, 3},
+		{"waiver in the licensed state", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "il" })}, results.NeedsReview, 3},
+		{"waiver naming no state", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01") })}, results.NeedsReview, 3},
 		{"name+DOB but reinstated", []exclusions.Row{with(byName(6, d("1970-01-02")), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2020-01-01"), "reinstated" })}, results.Pass, 6},
 	} {
 		got := exclusionOutcome("leie", p, c.rows, results.Evidence{Source: "leie"})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l pro
 	}
 	item.FetchedAt = lk.FetchedAt
 	item.MatchedRecords = len(lk.InState)
-	item.Outcome, item.Detail = licenseOutcome(p, l, lk, day)
+	item.Outcome, item.Detail = licenseOutcome(p, l, lk, day, e.o.LicenseStatuses)
 	switch {
 	case len(lk.InState) == 1:
 		item.MatchedRecord, item.Digest, item.Line = lk.InState[0].Record, lk.InState[0].Digest, lk.InState[0].Line
@@ -107,7 +108,7 @@ func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l pro
 }
 
 // licenseOutcome applies the license rules to what the source answered (pure: table-tested).
-func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Found, day time.Time) (string, string) {
+func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Found, day time.Time, st licenses.StatusTable) (string, string) {
 	switch len(lk.InState) {
 	case 0:
 		if len(lk.Elsewhere) > 0 {
@@ -128,15 +129,22 @@ func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Fou
 		return results.NeedsReview, fmt.Sprintf("%d records match license %s in %s; a human must pick", len(lk.InState), l.Number, l.State)
 	}
 	r := lk.InState[0]
+	class, known := st.Class(r.Status)
 	switch {
-	case r.Status == "revoked":
+	case !known:
+		// Rule: a word the status table does not list is not guessed at.
+		return results.NeedsReview, "license status " + strconv.Quote(r.Status) + " is not in the status table (LICENSE_STATUS_WORDS)"
+	case class == licenses.StatusRevoked:
 		return results.Fail, "license is revoked"
-	case r.Status == "expired":
+	case class == licenses.StatusExpired:
 		return results.Fail, "license is expired" + expiryNote(r.Expiry)
+	case class != licenses.StatusActive:
+		return results.NeedsReview, "license status is " + class + ", not active"
 	case r.Expiry != nil && r.Expiry.Before(day):
-		return results.Fail, "license expired on " + r.Expiry.Format(time.DateOnly)
-	case r.Status != "active":
-		return results.NeedsReview, "license status is " + r.Status + ", not active"
+		// Rule: the source contradicts itself (active, yet past its expiry):
+		// an adverse decision needs a source that says so.
+		return results.NeedsReview, "license status is active but its expiry date " + r.Expiry.Format(time.DateOnly) +
+			" has passed: the source contradicts itself"
 	}
 	if r.NPI != "" && r.NPI != p.NPI {
 		return results.NeedsReview, "license is recorded under another NPI"

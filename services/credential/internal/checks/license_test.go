@@ -16,6 +16,10 @@ func TestLicenseOutcome(t *testing.T) {
 	d := func(s string) *time.Time { v, _ := time.Parse(time.DateOnly, s); return &v }
 	p := &providers.Provider{NPI: "1234567893", FirstName: "Ann", LastName: "Lee"}
 	l := providers.License{State: "IL", Number: "A1"}
+	table, err := licenses.NewStatusTable("Emeritus=expired")
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := func(f func(*licenses.Record)) licenses.Record {
 		r := licenses.Record{State: "IL", Number: "A1", Status: "active", Expiry: d("2027-01-01"), Last: "LEE", First: "ANN"}
 		if f != nil {
@@ -32,7 +36,10 @@ func TestLicenseOutcome(t *testing.T) {
 		{"active", licenses.Found{InState: []licenses.Record{rec(nil)}}, results.Pass, "active"},
 		{"no expiry date", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = nil })}}, results.Pass, "active"},
 		{"expires today is still valid", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = d("2026-06-01") })}}, results.Pass, ""},
-		{"expired yesterday", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = d("2026-05-31") })}}, results.Fail, "expired on 2026-05-31"},
+		{"active but expired yesterday: the source contradicts itself", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry = d("2026-05-31") })}}, results.NeedsReview, "2026-05-31 has passed"},
+		{"lapsed yesterday", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Expiry, r.Status = d("2026-05-31"), "lapsed" })}}, results.Fail, "expired (expires 2026-05-31)"},
+		{"unknown status", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Status = "pending board action" })}}, results.NeedsReview, "not in the status table"},
+		{"a word the configured table adds", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Status = "emeritus" })}}, results.Fail, "expired"},
 		{"revoked", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Status = "revoked" })}}, results.Fail, "revoked"},
 		{"probation", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.Status = "probation" })}}, results.NeedsReview, "probation"},
 		{"another NPI", licenses.Found{InState: []licenses.Record{rec(func(r *licenses.Record) { r.NPI = "1999999999" })}}, results.NeedsReview, "another NPI"},
@@ -44,7 +51,7 @@ func TestLicenseOutcome(t *testing.T) {
 			results.NeedsReview, "only found in IA, WI"},
 		{"two", licenses.Found{InState: []licenses.Record{rec(nil), rec(nil)}}, results.NeedsReview, "2 records"},
 	} {
-		got, detail := licenseOutcome(p, l, &c.lk, day)
+		got, detail := licenseOutcome(p, l, &c.lk, day, table)
 		if got != c.want || !strings.Contains(detail, c.detail) {
 			t.Errorf("%s: %s %q, want %s containing %q", c.name, got, detail, c.want, c.detail)
 		}

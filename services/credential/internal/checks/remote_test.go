@@ -219,7 +219,9 @@ func TestLicenseEndpoint(t *testing.T) {
 		status                     int
 	}{
 		{"active", `{"results":[` + rec("CA", "Active", future, "Alice") + `]}`, "pass", "approved", 200},
-		{"expired", `{"results":[` + rec("CA", "Active", past, "Alice") + `]}`, "fail", "denied", 200},
+		{"expired", `{"results":[` + rec("CA", "Expired", past, "Alice") + `]}`, "fail", "denied", 200},
+		{"active past its expiry: contradicts itself", `{"results":[` + rec("CA", "Active", past, "Alice") + `]}`, "needs_review", "needs_review", 200},
+		{"status the table does not know", `{"results":[` + rec("CA", "Pending Board Action", future, "Alice") + `]}`, "needs_review", "needs_review", 200},
 		{"revoked", `{"results":[` + rec("CA", "REVOKED", future, "Alice") + `]}`, "fail", "denied", 200},
 		{"none", `{"results":[]}`, "needs_review", "needs_review", 200},
 		{"not found", `{"detail":"no such license"}`, "needs_review", "needs_review", 404},

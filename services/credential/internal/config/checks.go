@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/platform/config"
 )
 
@@ -24,6 +25,11 @@ type Checks struct {
 	// LicenseVerifyURLs lists per-state license verification endpoints,
 	// "CA=https://...,NY=https://..."; states not listed use the imported roster.
 	LicenseVerifyURLs string `env:"LICENSE_VERIFY_URLS"`
+	// LicenseStatusWords adds to or changes the default status table
+	// (licenses.DefaultStatusWords, docs/verification.md): "Word=class,...",
+	// class one of active, expired, revoked, suspended, probation, inactive,
+	// surrendered. A status no entry lists needs review.
+	LicenseStatusWords string `env:"LICENSE_STATUS_WORDS"`
 	// LicenseVerifyTimeout bounds one state endpoint call.
 	LicenseVerifyTimeout time.Duration `env:"LICENSE_VERIFY_TIMEOUT" envDefault:"5s"`
 	// SourceQueryTimeout bounds one check's queries of the imported sources.
@@ -80,6 +86,16 @@ var userinfo = regexp.MustCompile(`//[^/@\s]*@`)
 // reach the startup log): endpoints may carry basic auth.
 func redact(s string) string { return userinfo.ReplaceAllString(s, "//xxxxx@") }
 
+// LicenseStatuses is the status table: the documented defaults with
+// LICENSE_STATUS_WORDS applied.
+func (c Checks) LicenseStatuses() (licenses.StatusTable, error) {
+	t, err := licenses.NewStatusTable(c.LicenseStatusWords)
+	if err != nil {
+		return t, fmt.Errorf("LICENSE_STATUS_WORDS: %w", err)
+	}
+	return t, nil
+}
+
 // Validate checks the source settings, naming the variable at fault.
 func (c Checks) Validate() error {
 	switch c.NPPESMode {
@@ -96,6 +112,9 @@ func (c Checks) Validate() error {
 		return fmt.Errorf("NPPES_RETRIES: must be from 0 to 10, got %d", c.NPPESRetries)
 	}
 	if _, err := c.LicenseEndpoints(); err != nil {
+		return err
+	}
+	if _, err := c.LicenseStatuses(); err != nil {
 		return err
 	}
 	if c.CheckConcurrency < 1 || c.CheckConcurrency > 10000 {
@@ -131,5 +150,6 @@ func (c Checks) ChecksPublic() map[string]any {
 		"breaker_failures":       c.BreakerConsecutiveFailures,
 		"breaker_open_timeout":   c.BreakerOpenTimeout.String(),
 		"license_verify_timeout": c.LicenseVerifyTimeout.String(),
+		"license_status_words":   c.LicenseStatusWords,
 	}
 }

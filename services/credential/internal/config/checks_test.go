@@ -28,6 +28,9 @@ func TestChecksConfig(t *testing.T) {
 		{name: "bad url with a password", env: map[string]string{"LICENSE_VERIFY_URLS": "CA=ftp://u:s3cret@a/x"}, bad: "LICENSE_VERIFY_URLS"},
 		{name: "pair with a password but no state", env: map[string]string{"LICENSE_VERIFY_URLS": "https://u:s3cret@ca/verify"}, bad: "LICENSE_VERIFY_URLS"},
 		{name: "bad api url with a password", env: map[string]string{"NPPES_MODE": "api", "NPPES_API_URL": "registry://u:s3cret@"}, bad: "NPPES_API_URL"},
+		{name: "status words", env: map[string]string{"LICENSE_STATUS_WORDS": "Retired=expired,Pending Review=suspended"}},
+		{name: "status word of no class", env: map[string]string{"LICENSE_STATUS_WORDS": "Retired=gone"}, bad: "LICENSE_STATUS_WORDS"},
+		{name: "status word without class", env: map[string]string{"LICENSE_STATUS_WORDS": "Retired"}, bad: "LICENSE_STATUS_WORDS"},
 		{name: "zero concurrency", env: map[string]string{"CHECK_CONCURRENCY": "0"}, bad: "CHECK_CONCURRENCY"},
 		{name: "zero breaker failures", env: map[string]string{"BREAKER_CONSECUTIVE_FAILURES": "0"}, bad: "BREAKER_CONSECUTIVE_FAILURES"},
 	} {

@@ -102,6 +102,10 @@ type Importer struct {
 	// continuous monitoring). It runs after the commit, so its error does not
 	// undo the import; it is logged and reported in the record's hook_error.
 	OnExclusionsImported func(ctx context.Context, source string, importID int64) error
+	// LicenseStatuses classifies a license roster's status words; the words
+	// it does not know are reported on the import record (zero value: the
+	// default table).
+	LicenseStatuses licenses.StatusTable
 	// MaintenanceWorkMem is used to build the version's indexes (default 256MB).
 	MaintenanceWorkMem string
 	// ShrinkRatio: a full list with fewer rows than this share of the active
@@ -210,18 +214,21 @@ type Record struct {
 	Replaced *int64 `json:"replaced,omitempty"`
 	// HookError is the re-screen hook's error, if it failed.
 	HookError string `json:"hook_error,omitempty"`
+	// UnknownStatuses are a license roster's status words the status table
+	// does not know (each such license needs review when checked).
+	UnknownStatuses []licenses.UnknownStatus `json:"unknown_statuses,omitempty"`
 }
 
 const recordCols = `id, source, status, kind, version, file_name, sha256, bytes, encoding, file_date, row_count, file_rows,
 	rows_added, rows_removed, rows_replaced, rows_unmatched, error, error_line,
-	actor, load_ms, index_ms, swap_ms, started_at, finished_at, activated_at`
+	actor, load_ms, index_ms, swap_ms, started_at, finished_at, activated_at, unknown_statuses`
 
 func scanRecord(row pgx.Row) (*Record, error) {
 	r := &Record{}
 	var added, removed, replaced, unmatched *int64
 	err := row.Scan(&r.ID, &r.Source, &r.Status, &r.Kind, &r.Version, &r.FileName, &r.SHA256, &r.Bytes, &r.Encoding,
 		&r.FileDate, &r.Rows, &r.FileRows, &added, &removed, &replaced, &unmatched, &r.Error, &r.ErrorLine, &r.Actor,
-		&r.LoadMS, &r.IndexMS, &r.SwapMS, &r.StartedAt, &r.FinishedAt, &r.ActivatedAt)
+		&r.LoadMS, &r.IndexMS, &r.SwapMS, &r.StartedAt, &r.FinishedAt, &r.ActivatedAt, &r.UnknownStatuses)
 	if added != nil && removed != nil && replaced != nil && unmatched != nil {
 		r.Changes = &Changes{Added: *added, Removed: *removed, Replaced: *replaced, Unmatched: *unmatched}
 	}
@@ -444,6 +451,7 @@ type stats struct {
 	loadMS, indexMS, swapMS int64
 	replaced                *int64
 	changes                 *Changes
+	unknownStatuses         []licenses.UnknownStatus
 }
 
 func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Format, id int64, req Request, kind, actor string) (stats, error) {
@@ -542,6 +550,11 @@ func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Form
 		st.changes, st.rows = ch, rows
 	}
 	st.loadMS = time.Since(t0).Milliseconds()
+	if req.Source == sources.Licenses {
+		if st.unknownStatuses, err = licenses.UnknownStatuses(ctx, tx, ident, im.LicenseStatuses); err != nil {
+			return st, err
+		}
+	}
 
 	// Indexes, built once over the loaded rows rather than row by row.
 	t1 := time.Now()
@@ -577,6 +590,10 @@ func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Form
 	}
 	st.swapMS = time.Since(t2).Milliseconds()
 	var version int
+	var unknownStatuses any // SQL NULL when every status was known
+	if len(st.unknownStatuses) > 0 {
+		unknownStatuses = st.unknownStatuses
+	}
 	ch := st.changes
 	if ch == nil {
 		ch = &Changes{}
@@ -587,9 +604,10 @@ func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Form
 			version = (SELECT coalesce(max(version), 0) + 1 FROM source_imports WHERE source = $2),
 			row_count = $3, bytes = $4, sha256 = $5, load_ms = $6, index_ms = $7, swap_ms = $8, file_rows = $9,
 			encoding = $10, rows_added = CASE WHEN $11 THEN $12::bigint END, rows_removed = CASE WHEN $11 THEN $13::bigint END,
-			rows_replaced = CASE WHEN $11 THEN $14::bigint END, rows_unmatched = CASE WHEN $11 THEN $15::bigint END
+			rows_replaced = CASE WHEN $11 THEN $14::bigint END, rows_unmatched = CASE WHEN $11 THEN $15::bigint END,
+			unknown_statuses = $16
 		WHERE id = $1 RETURNING version`, id, req.Source, st.rows, st.bytes, st.sha, st.loadMS, st.indexMS, st.swapMS,
-		st.fileRows, st.encoding, delta, ch.Added, ch.Removed, ch.Replaced, ch.Unmatched).Scan(&version)
+		st.fileRows, st.encoding, delta, ch.Added, ch.Removed, ch.Replaced, ch.Unmatched, unknownStatuses).Scan(&version)
 	if err != nil {
 		return st, fmt.Errorf("activate: %w", err)
 	}
@@ -597,6 +615,9 @@ func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Form
 		"sha256": st.sha, "file_name": req.FileName, "kind": kind, "file_rows": st.fileRows, "encoding": st.encoding}
 	if delta {
 		after["changes"] = ch
+	}
+	if len(st.unknownStatuses) > 0 {
+		after["unknown_statuses"] = st.unknownStatuses
 	}
 	err = audit.Write(ctx, tx, audit.Entry{
 		Actor: actor, Event: "import.activated", Entity: "import", EntityID: strconv.FormatInt(id, 10),

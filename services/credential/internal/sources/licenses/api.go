@@ -66,7 +66,7 @@ func DecodeResponse(body []byte) ([]Record, error) {
 			return nil, fmt.Errorf("license endpoint: result %d lacks license_number or status", i)
 		}
 		r := Record{State: strings.ToUpper(strings.TrimSpace(a.State)), Number: strings.TrimSpace(a.LicenseNumber),
-			Type: a.LicenseType, Status: NormalizeStatus(a.Status), Last: a.LastName, First: a.FirstName,
+			Type: a.LicenseType, Status: FoldStatus(a.Status), Last: a.LastName, First: a.FirstName,
 			Middle: a.MiddleName, NPI: strings.TrimSpace(a.NPI), Record: raw, Digest: sources.Digest(raw)}
 		if a.ExpirationDate != "" {
 			v, err := sources.DateISO(a.ExpirationDate)

@@ -51,7 +51,7 @@ func TestDecodeResponse(t *testing.T) {
 		if (err == nil) != c.ok || len(recs) != c.n {
 			t.Errorf("%s: %d records, err %v", c.body, len(recs), err)
 		}
-		if c.n == 1 && (recs[0].State != "CA" || recs[0].Number != "A1" || recs[0].Status != "active" || recs[0].Expiry == nil) {
+		if c.n == 1 && (recs[0].State != "CA" || recs[0].Number != "A1" || recs[0].Status != "active - clear" || recs[0].Expiry == nil) {
 			t.Errorf("normalization: %+v", recs[0])
 		}
 	}

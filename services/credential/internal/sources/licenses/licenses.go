@@ -4,7 +4,9 @@
 //	state,license_number,license_type,status,issue_date,expiration_date,last_name,first_name,middle_name,npi
 //
 // state, license_number and status are required in every row; dates are
-// YYYY-MM-DD (MM/DD/YYYY accepted); status is stored lower-case.
+// YYYY-MM-DD (MM/DD/YYYY accepted); status is stored folded (FoldStatus)
+// and classified by a StatusTable when a license is checked; the number is
+// also stored as its NumberKey, the form lookups compare.
 package licenses
 
 import (
@@ -33,7 +35,7 @@ func (Format) Table() string { return "license_rows" }
 func (Format) Columns() []string { return tableColumns }
 
 var tableColumns = []string{"line", "state", "license_number", "license_type", "status", "issue_date", "expiry_date",
-	"last_name", "first_name", "middle_name", "last_norm", "first_norm", "npi", "record", "digest"}
+	"last_name", "first_name", "middle_name", "last_norm", "first_norm", "npi", "record", "digest", "number_key"}
 
 // Analyze implements sources.Format.
 func (Format) Analyze() []string {
@@ -44,6 +46,8 @@ func (Format) Analyze() []string {
 func (Format) Indexes() []string {
 	return []string{
 		"CREATE INDEX ON %s (state, license_number)",
+		"CREATE INDEX ON %s (state, number_key)",
+		"CREATE INDEX ON %s (number_key)",
 		"CREATE INDEX ON %s (npi) WHERE npi IS NOT NULL",
 		"CREATE INDEX ON %s (last_norm, first_norm)",
 	}
@@ -73,28 +77,6 @@ func (Format) Bind(header []string) (sources.RowParser, error) {
 	}, nil
 }
 
-// NormalizeStatus lower-cases a status and folds common spellings onto the
-// words the engine tests for (active, expired, revoked, suspended, inactive,
-// probation, surrendered); anything else is kept lower-cased.
-func NormalizeStatus(s string) string {
-	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
-	switch s {
-	case "a", "current", "clear", "active - clear", "active clear":
-		return "active"
-	case "e", "lapsed", "expire":
-		return "expired"
-	case "r", "revocation":
-		return "revoked"
-	case "s", "suspension":
-		return "suspended"
-	case "i":
-		return "inactive"
-	case "p", "active on probation", "probationary":
-		return "probation"
-	}
-	return s
-}
-
 // Parse implements sources.RowParser.
 func (p *Parser) Parse(row sources.Row, dst []any) error {
 	rec, line := row.Fields, row.Line
@@ -104,10 +86,14 @@ func (p *Parser) Parse(row sources.Row, dst []any) error {
 		return fmt.Errorf("state %q is not a two-letter code", sources.Clip(f(p.state)))
 	}
 	number := f(p.number)
-	if number == "" {
-		return fmt.Errorf("license_number is empty")
+	key := NumberKey(number)
+	if key == "" {
+		return fmt.Errorf("license_number has no letter or digit")
 	}
-	status := NormalizeStatus(f(p.status))
+	// Stored as the board wrote it (folded): the status table classifies it
+	// when a license is checked, so a changed LICENSE_STATUS_WORDS applies
+	// to rows already imported.
+	status := FoldStatus(f(p.status))
 	if status == "" {
 		return fmt.Errorf("status is empty")
 	}
@@ -142,5 +128,6 @@ func (p *Parser) Parse(row sources.Row, dst []any) error {
 	dst[12] = npi
 	dst[13] = p.enc.Record(rec)
 	dst[14] = row.Digest
+	dst[15] = key
 	return nil
 }

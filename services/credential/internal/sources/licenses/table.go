@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/provcred/credential/internal/sources"
@@ -17,7 +16,7 @@ type Record struct {
 	State  string
 	Number string
 	Type   string
-	Status string // NormalizeStatus
+	Status string // FoldStatus; StatusTable.Class classifies it
 	Expiry *time.Time
 	Last   string
 	First  string
@@ -53,21 +52,21 @@ const lookupSQL = `SELECT v.import_id, v.file_date, v.activated_at,
 	l.state, l.license_number, l.license_type, l.status, l.expiry_date, l.last_name, l.first_name, l.middle_name,
 	l.npi, l.line, l.record, l.digest
 FROM source_versions v
-LEFT JOIN active_licenses l ON l.import_id = v.import_id AND l.state = $1 AND l.license_number = $2
+LEFT JOIN active_licenses l ON l.import_id = v.import_id AND l.state = $1 AND l.number_key = $2
 WHERE v.source = 'licenses'
 ORDER BY l.line`
 
 // elsewhereSQL finds the number in other states of the same version (asked
-// only when the claimed state has none; no index serves the number alone).
+// only when the claimed state has none; license_rows_key_idx serves it).
 const elsewhereSQL = `SELECT $3::bigint, NULL::date, now(), l.state, l.license_number, l.license_type, l.status,
 	l.expiry_date, l.last_name, l.first_name, l.middle_name, l.npi, l.line, l.record, l.digest
-FROM active_licenses l WHERE l.import_id = $3 AND l.license_number = $2 AND l.state <> $1
+FROM active_licenses l WHERE l.import_id = $3 AND l.number_key = $2 AND l.state <> $1
 ORDER BY l.state, l.line LIMIT 20`
 
-// Lookup finds license number (trimmed) of state in the active roster. A
-// roster never imported gives sources.ErrNoVersion.
+// Lookup finds license number of state in the active roster, compared by
+// NumberKey on both sides. A roster never imported gives sources.ErrNoVersion.
 func (t Table) Lookup(ctx context.Context, state, number string) (*Found, error) {
-	number = strings.TrimSpace(number)
+	number = NumberKey(number)
 	f := &Found{Source: sources.Licenses}
 	recs, v, err := t.rows(ctx, lookupSQL, state, number)
 	if err != nil {
@@ -110,7 +109,7 @@ func (t Table) rows(ctx context.Context, sql string, args ...any) ([]Record, *so
 		if line == nil {
 			continue
 		}
-		r.Line, r.Status = *line, NormalizeStatus(r.Status)
+		r.Line, r.Status = *line, FoldStatus(r.Status)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
