@@ -33,7 +33,7 @@ func BenchmarkPooledRequest(b *testing.B) {
 	}{
 		{"plain", &fasthttp.HostClient{Addr: addr, Dial: plainDial, MaxIdemponentCallAttempts: 1}},
 		{"tracked", &fasthttp.HostClient{Addr: addr, Dial: dialer(2 * time.Second), Transport: staleTransport{},
-			RetryIfErr: retryStale, MaxIdemponentCallAttempts: 2}},
+			RetryIfErr: retryStale(nil), MaxIdemponentCallAttempts: 2}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/trace"
 
@@ -93,6 +94,10 @@ func New(o Options) (*Upstream, error) {
 			addr += ":80"
 		}
 	}
+	retries, err := retriesMetric(o.Metrics)
+	if err != nil {
+		return nil, err
+	}
 	if o.Breaker.OpenTimeout == 0 {
 		o.Breaker.OpenTimeout = 10 * time.Second
 	}
@@ -126,7 +131,7 @@ func New(o Options) (*Upstream, error) {
 		// restarted), whatever its method; never after a timeout or an
 		// answer, which the upstream may have acted on.
 		Transport:                 staleTransport{},
-		RetryIfErr:                retryStale,
+		RetryIfErr:                retryStale(retries.WithLabelValues(o.Name)),
 		MaxIdemponentCallAttempts: 2,
 	}
 	up.fresh = &fasthttp.HostClient{
@@ -137,23 +142,44 @@ func New(o Options) (*Upstream, error) {
 	}
 	up.probes = &fasthttp.HostClient{Addr: addr, IsTLS: up.client.IsTLS, Name: "provcred-gateway-health",
 		Dial: dialer(time.Second), MaxConns: 8, MaxConnWaitTimeout: 2 * time.Second, MaxIdleConnDuration: 30 * time.Second,
-		Transport: staleTransport{}, RetryIfErr: retryStale, MaxIdemponentCallAttempts: 2}
+		Transport: staleTransport{}, RetryIfErr: retryStale(nil), MaxIdemponentCallAttempts: 2}
 	return up, nil
 }
 
-// retryStale is the HostClient's RetryIfErr: one more attempt after a
+// retriesMetric is one family for every upstream, registered by the first.
+func retriesMetric(reg *metrics.Registry) (*prometheus.CounterVec, error) {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_upstream_retries_total",
+		Help: "Requests sent a second time, on a new connection, after failing unanswered on a reused one (an upstream restart or drain)."},
+		[]string{"upstream"})
+	if err := reg.Registerer.Register(v); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("register gateway_upstream_retries_total: %w", err)
+		}
+		v = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return v, nil
+}
+
+// retryStale makes the HostClient's RetryIfErr: one more attempt after a
 // failure on a reused connection before any answer byte. The pooled
 // connections are as old as the one that failed (after a restart every one
-// of them is closed), so they are dropped and the retry dials.
-func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	var s *staleConnError
-	if attempts > 1 || !errors.As(err, &s) {
-		return false, false
+// of them is closed), so they are dropped and the retry dials. Retries of
+// traffic are counted (nil for health probes, which are not traffic).
+func retryStale(retries prometheus.Counter) fasthttp.RetryIfErrFunc {
+	return func(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+		var s *staleConnError
+		if attempts > 1 || !errors.As(err, &s) {
+			return false, false
+		}
+		if s.client != nil {
+			s.client.CloseIdleConnections()
+		}
+		if retries != nil {
+			retries.Inc()
+		}
+		return false, true
 	}
-	if s.client != nil {
-		s.client.CloseIdleConnections()
-	}
-	return false, true
 }
 
 // Breaker exposes the upstream's breaker for health reports.

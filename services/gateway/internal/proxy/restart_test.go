@@ -230,6 +230,9 @@ func TestUnansweredOnReusedConnectionIsSentAgain(t *testing.T) {
 	if v, _ := m.Value("circuit_breaker_state", "name=upstream_credential"); v != 0 {
 		t.Fatalf("breaker state %v after a retried request", v)
 	}
+	if v, err := m.Value("gateway_upstream_retries_total", "upstream=credential"); err != nil || v != 1 {
+		t.Fatalf("gateway_upstream_retries_total = %v (%v), want 1", v, err)
+	}
 
 	// On a new connection the upstream drops the request unanswered: it
 	// may have acted on it (a crash mid-request), so no second try.
@@ -246,6 +249,9 @@ func TestUnansweredOnReusedConnectionIsSentAgain(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("a request unanswered on a new connection was sent %d times", n)
+	}
+	if v, _ := m.Value("gateway_upstream_retries_total", "upstream=credential"); v != 1 {
+		t.Fatalf("gateway_upstream_retries_total = %v after a request that was not retried, want still 1", v)
 	}
 }
 
