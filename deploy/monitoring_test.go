@@ -174,6 +174,24 @@ func TestCredentialDashboardPanels(t *testing.T) {
 	}
 }
 
+// The stats dashboard shows the reports' cache, query time and replica lag.
+func TestStatsDashboardPanels(t *testing.T) {
+	t.Parallel()
+	var exprs []string
+	for _, p := range dashboards.All()["stats"].Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	all := strings.Join(exprs, "\n")
+	for _, m := range []string{"stats_cache_requests_total", "stats_query_duration_seconds_bucket",
+		"stats_query_duration_seconds_count", "stats_replica_lag_seconds", "http_server_requests_total"} {
+		if !strings.Contains(all, m) {
+			t.Errorf("stats dashboard lacks %s", m)
+		}
+	}
+}
+
 func TestRunbookForEveryAlert(t *testing.T) {
 	t.Parallel()
 	ops, err := os.ReadFile(filepath.Join(filepath.Dir(deployDir(t)), "docs", "operations.md"))

@@ -355,6 +355,17 @@ func chat() Dashboard {
 
 func stats() Dashboard {
 	b := newBoard("credentialing-stats", "Credentialing / Stats", "stats")
+	s := sel("stats")
+	b.row("Reports")
+	b.ts("Report requests by answer (hit, miss, shared)", "reqps", 8,
+		Q{`sum by (result) (rate(stats_cache_requests_total` + s + `[$__rate_interval]))`, "{{result}}"})
+	b.ts("Cache hit ratio by report", "percentunit", 8,
+		Q{`sum by (report) (rate(stats_cache_requests_total` + sel("stats", `result=~"hit|shared"`) + `[$__rate_interval])) / sum by (report) (rate(stats_cache_requests_total` + s + `[$__rate_interval]))`, "{{report}}"})
+	b.ts("Replica lag", "s", 8, Q{`max(stats_replica_lag_seconds` + s + `)`, "lag"})
+	b.ts("Query time p95 by report (misses)", "s", 12,
+		Q{`histogram_quantile(0.95, sum by (report, le) (rate(stats_query_duration_seconds_bucket` + s + `[$__rate_interval])))`, "{{report}}"})
+	b.ts("Queries per second by report", "ops", 12,
+		Q{`sum by (report) (rate(stats_query_duration_seconds_count` + s + `[$__rate_interval]))`, "{{report}}"})
 	b.row("HTTP")
 	red(b, "stats")
 	b.row("Saturation")
