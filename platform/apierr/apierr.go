@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/provcred/platform/domain"
 )
 
 // Error is an error that knows how it is shown to an API client.
@@ -54,6 +56,27 @@ func As(err error) (*Error, bool) {
 	var e *Error
 	if errors.As(err, &e) {
 		return e, true
+	}
+	return nil, false
+}
+
+// From is the one mapping from an error to its answer: an *Error as it is,
+// and the stores' domain errors (domain.NotFound → 404 not_found,
+// domain.Conflict → 409 with its code). False for anything else (a 500).
+func From(err error) (*Error, bool) {
+	if e, ok := As(err); ok {
+		return e, true
+	}
+	var nf *domain.NotFoundError
+	if errors.As(err, &nf) {
+		return NotFound(nf.Detail), true
+	}
+	if errors.Is(err, domain.ErrNotFound) {
+		return NotFound("not found"), true
+	}
+	var ce *domain.ConflictError
+	if errors.As(err, &ce) {
+		return New(http.StatusConflict, ce.Code, ce.Detail), true
 	}
 	return nil, false
 }

@@ -279,10 +279,10 @@ func (s *Server) renderErrors(c *fiber.Ctx) (err error) {
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
-	var out *apierr.Error
+	out, known := apierr.From(err)
 	var fe *fiber.Error
 	switch {
-	case errors.As(err, &out):
+	case known:
 	case errors.As(err, &fe):
 		out = fromFiber(fe)
 	case errors.Is(err, semaphore.ErrBusy):

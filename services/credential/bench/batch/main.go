@@ -48,6 +48,7 @@ import (
 	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/store"
@@ -104,10 +105,11 @@ func runReplica(dbURL, registry, addr string, workers int) error {
 	}
 	defer pool.Close()
 	reg := metrics.New("credential")
-	engine := checks.New(checks.Options{DB: pool, Metrics: reg, Log: log,
+	people := providers.NewStore(pool)
+	engine := checks.New(checks.Options{DB: pool, Runs: results.NewStore(pool), Providers: people, Metrics: reg, Log: log,
 		NPPES: nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1})})
 	sem := semaphore.New("batch", workers, time.Minute, reg)
-	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: engine, Providers: providers.NewStore(pool),
+	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: engine, Providers: people,
 		Semaphore: sem, Metrics: reg, Logger: log, MaxWorkers: workers, MaxProviders: 100000, RosterMaxBytes: 64 << 20,
 		SoftStopTimeout: 5 * time.Second,
 		Config: config.Batch{BatchJobTimeout: time.Minute, BatchRescueStuckAfter: 5 * time.Minute, BatchSnoozeBase: time.Second,
@@ -219,7 +221,8 @@ func run(n int, delay time.Duration, workers int, adminURL string) error {
 // process, with no queue, no job bookkeeping and no HTTP in front.
 func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []seed.Provider, workers int) (rate, meanJob float64, err error) {
 	reg := metrics.New("credential")
-	engine := checks.New(checks.Options{DB: pool, Metrics: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	engine := checks.New(checks.Options{DB: pool, Runs: results.NewStore(pool), Providers: providers.NewStore(pool),
+		Metrics: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		NPPES: nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1})})
 	batchID := uuid.NewString()
 	next := make(chan string)

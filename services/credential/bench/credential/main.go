@@ -39,6 +39,7 @@ import (
 	"github.com/provcred/credential/internal/monitor"
 	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/npi"
+	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/sources/leie"
@@ -174,9 +175,10 @@ func run(nProv, nExcl, requests, conc, runs int, maxConns int32, adminURL string
 	fmt.Printf("| re-run on the same version | | %d |\n\n", again)
 
 	// 2. POST /credential latency.
-	eng := checks.New(checks.Options{DB: pool, Metrics: reg, Log: log})
+	eng := checks.New(checks.Options{DB: pool, Runs: results.NewStore(pool), Providers: providers.NewStore(pool),
+		Metrics: reg, Log: log})
 	srv := server.New(server.Options{Service: "credential", Logger: log, Metrics: reg, BodyLimit: 1 << 20})
-	(&results.Handler{Store: eng.Store(), Engine: eng}).Routes(srv.App)
+	(&checks.Handler{Engine: eng}).Routes(srv.App)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/provcred/platform/apiclient"
+	"github.com/provcred/platform/domain"
 )
 
 func init() {
@@ -56,7 +57,8 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type batchProgress = apiclient.Batch
 
 // stateOrder is the order states are printed in.
-var stateOrder = []string{"approved", "denied", "needs_review", "incomplete", "unknown_provider", "failed", "canceled", "running", "queued"}
+var stateOrder = []string{string(domain.Approved), string(domain.Denied), string(domain.NeedsReview),
+	string(domain.Incomplete), "unknown_provider", "failed", "canceled", "running", "queued"}
 
 // client is credctl's connection to the API: the typed client
 // (platform/apiclient, the one the contract test checks) with a deadline
@@ -228,7 +230,8 @@ func followBatch(ctx context.Context, c *client, id string, every time.Duration,
 				}
 				_ = bar.Set(p.Done)
 				bar.Describe(fmt.Sprintf("credentialing (%d approved, %d review, %d denied, %d incomplete)",
-					p.Counts["approved"], p.Counts["needs_review"], p.Counts["denied"], p.Counts["incomplete"]))
+					p.Counts[string(domain.Approved)], p.Counts[string(domain.NeedsReview)],
+					p.Counts[string(domain.Denied)], p.Counts[string(domain.Incomplete)]))
 			}
 			if p.Ended() {
 				return p, raw, nil

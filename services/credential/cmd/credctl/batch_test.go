@@ -21,6 +21,7 @@ import (
 	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/metrics"
@@ -39,8 +40,10 @@ func TestBatchCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := metrics.New("credential")
-	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: checks.New(checks.Options{DB: pool, Metrics: reg, Log: log}),
-		Providers: providers.NewStore(pool), Metrics: reg, Logger: log, MaxWorkers: 4, MaxProviders: 100,
+	people := providers.NewStore(pool)
+	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: checks.New(checks.Options{DB: pool,
+		Runs: results.NewStore(pool), Providers: people, Metrics: reg, Log: log}),
+		Providers: people, Metrics: reg, Logger: log, MaxWorkers: 4, MaxProviders: 100,
 		Config: config.Batch{BatchJobTimeout: 10 * time.Second, BatchRescueStuckAfter: time.Minute, BatchSnoozeBase: 100 * time.Millisecond,
 			BatchSnoozeMax: time.Second, BatchMaxAttempts: 2, BatchWaitMax: 10 * time.Second, BatchMetricsInterval: time.Hour,
 			BatchWorkersEnabled: true}})

@@ -75,9 +75,11 @@ func run(ctx context.Context) error {
 		sems = append(sems, client.Sem)
 	}
 
+	// The stores, built once and passed to whatever reads or writes them.
 	providerStore := providers.NewStore(deps.Pool)
+	runs := results.NewStore(deps.Pool)
 	engine := checks.New(checks.Options{
-		DB: deps.Pool, Metrics: deps.Metrics, Log: deps.Log, NPPES: registry,
+		DB: deps.Pool, Runs: runs, Providers: providerStore, Metrics: deps.Metrics, Log: deps.Log, NPPES: registry,
 		LicenseEndpoints: licenseEndpoints, LicenseStatuses: licenseStatuses, LicenseTimeout: cfg.LicenseVerifyTimeout,
 		SourceTimeout: cfg.SourceQueryTimeout,
 		// A whole registry lookup: every attempt plus backoff.
@@ -135,7 +137,8 @@ func run(ctx context.Context) error {
 		Import: roster.ImportHandler(providerStore, files, cfg.BatchMaxProviders, cfg.RosterMaxBytes),
 	}).Routes(srv.App)
 	importer.NewHandler(imports, files).Routes(srv.App)
-	(&results.Handler{Store: engine.Store(), Engine: engine}).Routes(srv.App)
+	(&checks.Handler{Engine: engine}).Routes(srv.App)
+	(&results.Handler{Store: runs}).Routes(srv.App)
 	(&audit.Handler{Pool: deps.Pool}).Routes(srv.App)
 	batches.Routes(srv.App)
 	hooks.Routes(srv.App)

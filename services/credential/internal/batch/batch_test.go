@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provcred/credential/internal/seed"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 )
 
@@ -253,16 +254,16 @@ func TestSnoozeOnIncompleteThenSuccess(t *testing.T) {
 	t.Parallel()
 	var cred *scriptedCredentialer
 	e := newEnv(t, nil, func(o *Options) {
-		cred = newScripted(t, o.Pool, func(id string, call int) (string, error) {
+		cred = newScripted(t, o.Pool, func(id string, call int) (domain.Decision, error) {
 			switch {
 			case id == "prov_000" && call == 1: // a source is down the first time
-				return DecisionIncomplete, nil
+				return domain.Incomplete, nil
 			case id == "prov_001": // always down: ends incomplete after max attempts
-				return DecisionIncomplete, nil
+				return domain.Incomplete, nil
 			case id == "prov_002" && call == 1: // engine error once: retried by River
 				return "", errors.New("database hiccup")
 			}
-			return DecisionApproved, nil
+			return domain.Approved, nil
 		})
 		o.Credentialer = cred
 	}, true)

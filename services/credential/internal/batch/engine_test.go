@@ -2,13 +2,14 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"testing"
 
 	"github.com/provcred/credential/internal/checks"
+	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
+	"github.com/provcred/platform/domain"
 )
 
 // TestWithTheRealEngine runs a batch through internal/checks on loaded
@@ -21,9 +22,9 @@ func TestWithTheRealEngine(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var engine *checks.Engine
 	e := newEnv(t, nil, func(o *Options) {
-		engine = checks.New(checks.Options{DB: o.Pool, Metrics: o.Metrics, Log: log})
+		engine = checks.New(checks.Options{DB: o.Pool, Runs: results.NewStore(o.Pool), Providers: o.Providers,
+			Metrics: o.Metrics, Log: log})
 		o.Credentialer = engine
-		o.IsNotFound = func(err error) bool { return errors.Is(err, checks.ErrProviderNotFound) }
 	}, true)
 	ps := seed.Providers("eng_", 6)
 	if err := seed.Create(ctx, e.pool, ps); err != nil {
@@ -53,7 +54,7 @@ func TestWithTheRealEngine(t *testing.T) {
 	}
 	// A job that runs again (rescued after a crash) gets the same run back.
 	runID, decision, err := engine.CredentialForBatch(ctx, ps[0].ID, id, "key-7")
-	if err != nil || decision != DecisionApproved {
+	if err != nil || decision != domain.Approved {
 		t.Fatalf("again: %s %s %v", runID, decision, err)
 	}
 	if n := e.count(t, `SELECT count(*) FROM credential_runs WHERE batch_id = $1`, id); n != 6 {

@@ -22,6 +22,7 @@ import (
 	"github.com/provcred/credential/internal/npi"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/testdb"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
@@ -33,14 +34,14 @@ import (
 // decide scripts the decision per provider and call number (1-based).
 type scriptedCredentialer struct {
 	pool   *pgxpool.Pool
-	decide func(providerID string, call int) (string, error)
+	decide func(providerID string, call int) (domain.Decision, error)
 	delay  time.Duration
 
 	mu    sync.Mutex
 	calls map[string]int
 }
 
-func newScripted(t *testing.T, pool *pgxpool.Pool, decide func(string, int) (string, error)) *scriptedCredentialer {
+func newScripted(t *testing.T, pool *pgxpool.Pool, decide func(string, int) (domain.Decision, error)) *scriptedCredentialer {
 	t.Helper()
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS test_batch_runs (
 		id text PRIMARY KEY, batch_id text NOT NULL, provider_id text NOT NULL, decision text NOT NULL,
@@ -49,13 +50,14 @@ func newScripted(t *testing.T, pool *pgxpool.Pool, decide func(string, int) (str
 		t.Fatal(err)
 	}
 	if decide == nil {
-		decide = func(string, int) (string, error) { return DecisionApproved, nil }
+		decide = func(string, int) (domain.Decision, error) { return domain.Approved, nil }
 	}
 	return &scriptedCredentialer{pool: pool, decide: decide, calls: map[string]int{}}
 }
 
-func (c *scriptedCredentialer) CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (string, string, error) {
-	var id, decision string
+func (c *scriptedCredentialer) CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (string, domain.Decision, error) {
+	var id string
+	var decision domain.Decision
 	err := c.pool.QueryRow(ctx, `SELECT id, decision FROM test_batch_runs WHERE batch_id = $1 AND provider_id = $2
 		AND decision <> 'incomplete'`, batchID, providerID).Scan(&id, &decision)
 	if err == nil {
@@ -69,7 +71,7 @@ func (c *scriptedCredentialer) CredentialForBatch(ctx context.Context, providerI
 		return "", "", err
 	}
 	if !exists {
-		return "", "", fmt.Errorf("%s: %w", providerID, errNotFoundForTest)
+		return "", "", domain.NotFound("provider " + providerID + " does not exist")
 	}
 	c.mu.Lock()
 	c.calls[providerID]++
@@ -99,8 +101,6 @@ func (c *scriptedCredentialer) Calls(providerID string) int {
 	defer c.mu.Unlock()
 	return c.calls[providerID]
 }
-
-var errNotFoundForTest = errors.New("provider not found")
 
 type env struct {
 	pool *pgxpool.Pool
@@ -133,8 +133,7 @@ func newEnv(t *testing.T, cred Credentialer, mutate func(*Options), start bool) 
 	e := &env{pool: pool, url: url, reg: reg, prov: providers.NewStore(pool)}
 	o := Options{Pool: pool, Credentialer: cred, Providers: e.prov, Metrics: reg, Config: testConfig(),
 		MaxWorkers: 4, MaxProviders: 100, RosterMaxBytes: 1 << 20, SoftStopTimeout: 2 * time.Second,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		IsNotFound: func(err error) bool { return errors.Is(err, errNotFoundForTest) }}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mutate != nil {
 		mutate(&o)
 	}

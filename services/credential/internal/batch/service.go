@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,11 +27,10 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/provcred/credential/internal/checks"
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/store"
-	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
 )
@@ -45,16 +43,8 @@ const QueueName = "credential_batch"
 // (batchID, providerID) once it has a final result, because a job may run
 // again after a replica dies mid-job.
 type Credentialer interface {
-	CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (runID string, decision string, err error)
+	CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (runID string, decision domain.Decision, err error)
 }
-
-// Decisions the engine gives.
-const (
-	DecisionApproved    = "approved"
-	DecisionDenied      = "denied"
-	DecisionNeedsReview = "needs_review"
-	DecisionIncomplete  = "incomplete"
-)
 
 // Options configure New.
 type Options struct {
@@ -79,9 +69,6 @@ type Options struct {
 	// SoftStopTimeout is how long Stop lets running jobs finish before
 	// cancelling them (they are then retried, not counted as attempts).
 	SoftStopTimeout time.Duration
-	// IsNotFound adds errors meaning "unknown provider" besides
-	// checks.ErrProviderNotFound and a 404 apierr (optional).
-	IsNotFound func(error) bool
 	// Schema is where River's tables live (default store.Schema).
 	Schema string
 	// Jobs are other packages' River jobs (webhook deliveries, the daily
@@ -276,12 +263,4 @@ func extraQueues(jobs []Jobs) int {
 func (s *Service) Running() int64 { return s.running.Load() }
 
 // isNotFound reports whether err means the provider does not exist.
-func (s *Service) isNotFound(err error) bool {
-	if errors.Is(err, checks.ErrProviderNotFound) || (s.o.IsNotFound != nil && s.o.IsNotFound(err)) {
-		return true
-	}
-	if e, ok := apierr.As(err); ok && e.Status == http.StatusNotFound {
-		return true
-	}
-	return false
-}
+func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/provcred/platform/domain"
 )
 
 // JobArgs is one provider of one batch. Only batch_id and provider_id make
@@ -31,10 +33,10 @@ func (JobArgs) InsertOpts() river.InsertOpts {
 const (
 	StateQueued          = "queued"
 	StateRunning         = "running"
-	StateApproved        = DecisionApproved
-	StateDenied          = DecisionDenied
-	StateNeedsReview     = DecisionNeedsReview
-	StateIncomplete      = DecisionIncomplete
+	StateApproved        = string(domain.Approved)
+	StateDenied          = string(domain.Denied)
+	StateNeedsReview     = string(domain.NeedsReview)
+	StateIncomplete      = string(domain.Incomplete)
 	StateUnknownProvider = "unknown_provider"
 	StateCanceled        = "canceled"
 	StateFailed          = "failed"
@@ -89,16 +91,16 @@ func (w *worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	observe := func(result string) { s.m.duration.WithLabelValues(result).Observe(time.Since(start).Seconds()) }
 
 	switch {
-	case err == nil && decision != DecisionIncomplete:
-		if !validDecision(decision) {
+	case err == nil && decision != domain.Incomplete:
+		if !decision.Valid() {
 			return w.fail(wctx, job, attempts, fmt.Errorf("engine returned unknown decision %q", decision), observe)
 		}
-		observe(decision)
-		return s.finishItem(wctx, a.BatchID, a.ProviderID, decision, runID, "")
+		observe(string(decision))
+		return s.finishItem(wctx, a.BatchID, a.ProviderID, string(decision), runID, "")
 
 	case err == nil: // incomplete: a source was down; try again later
 		if attempts >= s.o.Config.BatchMaxAttempts {
-			observe(decision)
+			observe(string(decision))
 			log.Info("batch item incomplete after max attempts")
 			return s.finishItem(wctx, a.BatchID, a.ProviderID, StateIncomplete, runID,
 				fmt.Sprintf("a source was unavailable on all %d attempts", attempts))
@@ -112,7 +114,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		s.m.snoozes.Inc()
 		return river.JobSnooze(wait)
 
-	case s.isNotFound(err):
+	case isNotFound(err):
 		observe(StateUnknownProvider)
 		return s.finishItem(wctx, a.BatchID, a.ProviderID, StateUnknownProvider, "", "the provider does not exist")
 
@@ -157,14 +159,6 @@ func (w *worker) fail(ctx context.Context, job *river.Job[JobArgs], attempts int
 		return errors.Join(err, rerr)
 	}
 	return err
-}
-
-func validDecision(d string) bool {
-	switch d {
-	case DecisionApproved, DecisionDenied, DecisionNeedsReview, DecisionIncomplete:
-		return true
-	}
-	return false
 }
 
 // snoozeFor is BATCH_SNOOZE_BASE doubled per attempt, capped at BATCH_SNOOZE_MAX.

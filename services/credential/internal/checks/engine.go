@@ -1,11 +1,13 @@
-// Package checks is the verification engine: for one provider it runs the
-// five checks (NPI format, NPPES, OIG LEIE, SAM.gov, state licenses)
+// Package checks is the verification engine and its one entry point,
+// POST /credential/:provider_id (http.go): for one provider it runs the five
+// checks (NPI format, NPPES, OIG LEIE, SAM.gov, state licenses)
 // concurrently, each behind its own semaphore (and, for remote sources, its
-// own circuit breaker), turns their outcomes into a decision with
-// results.Decide, and stores the run with its evidence (package results).
+// own circuit breaker), turns their outcomes into a decision with Decide,
+// and stores the run with its evidence through the results store it is
+// given.
 //
 // Rules and their reasons are documented in docs/verification.md; each
-// check lives in its own file.
+// check lives in its own file, the decision in decide.go.
 package checks
 
 import (
@@ -27,23 +29,24 @@ import (
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/nppes"
-	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
 )
-
-// ErrProviderNotFound is returned for an unknown provider id.
-var ErrProviderNotFound = results.ErrProviderNotFound
 
 // RunOptions say who asked for a run (see results.RunOptions).
 type RunOptions = results.RunOptions
 
 // Options configure New. Zero values get the defaults noted.
 type Options struct {
-	DB      *pgxpool.Pool
-	Metrics *metrics.Registry
-	Log     *slog.Logger
+	// DB is where the imported sources are looked up.
+	DB *pgxpool.Pool
+	// Runs stores the runs; Providers loads the provider to check.
+	Runs      *results.Store
+	Providers *providers.Store
+	Metrics   *metrics.Registry
+	Log       *slog.Logger
 	// NPPES is the registry lookup: nil means the imported bulk table
 	// (nppes.Table); main passes the live API client (nppes.NewClient) in API mode.
 	NPPES nppes.Lookup
@@ -118,7 +121,7 @@ func New(o Options) *Engine {
 		o.Now = time.Now
 	}
 	e := &Engine{
-		db: o.DB, log: o.Log, store: results.NewStore(o.DB), provider: providers.NewStore(o.DB),
+		db: o.DB, log: o.Log, store: o.Runs, provider: o.Providers,
 		nppes: o.NPPES, http: o.HTTP, o: o, now: o.Now,
 		sems:     map[string]*semaphore.Semaphore{},
 		licenses: map[string]*licenses.Endpoint{},
@@ -144,8 +147,8 @@ func New(o Options) *Engine {
 	e.checksTotal = o.Metrics.CounterVec("credential_checks_total", "Checks run by check and outcome.", "check", "outcome")
 	e.sourceSeconds = o.Metrics.HistogramVec("credential_source_duration_seconds", "Time spent asking one verification source.",
 		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "source")
-	for _, d := range []string{results.Approved, results.Denied, results.DecisionReview, results.DecisionIncomplete} {
-		e.verifications.WithLabelValues(d)
+	for _, d := range domain.Decisions {
+		e.verifications.WithLabelValues(string(d))
 	}
 	return e
 }
@@ -159,11 +162,8 @@ func (e *Engine) Semaphores() []*semaphore.Semaphore {
 	return out
 }
 
-// Store is the run store the engine writes to.
-func (e *Engine) Store() *results.Store { return e.store }
-
 // Credential runs every check for the provider now and stores the run.
-// It returns ErrProviderNotFound for an unknown provider.
+// An unknown provider is a domain.NotFound error.
 func (e *Engine) Credential(ctx context.Context, providerID string, opts RunOptions) (*results.Run, error) {
 	p, err := e.loadProvider(ctx, providerID)
 	if err != nil {
@@ -184,7 +184,7 @@ func (e *Engine) Credential(ctx context.Context, providerID string, opts RunOpti
 // final (not incomplete) run for the provider, that run is returned without
 // running the checks again, so a retried job never stores a second result.
 // An incomplete run is stored and returned; the caller retries it later.
-func (e *Engine) CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (runID string, decision string, err error) {
+func (e *Engine) CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (runID string, decision domain.Decision, err error) {
 	if _, err := uuid.Parse(batchID); err != nil {
 		return "", "", fmt.Errorf("batch id %q is not a UUID: %w", batchID, err)
 	}
@@ -211,10 +211,6 @@ func (e *Engine) CredentialForBatch(ctx context.Context, providerID, batchID, ac
 
 func (e *Engine) loadProvider(ctx context.Context, id string) (*providers.Provider, error) {
 	p, err := e.provider.Get(ctx, id)
-	var ae *apierr.Error
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return nil, fmt.Errorf("%s: %w", id, ErrProviderNotFound)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("load provider: %w", err)
 	}
@@ -248,7 +244,7 @@ func (e *Engine) Run(ctx context.Context, p *providers.Provider, opts RunOptions
 		}()
 	}
 	wg.Wait()
-	decision, reasons := results.Decide(out)
+	decision, reasons := Decide(out)
 	run := &results.Run{
 		ID: uuid.NewString(), ProviderID: p.ID, NPI: p.NPI, Decision: decision, Reasons: reasons, Checks: out,
 		Actor: opts.Actor, RequestID: opts.RequestID, StartedAt: started,
@@ -290,14 +286,14 @@ func (e *Engine) observe(source string, start time.Time) {
 }
 
 func (e *Engine) count(r *results.Run) {
-	e.verifications.WithLabelValues(r.Decision).Inc()
+	e.verifications.WithLabelValues(string(r.Decision)).Inc()
 	for _, c := range r.Checks {
-		e.checksTotal.WithLabelValues(c.Check, c.Outcome).Inc()
+		e.checksTotal.WithLabelValues(c.Check, string(c.Outcome)).Inc()
 	}
 }
 
 func unavailable(check, detail string, ev results.Evidence) results.Check {
-	return results.Check{Check: check, Outcome: results.Unavailable, Detail: detail, Evidence: ev}
+	return results.Check{Check: check, Outcome: domain.Unavailable, Detail: detail, Evidence: ev}
 }
 
 // today is the calendar date of t in UTC, the zone every imported date is in.

@@ -13,6 +13,7 @@ import (
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/exclusions"
+	"github.com/provcred/platform/domain"
 )
 
 // exclusionVerdict is how one matched row bears on the provider.
@@ -91,14 +92,14 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusions.Ro
 			_, _, why := classify(p, decisive)
 			detail += "; " + why[strings.Index(why, "its waiver"):]
 		}
-		return results.Check{Outcome: results.Fail, Evidence: ev, Detail: detail}
+		return results.Check{Outcome: domain.Fail, Evidence: ev, Detail: detail}
 	case best == review:
 		_, _, detail := classify(p, decisive)
-		return results.Check{Outcome: results.NeedsReview, Evidence: ev, Detail: name + ": " + detail}
+		return results.Check{Outcome: domain.Review, Evidence: ev, Detail: name + ": " + detail}
 	case len(notes) > 0:
-		return results.Check{Outcome: results.Pass, Evidence: ev, Detail: "no exclusion in force in the " + name + "; note: " + strings.Join(notes, "; ")}
+		return results.Check{Outcome: domain.Pass, Evidence: ev, Detail: "no exclusion in force in the " + name + "; note: " + strings.Join(notes, "; ")}
 	default:
-		return results.Check{Outcome: results.Pass, Evidence: ev, Detail: "no match in the " + name + " by NPI or by name"}
+		return results.Check{Outcome: domain.Pass, Evidence: ev, Detail: "no match in the " + name + " by NPI or by name"}
 	}
 }
 
@@ -169,14 +170,14 @@ func waiverVerdict(p *providers.Provider, r *exclusions.Row) (exclusionVerdict, 
 		r.Line, exclSince(r), since, st)
 }
 
-func verdictOutcome(v exclusionVerdict) string {
+func verdictOutcome(v exclusionVerdict) domain.Outcome {
 	switch v {
 	case excluding:
-		return results.Fail
+		return domain.Fail
 	case review:
-		return results.NeedsReview
+		return domain.Review
 	default:
-		return results.Pass
+		return domain.Pass
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources/exclusions"
+	"github.com/provcred/platform/domain"
 )
 
 // TestExclusionWeighing covers how several matched rows combine (pure: a
@@ -28,26 +29,26 @@ func TestExclusionWeighing(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		rows []exclusions.Row
-		want string
+		want domain.Outcome
 		line int64 // the decisive row
 	}{
-		{"nothing", nil, results.Pass, 0},
-		{"reinstated today", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2026-06-01"), "reinstated" })}, results.Pass, 2},
-		{"reinstated tomorrow", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.ReinDate = d("2026-06-02") })}, results.Fail, 2},
-		{"terminated yesterday", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.TerminationDate, r.Ended = d("2026-05-31"), "terminated" })}, results.Pass, 2},
+		{"nothing", nil, domain.Pass, 0},
+		{"reinstated today", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2026-06-01"), "reinstated" })}, domain.Pass, 2},
+		{"reinstated tomorrow", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.ReinDate = d("2026-06-02") })}, domain.Fail, 2},
+		{"terminated yesterday", []exclusions.Row{with(byNPI(2), func(r *exclusions.Row) { r.TerminationDate, r.Ended = d("2026-05-31"), "terminated" })}, domain.Pass, 2},
 		{"reinstated row and a new exclusion", []exclusions.Row{
-			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byNPI(9)}, results.Fail, 9},
+			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byNPI(9)}, domain.Fail, 9},
 		{"waiver and an exclusion without waiver", []exclusions.Row{
-			with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "IL" }), byNPI(4)}, results.Fail, 4},
+			with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "IL" }), byNPI(4)}, domain.Fail, 4},
 		{"reinstated by NPI, name+DOB elsewhere", []exclusions.Row{
-			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byName(7, d("1970-01-02"))}, results.NeedsReview, 7},
-		{"name+DOB with another NPI", []exclusions.Row{with(byName(5, d("1970-01-02")), func(r *exclusions.Row) { r.NPI = &other })}, results.NeedsReview, 5},
-		{"name only, other DOB", []exclusions.Row{byName(5, d("1980-01-02"))}, results.Pass, 5},
-		{"name only, no DOB on the row: possible match", []exclusions.Row{byName(5, nil)}, results.NeedsReview, 5},
-		{"waiver in a state without a license", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "WI" })}, results.Fail, 3},
-		{"waiver in the licensed state", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "il" })}, results.NeedsReview, 3},
-		{"waiver naming no state", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01") })}, results.NeedsReview, 3},
-		{"name+DOB but reinstated", []exclusions.Row{with(byName(6, d("1970-01-02")), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2020-01-01"), "reinstated" })}, results.Pass, 6},
+			with(byNPI(2), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2019-01-01"), "reinstated" }), byName(7, d("1970-01-02"))}, domain.Review, 7},
+		{"name+DOB with another NPI", []exclusions.Row{with(byName(5, d("1970-01-02")), func(r *exclusions.Row) { r.NPI = &other })}, domain.Review, 5},
+		{"name only, other DOB", []exclusions.Row{byName(5, d("1980-01-02"))}, domain.Pass, 5},
+		{"name only, no DOB on the row: possible match", []exclusions.Row{byName(5, nil)}, domain.Review, 5},
+		{"waiver in a state without a license", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "WI" })}, domain.Fail, 3},
+		{"waiver in the licensed state", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01"); r.WaiverState = "il" })}, domain.Review, 3},
+		{"waiver naming no state", []exclusions.Row{with(byNPI(3), func(r *exclusions.Row) { r.WaiverDate = d("2021-01-01") })}, domain.Review, 3},
+		{"name+DOB but reinstated", []exclusions.Row{with(byName(6, d("1970-01-02")), func(r *exclusions.Row) { r.ReinDate, r.Ended = d("2020-01-01"), "reinstated" })}, domain.Pass, 6},
 	} {
 		got := exclusionOutcome("leie", p, c.rows, results.Evidence{Source: "leie"})
 		if got.Outcome != c.want {

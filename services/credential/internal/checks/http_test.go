@@ -16,6 +16,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/server"
 )
 
@@ -23,7 +24,8 @@ import (
 // with the platform server (real error handler, request id, actor header).
 func (k *kit) app(e *Engine) *server.Server {
 	srv := server.New(server.Options{Service: "credential", Logger: k.log, Metrics: k.reg, BodyLimit: 1 << 20})
-	(&results.Handler{Store: e.Store(), Engine: e}).Routes(srv.App)
+	(&Handler{Engine: e}).Routes(srv.App)
+	(&results.Handler{Store: k.runs}).Routes(srv.App)
 	(&audit.Handler{Pool: k.pool}).Routes(srv.App)
 	return srv
 }
@@ -200,9 +202,9 @@ func TestNoSourcesIsIncomplete(t *testing.T) {
 		t.Fatalf("decision = %s", run.Decision)
 	}
 	for _, c := range run.Checks {
-		want := results.Unavailable
+		want := domain.Unavailable
 		if c.Check == results.CheckNPIFormat {
-			want = results.Pass
+			want = domain.Pass
 		}
 		if c.Outcome != want {
 			t.Errorf("%s = %s, want %s", c.Check, c.Outcome, want)
@@ -273,7 +275,7 @@ func TestCredentialForBatchIsIdempotent(t *testing.T) {
 	if err != nil || id2 == runIDs[0] {
 		t.Fatalf("second batch: %s %v", id2, err)
 	}
-	if _, _, err := e.CredentialForBatch(ctx, "ghost", batch, "w"); !errors.Is(err, ErrProviderNotFound) {
+	if _, _, err := e.CredentialForBatch(ctx, "ghost", batch, "w"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("unknown provider: %v", err)
 	}
 	// The index itself refuses a second final result.

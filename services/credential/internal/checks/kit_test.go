@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/providers"
+	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/metrics"
@@ -23,6 +24,7 @@ type kit struct {
 	reg   *metrics.Registry
 	im    *importer.Importer
 	store *providers.Store
+	runs  *results.Store
 	log   *slog.Logger
 }
 
@@ -31,7 +33,7 @@ func newKit(t testing.TB) *kit {
 	pool, _ := testdb.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &kit{t: t, pool: pool, reg: metrics.New("credential"), im: importer.New(pool, log),
-		store: providers.NewStore(pool), log: log}
+		store: providers.NewStore(pool), runs: results.NewStore(pool), log: log}
 }
 
 // importCSV loads a source file through the sources helper's importer, as production does.
@@ -52,7 +54,6 @@ func (k *kit) create(p *providers.Provider) {
 	}
 }
 
-// makeNPI turns a 9-digit base into a valid NPI.
 func date(s string) *providers.Date {
 	d, err := providers.ParseDate(s)
 	if err != nil {
@@ -62,7 +63,7 @@ func date(s string) *providers.Date {
 }
 
 func (k *kit) engine(o Options) *Engine {
-	o.DB, o.Metrics, o.Log = k.pool, k.reg, k.log
+	o.DB, o.Runs, o.Providers, o.Metrics, o.Log = k.pool, k.runs, k.store, k.reg, k.log
 	return New(o)
 }
 

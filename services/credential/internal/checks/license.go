@@ -15,6 +15,7 @@ import (
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/licenses"
+	"github.com/provcred/platform/domain"
 )
 
 // checkLicenses verifies every license the provider claims and combines the
@@ -24,10 +25,10 @@ import (
 func (e *Engine) checkLicenses(ctx context.Context, p *providers.Provider, at time.Time) results.Check {
 	ev := results.Evidence{Source: sources.Licenses, MatchedRecord: json.RawMessage("null"), CheckedAt: at}
 	if len(p.Licenses) == 0 {
-		return results.Check{Outcome: results.NeedsReview, Detail: "the provider claims no state license", Evidence: ev}
+		return results.Check{Outcome: domain.Review, Detail: "the provider claims no state license", Evidence: ev}
 	}
 	day := today(at)
-	worst := results.Pass
+	worst := domain.Pass
 	var details []string
 	for _, l := range p.Licenses {
 		item := e.verifyLicense(ctx, p, l, day)
@@ -51,13 +52,13 @@ func (e *Engine) checkLicenses(ctx context.Context, p *providers.Provider, at ti
 }
 
 // rank orders outcomes for combining: fail > unavailable > needs_review > pass.
-func rank(outcome string) int {
+func rank(outcome domain.Outcome) int {
 	switch outcome {
-	case results.Fail:
+	case domain.Fail:
 		return 3
-	case results.Unavailable:
+	case domain.Unavailable:
 		return 2
-	case results.NeedsReview:
+	case domain.Review:
 		return 1
 	}
 	return 0
@@ -84,12 +85,12 @@ func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l pro
 	e.observe(source, start)
 	item := results.Item{Key: key, Source: source}
 	if errors.Is(err, sources.ErrNoVersion) {
-		item.Outcome, item.Detail = results.Unavailable, "the license roster has not been imported"
+		item.Outcome, item.Detail = domain.Unavailable, "the license roster has not been imported"
 		return item
 	}
 	if err != nil {
 		e.log.WarnContext(ctx, "license lookup failed", "provider_id", p.ID, "state", l.State, "source", source, "err", err)
-		item.Outcome, item.Detail = results.Unavailable, "the "+l.State+" license source did not answer: "+describe(err)
+		item.Outcome, item.Detail = domain.Unavailable, "the "+l.State+" license source did not answer: "+describe(err)
 		return item
 	}
 	if lk.Version != nil {
@@ -108,7 +109,7 @@ func (e *Engine) verifyLicense(ctx context.Context, p *providers.Provider, l pro
 }
 
 // licenseOutcome applies the license rules to what the source answered (pure: table-tested).
-func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Found, day time.Time, st licenses.StatusTable) (string, string) {
+func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Found, day time.Time, st licenses.StatusTable) (domain.Outcome, string) {
 	switch len(lk.InState) {
 	case 0:
 		if len(lk.Elsewhere) > 0 {
@@ -121,42 +122,42 @@ func licenseOutcome(p *providers.Provider, l providers.License, lk *licenses.Fou
 				list = append(list, s)
 			}
 			sort.Strings(list)
-			return results.NeedsReview, "no license " + l.Number + " in " + l.State + "; the number is only found in " + strings.Join(list, ", ")
+			return domain.Review, "no license " + l.Number + " in " + l.State + "; the number is only found in " + strings.Join(list, ", ")
 		}
-		return results.NeedsReview, "no license " + l.Number + " found in " + l.State
+		return domain.Review, "no license " + l.Number + " found in " + l.State
 	case 1:
 	default:
-		return results.NeedsReview, fmt.Sprintf("%d records match license %s in %s; a human must pick", len(lk.InState), l.Number, l.State)
+		return domain.Review, fmt.Sprintf("%d records match license %s in %s; a human must pick", len(lk.InState), l.Number, l.State)
 	}
 	r := lk.InState[0]
 	class, known := st.Class(r.Status)
 	switch {
 	case !known:
 		// Rule: a word the status table does not list is not guessed at.
-		return results.NeedsReview, "license status " + strconv.Quote(r.Status) + " is not in the status table (LICENSE_STATUS_WORDS)"
+		return domain.Review, "license status " + strconv.Quote(r.Status) + " is not in the status table (LICENSE_STATUS_WORDS)"
 	case class == licenses.StatusRevoked:
-		return results.Fail, "license is revoked"
+		return domain.Fail, "license is revoked"
 	case class == licenses.StatusExpired:
-		return results.Fail, "license is expired" + expiryNote(r.Expiry)
+		return domain.Fail, "license is expired" + expiryNote(r.Expiry)
 	case class != licenses.StatusActive:
-		return results.NeedsReview, "license status is " + class + ", not active"
+		return domain.Review, "license status is " + class + ", not active"
 	case r.Expiry != nil && r.Expiry.Before(day):
 		// Rule: the source contradicts itself (active, yet past its expiry):
 		// an adverse decision needs a source that says so.
-		return results.NeedsReview, "license status is active but its expiry date " + r.Expiry.Format(time.DateOnly) +
+		return domain.Review, "license status is active but its expiry date " + r.Expiry.Format(time.DateOnly) +
 			" has passed: the source contradicts itself"
 	}
 	if r.NPI != "" && r.NPI != p.NPI {
-		return results.NeedsReview, "license is recorded under another NPI"
+		return domain.Review, "license is recorded under another NPI"
 	}
 	switch names.Compare(names.Name{First: p.FirstName, Middle: p.MiddleName, Last: p.LastName, Suffix: p.Suffix},
 		names.Name{First: r.First, Middle: r.Middle, Last: r.Last}) {
 	case names.Exact:
-		return results.Pass, "license is active" + expiryNote(r.Expiry) + " and the name matches"
+		return domain.Pass, "license is active" + expiryNote(r.Expiry) + " and the name matches"
 	case names.Partial:
-		return results.NeedsReview, "license is active but the name matches only partially"
+		return domain.Review, "license is active but the name matches only partially"
 	default:
-		return results.NeedsReview, "license is active but is held under a different name"
+		return domain.Review, "license is active but is held under a different name"
 	}
 }
 

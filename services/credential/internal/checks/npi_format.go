@@ -9,6 +9,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/platform/domain"
 )
 
 // checkNPIFormat: 10 digits, first 1 or 2, Luhn check digit with the 80840
@@ -17,7 +18,7 @@ func (e *Engine) checkNPIFormat(_ context.Context, p *providers.Provider, at tim
 	rec, _ := json.Marshal(map[string]string{"npi": p.NPI})
 	ev := results.Evidence{Source: "npi_format", MatchedRecord: rec, Digest: sources.Digest(rec), CheckedAt: at}
 	if err := npi.Validate(p.NPI); err != nil {
-		return results.Check{Outcome: results.Fail, Detail: "NPI " + err.Error(), Evidence: ev}
+		return results.Check{Outcome: domain.Fail, Detail: "NPI " + err.Error(), Evidence: ev}
 	}
-	return results.Check{Outcome: results.Pass, Detail: "NPI is well formed (Luhn check digit with the 80840 prefix)", Evidence: ev}
+	return results.Check{Outcome: domain.Pass, Detail: "NPI is well formed (Luhn check digit with the 80840 prefix)", Evidence: ev}
 }

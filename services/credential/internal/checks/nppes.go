@@ -14,6 +14,7 @@ import (
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/semaphore"
 )
 
@@ -50,7 +51,7 @@ func (e *Engine) checkNPPES(ctx context.Context, p *providers.Provider, at time.
 		if errors.As(err, &nf) { // the live registry's answer is the evidence of the absence
 			ev.Digest, ev.FetchedAt = nf.Digest, &nf.FetchedAt
 		}
-		return results.Check{Outcome: results.Fail, Detail: "NPI " + p.NPI + " is not in the NPPES registry", Evidence: ev}
+		return results.Check{Outcome: domain.Fail, Detail: "NPI " + p.NPI + " is not in the NPPES registry", Evidence: ev}
 	}
 	if err != nil {
 		e.log.WarnContext(ctx, "nppes lookup failed", "provider_id", p.ID, "source", source, "err", err)
@@ -82,20 +83,20 @@ func nppesOutcome(p *providers.Provider, rec *nppes.Record, ev results.Evidence)
 		if rec.DeactivationDate != nil {
 			d += " since " + rec.DeactivationDate.Format(time.DateOnly)
 		}
-		return results.Check{Outcome: results.Fail, Detail: d + " and not reactivated", Evidence: ev}
+		return results.Check{Outcome: domain.Fail, Detail: d + " and not reactivated", Evidence: ev}
 	}
 	if rec.EntityType == "2" {
-		return results.Check{Outcome: results.Fail, Detail: "NPI " + p.NPI + " belongs to an organization (NPI-2), not an individual", Evidence: ev}
+		return results.Check{Outcome: domain.Fail, Detail: "NPI " + p.NPI + " belongs to an organization (NPI-2), not an individual", Evidence: ev}
 	}
 	m := names.Compare(names.Name{First: p.FirstName, Middle: p.MiddleName, Last: p.LastName, Suffix: p.Suffix},
 		names.Name{First: rec.FirstName, Middle: rec.MiddleName, Last: rec.LastName, Suffix: rec.NameSuffix})
 	switch m {
 	case names.Exact:
-		return results.Check{Outcome: results.Pass, Detail: "NPI is active, individual, and the NPPES name matches", Evidence: ev}
+		return results.Check{Outcome: domain.Pass, Detail: "NPI is active, individual, and the NPPES name matches", Evidence: ev}
 	case names.Partial:
-		return results.Check{Outcome: results.NeedsReview, Detail: "the NPPES name matches only partially (initial or shortened first name)", Evidence: ev}
+		return results.Check{Outcome: domain.Review, Detail: "the NPPES name matches only partially (initial or shortened first name)", Evidence: ev}
 	default:
-		return results.Check{Outcome: results.Fail, Detail: "the NPPES name for this NPI does not match the provider's name", Evidence: ev}
+		return results.Check{Outcome: domain.Fail, Detail: "the NPPES name for this NPI does not match the provider's name", Evidence: ev}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/roster"
 	"github.com/provcred/credential/internal/sources/importer"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
 )
@@ -39,7 +40,8 @@ func TestPipelineAgainstGenerator(t *testing.T) {
 	(&providers.Handler{Store: k.store, Import: roster.ImportHandler(k.store, files, 50000, 64<<20)}).Routes(srv.App)
 	im := importer.New(k.pool, k.log)
 	importer.NewHandler(im, files).Routes(srv.App)
-	(&results.Handler{Store: e.Store(), Engine: e}).Routes(srv.App)
+	(&Handler{Engine: e}).Routes(srv.App)
+	(&results.Handler{Store: k.runs}).Routes(srv.App)
 	(&audit.Handler{Pool: k.pool}).Routes(srv.App)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,7 +94,7 @@ func TestPipelineAgainstGenerator(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, row := range exp[1:] {
-		id, c, want := row[0], gen.Case(row[2]), row[3]
+		id, c, want := row[0], gen.Case(row[2]), domain.Decision(row[3])
 		var run results.Run
 		send("POST", "/credential/"+id, "", nil, &run)
 		seen[string(c)]++

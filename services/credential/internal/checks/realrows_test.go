@@ -12,6 +12,7 @@ import (
 	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/sources/sourcestest"
+	"github.com/provcred/platform/domain"
 )
 
 // The possible-match rule on real published rows, loaded by the real
@@ -32,19 +33,21 @@ func TestPossibleMatchesOnRealRows(t *testing.T) {
 	}
 	cases := []struct {
 		name, first, last, dob string
-		check, outcome, detail string
-		decision               string
+		check                  string
+		outcome                domain.Outcome
+		detail                 string
+		decision               domain.Decision
 	}{
 		// "COBB","RUSSELL",...,"0000000000",,  (DOB empty in the file)
-		{"LEIE row without DOB", "Russell", "Cobb", "1961-02-18", "leie", results.NeedsReview, "no date of birth to compare: possible match", "needs_review"},
+		{"LEIE row without DOB", "Russell", "Cobb", "1961-02-18", "leie", domain.Review, "no date of birth to compare: possible match", "needs_review"},
 		// "AARON","CHRISTOPHER",...,"19870908"
-		{"LEIE row with the same DOB", "Christopher", "Aaron", "1987-09-08", "leie", results.NeedsReview, "date of birth but not the NPI: possible match", "needs_review"},
-		{"LEIE row with the same DOB, provider's DOB unknown", "Christopher", "Aaron", "", "leie", results.NeedsReview, "no date of birth to compare", "needs_review"},
-		{"LEIE row with another DOB", "Ricky", "Acord", "1961-02-19", "leie", results.Pass, "date of birth differs", "approved"},
+		{"LEIE row with the same DOB", "Christopher", "Aaron", "1987-09-08", "leie", domain.Review, "date of birth but not the NPI: possible match", "needs_review"},
+		{"LEIE row with the same DOB, provider's DOB unknown", "Christopher", "Aaron", "", "leie", domain.Review, "no date of birth to compare", "needs_review"},
+		{"LEIE row with another DOB", "Ricky", "Acord", "1961-02-19", "leie", domain.Pass, "date of birth differs", "approved"},
 		// "Individual","","","ANTONIO","","FLORES","III",... Indefinite (SAM publishes no DOB)
-		{"SAM individual, no DOB published", "Antonio", "Flores", "1970-03-04", "sam", results.NeedsReview, "possible match", "needs_review"},
+		{"SAM individual, no DOB published", "Antonio", "Flores", "1970-03-04", "sam", domain.Review, "possible match", "needs_review"},
 		// CARLOS PIEXOTTO's exclusion terminated on 10/19/2026
-		{"SAM row terminated", "Carlos", "Piexotto", "1970-03-04", "sam", results.Pass, "terminated on 2026-10-19", "approved"},
+		{"SAM row terminated", "Carlos", "Piexotto", "1970-03-04", "sam", domain.Pass, "terminated on 2026-10-19", "approved"},
 	}
 	var nppesRows []seed.NPPESRow
 	var licRows []seed.LicenseRow
@@ -81,7 +84,7 @@ func TestPossibleMatchesOnRealRows(t *testing.T) {
 		if got.Outcome != c.outcome || !strings.Contains(got.Detail, c.detail) || run.Decision != c.decision {
 			t.Errorf("%s: %s %s %q, want %s %s containing %q", c.name, run.Decision, got.Outcome, got.Detail, c.decision, c.outcome, c.detail)
 		}
-		if c.outcome == results.NeedsReview && (len(got.Evidence.Digest) != 64 || got.Evidence.SourceVersion == nil) {
+		if c.outcome == domain.Review && (len(got.Evidence.Digest) != 64 || got.Evidence.SourceVersion == nil) {
 			t.Errorf("%s: a possible match cites no row: %+v", c.name, got.Evidence)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/sources/sourcestest"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/domain"
 )
 
 // registry is a local NPI Registry API v2.1 speaking the real wire format;
@@ -215,8 +216,10 @@ func TestLicenseEndpoint(t *testing.T) {
 			"expiration_date":%q,"last_name":"Walker","first_name":%q,"middle_name":""}`, state, status, expiry, first)
 	}
 	for _, c := range []struct {
-		name, body, want, decision string
-		status                     int
+		name, body string
+		want       domain.Outcome
+		decision   domain.Decision
+		status     int
 	}{
 		{"active", `{"results":[` + rec("CA", "Active", future, "Alice") + `]}`, "pass", "approved", 200},
 		{"expired", `{"results":[` + rec("CA", "Expired", past, "Alice") + `]}`, "fail", "denied", 200},
@@ -295,7 +298,7 @@ func TestLicenseEndpointAnswerWithNUL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run with a NUL in the license answer: %v", err)
 	}
-	stored, err := e.Store().Get(context.Background(), run.ID)
+	stored, err := k.runs.Get(context.Background(), run.ID)
 	if err != nil || stored == nil {
 		t.Fatalf("run not stored: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
+	"github.com/provcred/platform/domain"
 )
 
 // ruleCase is one provider with the source rows that concern it, and the
@@ -23,9 +24,9 @@ type ruleCase struct {
 	leie     []seed.LEIERow
 	sam      []seed.SAMRow
 	licRows  []seed.LicenseRow
-	decision string
-	outcomes map[string]string // check → outcome; unlisted checks must pass
-	detail   map[string]string // check → substring of its detail
+	decision domain.Decision
+	outcomes map[string]domain.Outcome // check → outcome; unlisted checks must pass
+	detail   map[string]string         // check → substring of its detail
 }
 
 const (
@@ -53,15 +54,15 @@ func ruleCases() []ruleCase {
 		{name: "excluded by NPI in LEIE is denied", first: "Bruno", last: "Marsh", dob: dob, lics: lic("IL", "036100002"),
 			nppes: ok("MARSH", "BRUNO"), licRows: []seed.LicenseRow{active("IL", "036100002", "Marsh", "Bruno")},
 			leie:     []seed.LEIERow{{Last: "MARSH", First: "BRUNO", NPI: "$NPI", DOB: "19700304"}},
-			decision: "denied", outcomes: map[string]string{"leie": "fail"}, detail: map[string]string{"leie": "is excluded in the OIG LEIE"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"leie": "fail"}, detail: map[string]string{"leie": "is excluded in the OIG LEIE"}},
 		{name: "excluded by NPI in SAM (Indefinite) is denied", first: "Clara", last: "Nguyen", dob: dob, lics: lic("IL", "036100003"),
 			nppes: ok("NGUYEN", "CLARA"), licRows: []seed.LicenseRow{active("IL", "036100003", "Nguyen", "Clara")},
 			sam:      []seed.SAMRow{{First: "CLARA", Last: "NGUYEN", NPI: "$NPI", Active: "03/01/2021", Term: "Indefinite"}},
-			decision: "denied", outcomes: map[string]string{"sam": "fail"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"sam": "fail"}},
 		{name: "name and DOB match without NPI (0000000000) needs review", first: "Derek", last: "O'Hara", dob: dob, lics: lic("IL", "036100004"),
 			nppes: ok("OHARA", "DEREK"), licRows: []seed.LicenseRow{active("IL", "036100004", "O'Hara", "Derek")},
 			leie:     []seed.LEIERow{{Last: "OHARA", First: "DEREK", DOB: "19700304"}},
-			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "date of birth"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"leie": "needs_review"}, detail: map[string]string{"leie": "date of birth"}},
 		{name: "name match with another DOB passes with a note", first: "Elena", last: "Park", dob: dob, lics: lic("IL", "036100005"),
 			nppes: ok("PARK", "ELENA"), licRows: []seed.LicenseRow{active("IL", "036100005", "Park", "Elena")},
 			leie:     []seed.LEIERow{{Last: "PARK", First: "ELENA", DOB: "19810102"}},
@@ -70,15 +71,15 @@ func ruleCases() []ruleCase {
 		{name: "name-only SAM match (SAM publishes no DOB) is a possible match", first: "Farah", last: "Quinn", dob: dob, lics: lic("IL", "036100006"),
 			nppes: ok("QUINN", "FARAH"), licRows: []seed.LicenseRow{active("IL", "036100006", "Quinn", "Farah")},
 			sam:      []seed.SAMRow{{First: "Farah", Last: "Quinn", Active: "03/01/2021", Term: "Indefinite"}},
-			decision: "needs_review", outcomes: map[string]string{"sam": "needs_review"}, detail: map[string]string{"sam": "no date of birth to compare: possible match"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"sam": "needs_review"}, detail: map[string]string{"sam": "no date of birth to compare: possible match"}},
 		{name: "LEIE name match on a row without DOB is a possible match", first: "Gina", last: "Rowe", dob: dob, lics: lic("IL", "036100031"),
 			nppes: ok("ROWE", "GINA"), licRows: []seed.LicenseRow{active("IL", "036100031", "Rowe", "Gina")},
 			leie:     []seed.LEIERow{{Last: "ROWE", First: "GINA"}},
-			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "possible match"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"leie": "needs_review"}, detail: map[string]string{"leie": "possible match"}},
 		{name: "LEIE name match for a provider without DOB is a possible match", first: "Hugo", last: "Stone", lics: lic("IL", "036100032"),
 			nppes: ok("STONE", "HUGO"), licRows: []seed.LicenseRow{active("IL", "036100032", "Stone", "Hugo")},
 			leie:     []seed.LEIERow{{Last: "STONE", First: "HUGO", DOB: "19700304"}},
-			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "possible match"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"leie": "needs_review"}, detail: map[string]string{"leie": "possible match"}},
 		{name: "LEIE name match with a differing DOB is not the person", first: "Iris", last: "Tate", dob: dob, lics: lic("IL", "036100033"),
 			nppes: ok("TATE", "IRIS"), licRows: []seed.LicenseRow{active("IL", "036100033", "Tate", "Iris")},
 			leie:     []seed.LEIERow{{Last: "TATE", First: "IRIS", DOB: "19700305"}},
@@ -90,33 +91,33 @@ func ruleCases() []ruleCase {
 		{name: "reinstatement in the future still excludes", first: "Hana", last: "Sato", dob: dob, lics: lic("IL", "036100008"),
 			nppes: ok("SATO", "HANA"), licRows: []seed.LicenseRow{active("IL", "036100008", "Sato", "Hana")},
 			leie:     []seed.LEIERow{{Last: "SATO", First: "HANA", NPI: "$NPI", Rein: "20990101"}},
-			decision: "denied", outcomes: map[string]string{"leie": "fail"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"leie": "fail"}},
 		{name: "waiver in a state the provider is licensed in needs review", first: "Ivan", last: "Torres", dob: dob, lics: lic("IL", "036100009"),
 			nppes: ok("TORRES", "IVAN"), licRows: []seed.LicenseRow{active("IL", "036100009", "Torres", "Ivan")},
 			leie:     []seed.LEIERow{{Last: "TORRES", First: "IVAN", NPI: "$NPI", Waiver: "20210601", WvrState: "IL"}},
-			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "waiver for IL"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"leie": "needs_review"}, detail: map[string]string{"leie": "waiver for IL"}},
 		{name: "waiver for a state without the provider's license is denied", first: "Jon", last: "Upton", dob: dob, lics: lic("IL", "036100034"),
 			nppes: ok("UPTON", "JON"), licRows: []seed.LicenseRow{active("IL", "036100034", "Upton", "Jon")},
 			leie:     []seed.LEIERow{{Last: "UPTON", First: "JON", NPI: "$NPI", Waiver: "20210601", WvrState: "WI"}},
-			decision: "denied", outcomes: map[string]string{"leie": "fail"}, detail: map[string]string{"leie": "applies only in WI"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"leie": "fail"}, detail: map[string]string{"leie": "applies only in WI"}},
 		{name: "waiver for one of two licensed states needs review", first: "Kara", last: "Vogel", dob: dob,
 			lics:  append(lic("IL", "036100035"), providers.License{State: "WI", Number: "W-35", Type: "MD"}),
 			nppes: ok("VOGEL", "KARA"), licRows: []seed.LicenseRow{active("IL", "036100035", "Vogel", "Kara"), active("WI", "W-35", "Vogel", "Kara")},
 			leie:     []seed.LEIERow{{Last: "VOGEL", First: "KARA", NPI: "$NPI", Waiver: "20210601", WvrState: "WI"}},
-			decision: "needs_review", outcomes: map[string]string{"leie": "needs_review"}, detail: map[string]string{"leie": "waiver for WI"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"leie": "needs_review"}, detail: map[string]string{"leie": "waiver for WI"}},
 		{name: "SAM termination in the past no longer excludes", first: "Jana", last: "Usher", dob: dob, lics: lic("IL", "036100010"),
 			nppes: ok("USHER", "JANA"), licRows: []seed.LicenseRow{active("IL", "036100010", "Usher", "Jana")},
 			sam:      []seed.SAMRow{{First: "JANA", Last: "USHER", NPI: "$NPI", Active: "01/01/2019", Term: "01/01/2021"}},
 			decision: "approved", detail: map[string]string{"sam": "terminated on 2021-01-01"}},
 		{name: "expired license status is denied", first: "Kofi", last: "Vance", dob: dob, lics: lic("IL", "036100011"),
 			nppes: ok("VANCE", "KOFI"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100011", Status: "Expired", Expiry: past, Last: "Vance", First: "Kofi"}},
-			decision: "denied", outcomes: map[string]string{"license": "fail"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"license": "fail"}},
 		{name: "active status past its expiry date contradicts itself: needs review", first: "Lena", last: "Wolfe", dob: dob, lics: lic("IL", "036100012"),
 			nppes: ok("WOLFE", "LENA"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100012", Status: "Active", Expiry: past, Last: "Wolfe", First: "Lena"}},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "contradicts itself"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}, detail: map[string]string{"license": "contradicts itself"}},
 		{name: "expired status past its expiry date is denied", first: "Lou", last: "Wolfe", dob: dob, lics: lic("IL", "036100036"),
 			nppes: ok("WOLFE", "LOU"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100036", Status: "Lapsed", Expiry: past, Last: "Wolfe", First: "Lou"}},
-			decision: "denied", outcomes: map[string]string{"license": "fail"}, detail: map[string]string{"license": "expired"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"license": "fail"}, detail: map[string]string{"license": "expired"}},
 		// License numbers: case, spaces and punctuation folded on both sides.
 		{name: "claimed 'A 890104', board 'A-890104'", first: "Mia", last: "Wynn", dob: dob, lics: lic("IL", "A 890104"),
 			nppes: ok("WYNN", "MIA"), licRows: []seed.LicenseRow{active("IL", "A-890104", "Wynn", "Mia")}, decision: "approved"},
@@ -126,7 +127,7 @@ func ruleCases() []ruleCase {
 			nppes: ok("WYNN", "OLA"), licRows: []seed.LicenseRow{active("IL", "c890104", "Wynn", "Ola")}, decision: "approved"},
 		{name: "folded number found only in another state", first: "Pia", last: "Wynn", dob: dob, lics: lic("IL", "d-890104"),
 			nppes: ok("WYNN", "PIA"), licRows: []seed.LicenseRow{active("WI", "D890104", "Wynn", "Pia")},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "only found in WI"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}, detail: map[string]string{"license": "only found in WI"}},
 		// Board status words through the default table.
 		{name: "status In Good Standing is active", first: "Rex", last: "Yates", dob: dob, lics: lic("IL", "036100041"),
 			nppes: ok("YATES", "REX"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100041", Status: "In Good Standing", Expiry: future, Last: "Yates", First: "Rex"}},
@@ -139,39 +140,39 @@ func ruleCases() []ruleCase {
 			decision: "approved"},
 		{name: "status Surrendered needs review", first: "Uli", last: "Yates", dob: dob, lics: lic("IL", "036100044"),
 			nppes: ok("YATES", "ULI"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100044", Status: "Surrendered", Expiry: future, Last: "Yates", First: "Uli"}},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "surrendered"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}, detail: map[string]string{"license": "surrendered"}},
 		{name: "a status the table does not know needs review", first: "Val", last: "Yates", dob: dob, lics: lic("IL", "036100045"),
 			nppes: ok("YATES", "VAL"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100045", Status: "Pending Board Action", Expiry: future, Last: "Yates", First: "Val"}},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "not in the status table"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}, detail: map[string]string{"license": "not in the status table"}},
 		{name: "revoked license is denied", first: "Marco", last: "Xu", dob: dob, lics: lic("IL", "036100013"),
 			nppes: ok("XU", "MARCO"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100013", Status: "Revoked", Expiry: future, Last: "Xu", First: "Marco"}},
-			decision: "denied", outcomes: map[string]string{"license": "fail"}, detail: map[string]string{"license": "revoked"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"license": "fail"}, detail: map[string]string{"license": "revoked"}},
 		{name: "suspended license needs review", first: "Nora", last: "Young", dob: dob, lics: lic("IL", "036100014"),
 			nppes: ok("YOUNG", "NORA"), licRows: []seed.LicenseRow{{State: "IL", Number: "036100014", Status: "Suspended", Expiry: future, Last: "Young", First: "Nora"}},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}},
 		{name: "license only found in another state needs review", first: "Omar", last: "Zane", dob: dob, lics: lic("IL", "036100015"),
 			nppes: ok("ZANE", "OMAR"), licRows: []seed.LicenseRow{active("WI", "036100015", "Zane", "Omar")},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "only found in WI"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}, detail: map[string]string{"license": "only found in WI"}},
 		{name: "license not found needs review", first: "Paula", last: "Abbot", dob: dob, lics: lic("IL", "036100016"),
-			nppes: ok("ABBOT", "PAULA"), decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}},
+			nppes: ok("ABBOT", "PAULA"), decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}},
 		{name: "several records for one license need review", first: "Quentin", last: "Baker", dob: dob, lics: lic("IL", "036100017"),
 			nppes: ok("BAKER", "QUENTIN"), licRows: []seed.LicenseRow{active("IL", "036100017", "Baker", "Quentin"), active("IL", "036100017", "Baker", "Quinn")},
-			decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}, detail: map[string]string{"license": "2 records"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}, detail: map[string]string{"license": "2 records"}},
 		{name: "provider with no licenses needs review", first: "Rosa", last: "Chen", dob: dob,
-			nppes: ok("CHEN", "ROSA"), decision: "needs_review", outcomes: map[string]string{"license": "needs_review"}},
+			nppes: ok("CHEN", "ROSA"), decision: "needs_review", outcomes: map[string]domain.Outcome{"license": "needs_review"}},
 		{name: "deactivated NPI needs review (NPPES fail does not deny)", first: "Sven", last: "Diaz", dob: dob, lics: lic("IL", "036100019"),
 			nppes:    &seed.NPPESRow{NPI: "$NPI", Entity: "", Deact: "03/15/2022"},
 			licRows:  []seed.LicenseRow{active("IL", "036100019", "Diaz", "Sven")},
-			decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}, detail: map[string]string{"nppes": "deactivated"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"nppes": "fail"}, detail: map[string]string{"nppes": "deactivated"}},
 		{name: "reactivated NPI is approved", first: "Tara", last: "Ellis", dob: dob, lics: lic("IL", "036100020"),
 			nppes:    &seed.NPPESRow{NPI: "$NPI", Entity: "1", Last: "ELLIS", First: "TARA", Deact: "03/15/2019", React: "04/01/2019"},
 			licRows:  []seed.LicenseRow{active("IL", "036100020", "Ellis", "Tara")},
 			decision: "approved"},
 		{name: "organization NPI fails NPPES", first: "Uma", last: "Ford", dob: dob, lics: lic("IL", "036100021"),
 			nppes: &seed.NPPESRow{NPI: "$NPI", Entity: "2", Last: "FORD CLINIC LLC"}, licRows: []seed.LicenseRow{active("IL", "036100021", "Ford", "Uma")},
-			decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}, detail: map[string]string{"nppes": "organization"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"nppes": "fail"}, detail: map[string]string{"nppes": "organization"}},
 		{name: "NPI missing from NPPES fails NPPES", first: "Vera", last: "Gray", dob: dob, lics: lic("IL", "036100022"),
-			licRows: []seed.LicenseRow{active("IL", "036100022", "Gray", "Vera")}, decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}},
+			licRows: []seed.LicenseRow{active("IL", "036100022", "Gray", "Vera")}, decision: "needs_review", outcomes: map[string]domain.Outcome{"nppes": "fail"}},
 		{name: "name variants (case, punctuation, suffix, middle initial) are approved", first: "Mary-Ann", middle: "Louise", last: "O'Neil", suffix: "Jr.", dob: dob,
 			lics:     lic("IL", "036100023"),
 			nppes:    &seed.NPPESRow{NPI: "$NPI", Entity: "1", Last: "ONEIL", First: "MARY ANN", Middle: "L.", Suffix: "JR"},
@@ -179,10 +180,10 @@ func ruleCases() []ruleCase {
 			decision: "approved"},
 		{name: "first initial only needs review", first: "John", last: "Hale", dob: dob, lics: lic("IL", "036100024"),
 			nppes: ok("HALE", "J"), licRows: []seed.LicenseRow{active("IL", "036100024", "Hale", "John")},
-			decision: "needs_review", outcomes: map[string]string{"nppes": "needs_review"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"nppes": "needs_review"}},
 		{name: "different name on the NPI fails NPPES", first: "Kyle", last: "Irwin", dob: dob, lics: lic("IL", "036100025"),
 			nppes: ok("JONES", "PETER"), licRows: []seed.LicenseRow{active("IL", "036100025", "Irwin", "Kyle")},
-			decision: "needs_review", outcomes: map[string]string{"nppes": "fail"}},
+			decision: "needs_review", outcomes: map[string]domain.Outcome{"nppes": "fail"}},
 		{name: "excluded by NPI in both lists, one of two licenses expired", first: "Liam", last: "Jonas", dob: dob,
 			lics:  append(lic("IL", "036100026"), providers.License{State: "WI", Number: "W-26", Type: "MD"}),
 			nppes: ok("JONAS", "LIAM"),
@@ -190,7 +191,7 @@ func ruleCases() []ruleCase {
 				{State: "WI", Number: "W-26", Status: "Expired", Expiry: past, Last: "Jonas", First: "Liam"}},
 			leie:     []seed.LEIERow{{Last: "JONAS", First: "LIAM", NPI: "$NPI"}},
 			sam:      []seed.SAMRow{{First: "LIAM", Last: "JONAS", NPI: "$NPI", Active: "03/01/2021", Term: "Indefinite"}},
-			decision: "denied", outcomes: map[string]string{"leie": "fail", "sam": "fail", "license": "fail"}},
+			decision: "denied", outcomes: map[string]domain.Outcome{"leie": "fail", "sam": "fail", "license": "fail"}},
 	}
 }
 
@@ -266,7 +267,7 @@ func TestRules(t *testing.T) {
 			for _, ch := range run.Checks {
 				want := c.outcomes[ch.Check]
 				if want == "" {
-					want = results.Pass
+					want = domain.Pass
 				}
 				if ch.Outcome != want {
 					t.Errorf("check %s = %s (%s), want %s", ch.Check, ch.Outcome, ch.Detail, want)
@@ -278,10 +279,10 @@ func TestRules(t *testing.T) {
 				if ev.Source == "" || ev.CheckedAt.IsZero() {
 					t.Errorf("check %s evidence lacks source or checked_at: %+v", ch.Check, ev)
 				}
-				if ch.Check != results.CheckNPIFormat && ch.Outcome != results.Unavailable && ch.Check != results.CheckLicense && ev.SourceVersion == nil {
+				if ch.Check != results.CheckNPIFormat && ch.Outcome != domain.Unavailable && ch.Check != results.CheckLicense && ev.SourceVersion == nil {
 					t.Errorf("check %s evidence lacks the source version", ch.Check)
 				}
-				if ch.Outcome == results.Fail && ch.Check != results.CheckNPPES && (len(ev.MatchedRecord) < 3 || len(ev.Digest) != 64) {
+				if ch.Outcome == domain.Fail && ch.Check != results.CheckNPPES && (len(ev.MatchedRecord) < 3 || len(ev.Digest) != 64) {
 					t.Errorf("failing check %s evidence lacks the matched record or digest: %s %q", ch.Check, ev.MatchedRecord, ev.Digest)
 				}
 			}

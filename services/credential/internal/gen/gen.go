@@ -20,6 +20,7 @@ import (
 	"github.com/provcred/credential/internal/sources/leie"
 	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/sam"
+	"github.com/provcred/platform/domain"
 )
 
 // Case is the situation a provider was generated in.
@@ -48,27 +49,27 @@ const (
 
 // Expectation is what the engine should decide for a case, and why.
 type Expectation struct {
-	Decision string
+	Decision domain.Decision
 	Reason   string
 }
 
 // Expected maps every case to its expected decision.
 var Expected = map[Case]Expectation{
-	Clean:             {"approved", "NPPES, LEIE, SAM and license all agree"},
-	ExcludedLEIE:      {"denied", "LEIE row with the provider's NPI, not reinstated"},
-	ExcludedSAM:       {"denied", "SAM row with the provider's NPI, Termination Date Indefinite"},
-	LEIENameDOB:       {"needs_review", "LEIE row with NPI 0000000000 matching last+first name and DOB"},
-	LEIEReinstated:    {"approved", "LEIE row with the provider's NPI but a REINDATE in the past: no longer excluded"},
-	LEIEWaiver:        {"needs_review", "LEIE row with the provider's NPI and a WAIVERDATE in the past (WVRSTATE = the license state): not an exclusion in force, but a human confirms the waiver covers the practice"},
-	SAMTerminated:     {"approved", "SAM row with the provider's NPI and a Termination Date in the past: no longer excluded"},
-	LicenseExpired:    {"denied", "license roster: status expired, expiration date in the past"},
-	LicenseRevoked:    {"denied", "license roster: status revoked"},
-	LicenseOtherState: {"needs_review", "license number found only in another state than the one claimed"},
-	NPIDeactivated:    {"needs_review", "NPPES: NPI deactivated (no reactivation); the NPPES check fails, which is not a denial reason"},
-	NameCase:          {"approved", "roster name in lower case, sources in upper case"},
-	NamePunctuation:   {"approved", "roster drops the apostrophe/hyphen/period the sources have"},
-	NameSuffix:        {"approved", "roster appends the suffix to the last name ('Smith Jr.'), NPPES has it in the suffix column"},
-	NameMiddleInitial: {"approved", "roster has the middle initial, the sources the full middle name"},
+	Clean:             {domain.Approved, "NPPES, LEIE, SAM and license all agree"},
+	ExcludedLEIE:      {domain.Denied, "LEIE row with the provider's NPI, not reinstated"},
+	ExcludedSAM:       {domain.Denied, "SAM row with the provider's NPI, Termination Date Indefinite"},
+	LEIENameDOB:       {domain.NeedsReview, "LEIE row with NPI 0000000000 matching last+first name and DOB"},
+	LEIEReinstated:    {domain.Approved, "LEIE row with the provider's NPI but a REINDATE in the past: no longer excluded"},
+	LEIEWaiver:        {domain.NeedsReview, "LEIE row with the provider's NPI and a WAIVERDATE in the past (WVRSTATE = the license state): not an exclusion in force, but a human confirms the waiver covers the practice"},
+	SAMTerminated:     {domain.Approved, "SAM row with the provider's NPI and a Termination Date in the past: no longer excluded"},
+	LicenseExpired:    {domain.Denied, "license roster: status expired, expiration date in the past"},
+	LicenseRevoked:    {domain.Denied, "license roster: status revoked"},
+	LicenseOtherState: {domain.NeedsReview, "license number found only in another state than the one claimed"},
+	NPIDeactivated:    {domain.NeedsReview, "NPPES: NPI deactivated (no reactivation); the NPPES check fails, which is not a denial reason"},
+	NameCase:          {domain.Approved, "roster name in lower case, sources in upper case"},
+	NamePunctuation:   {domain.Approved, "roster drops the apostrophe/hyphen/period the sources have"},
+	NameSuffix:        {domain.Approved, "roster appends the suffix to the last name ('Smith Jr.'), NPPES has it in the suffix column"},
+	NameMiddleInitial: {domain.Approved, "roster has the middle initial, the sources the full middle name"},
 }
 
 var edgeCases = []Case{ExcludedLEIE, ExcludedSAM, LEIENameDOB, LEIEReinstated, LEIEWaiver, SAMTerminated,
@@ -287,7 +288,7 @@ func (g *Generator) WriteExpected(w io.Writer) error {
 	_ = cw.Write(ExpectedColumns)
 	for _, p := range g.Providers {
 		e := Expected[p.Case]
-		_ = cw.Write([]string{p.ID, p.NPI, string(p.Case), e.Decision, e.Reason})
+		_ = cw.Write([]string{p.ID, p.NPI, string(p.Case), string(e.Decision), e.Reason})
 	}
 	cw.Flush()
 	return cw.Error()

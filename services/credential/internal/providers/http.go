@@ -14,6 +14,7 @@ import (
 
 	"github.com/provcred/credential/internal/reqtext"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/server"
 )
@@ -170,8 +171,6 @@ func (h *Handler) delete(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-var decisions = map[string]bool{"": true, "none": true, "approved": true, "denied": true, "needs_review": true, "incomplete": true}
-
 func (h *Handler) list(c *fiber.Ctx) error {
 	limit, err := page.Limit(c)
 	if err != nil {
@@ -181,7 +180,7 @@ func (h *Handler) list(c *fiber.Ctx) error {
 	if f.State != "" && !States[f.State] {
 		return apierr.Invalid("state", "must be a two-letter US state or territory code")
 	}
-	if !decisions[f.Decision] {
+	if d := domain.Decision(f.Decision); d != "" && d != "none" && !d.Valid() {
 		return apierr.Invalid("decision", "must be approved, denied, needs_review, incomplete or none")
 	}
 	var cur ListCursor

@@ -26,7 +26,7 @@ func newAPI(t *testing.T) (*api, *providers.Store) {
 	pool, _ := testdb.New(t)
 	store := providers.NewStore(pool)
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
-		ae, ok := apierr.As(err)
+		ae, ok := apierr.From(err)
 		if !ok {
 			t.Errorf("non-API error reached the handler: %v", err)
 			ae = apierr.Internal()

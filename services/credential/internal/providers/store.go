@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/audit"
-	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/domain"
 )
 
 // Store reads and writes providers.
@@ -64,7 +64,7 @@ func (s *Store) scan(row pgx.Row) (*Provider, error) {
 	return &p, nil
 }
 
-// Get returns the provider or a 404 apierr.
+// Get returns the provider or a domain.NotFound error.
 func (s *Store) Get(ctx context.Context, id string) (*Provider, error) {
 	return s.get(ctx, s.pool, id)
 }
@@ -72,7 +72,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Provider, error) {
 func (s *Store) get(ctx context.Context, q database.Querier, id string) (*Provider, error) {
 	p, err := s.scan(q.QueryRow(ctx, selectProvider+` WHERE p.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, apierr.NotFound("provider " + id + " does not exist")
+		return nil, domain.NotFound("provider " + id + " does not exist")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get provider: %w", err)
@@ -241,14 +241,14 @@ func boardsJSON(p *Provider) []byte {
 	return b
 }
 
-// conflictError turns unique violations into 409s that say which key clashed.
+// conflictError turns unique violations into domain conflicts that say which key clashed.
 func conflictError(err error, p *Provider) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		if strings.Contains(pe.ConstraintName, "npi") {
-			return apierr.New(409, "npi_exists", "another provider already has NPI "+p.NPI)
+			return domain.Conflict("npi_exists", "another provider already has NPI "+p.NPI)
 		}
-		return apierr.New(409, "provider_exists", "provider "+p.ID+" already exists")
+		return domain.Conflict("provider_exists", "provider "+p.ID+" already exists")
 	}
 	return fmt.Errorf("write provider: %w", err)
 }

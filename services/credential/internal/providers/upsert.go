@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/domain"
 )
 
 // UpsertResult says what an Upsert did.
@@ -67,7 +67,7 @@ func (s *Store) Upsert(ctx context.Context, actor Actor, ps []*Provider) (*Upser
 			UNION ALL SELECT a.id, a.npi, b.id FROM roster_in a JOIN roster_in b ON a.npi = b.npi AND a.ord < b.ord
 			LIMIT 1`).Scan(&clashID, &clashNPI, &otherID)
 		if err == nil {
-			return apierr.New(409, "npi_exists", fmt.Sprintf("NPI %s of provider %s already belongs to provider %s", clashNPI, clashID, otherID))
+			return domain.Conflict("npi_exists", fmt.Sprintf("NPI %s of provider %s already belongs to provider %s", clashNPI, clashID, otherID))
 		} else if err != pgx.ErrNoRows {
 			return fmt.Errorf("check npi clashes: %w", err)
 		}
@@ -78,7 +78,7 @@ func (s *Store) Upsert(ctx context.Context, actor Actor, ps []*Provider) (*Upser
 		err = tx.QueryRow(ctx, `SELECT a.id, a.npi, b.npi FROM roster_in a JOIN roster_in b ON a.id = b.id AND a.ord < b.ord
 			LIMIT 1`).Scan(&twiceID, &npiA, &npiB)
 		if err == nil {
-			return apierr.New(409, "conflict", fmt.Sprintf("rows with NPI %s and NPI %s both resolve to provider %s; give each row its id", npiA, npiB, twiceID))
+			return domain.Conflict("conflict", fmt.Sprintf("rows with NPI %s and NPI %s both resolve to provider %s; give each row its id", npiA, npiB, twiceID))
 		} else if err != pgx.ErrNoRows {
 			return fmt.Errorf("check id clashes: %w", err)
 		}

@@ -1,52 +1,27 @@
 package results
 
 import (
-	"context"
-	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/page"
-	"github.com/provcred/platform/server"
 )
 
-// ErrProviderNotFound is returned by a Credentialer for an unknown provider
-// (checks.ErrProviderNotFound is the same value).
-var ErrProviderNotFound = errors.New("provider not found")
-
-// Credentialer runs the checks for one provider and stores the run
-// (implemented by checks.Engine).
-type Credentialer interface {
-	Credential(ctx context.Context, providerID string, opts RunOptions) (*Run, error)
-}
-
-// Handler serves POST /credential/:provider_id and the /results endpoints.
+// Handler serves the /results endpoints.
 type Handler struct {
-	Store  *Store
-	Engine Credentialer
+	Store *Store
 }
 
 // Routes registers the endpoints.
 func (h *Handler) Routes(r fiber.Router) {
-	r.Post("/credential/:provider_id", h.credential)
 	r.Get("/results", h.list)
 	r.Get("/results/run/:run_id", h.run)
 	r.Get("/results/:provider_id", h.provider)
-}
-
-func (h *Handler) credential(c *fiber.Ctx) error {
-	id := c.Params("provider_id")
-	run, err := h.Engine.Credential(c.UserContext(), id, RunOptions{Actor: server.Actor(c), RequestID: server.RequestID(c)})
-	if errors.Is(err, ErrProviderNotFound) {
-		return apierr.NotFound("provider " + id + " does not exist")
-	}
-	if err != nil {
-		return err
-	}
-	return c.JSON(run)
 }
 
 // ListQuery is GET /results' parsed query.
@@ -56,12 +31,10 @@ type ListQuery struct {
 	After  *Cursor
 }
 
-var validDecisions = map[string]bool{"": true, Approved: true, Denied: true, DecisionReview: true, DecisionIncomplete: true}
-
 // ParseFilter validates GET /results' filters (outside input; fuzzed).
 func ParseFilter(decision, providerID, since string) (Filter, error) {
-	f := Filter{Decision: strings.TrimSpace(decision), ProviderID: strings.TrimSpace(providerID)}
-	if !validDecisions[f.Decision] {
+	f := Filter{Decision: domain.Decision(strings.TrimSpace(decision)), ProviderID: strings.TrimSpace(providerID)}
+	if f.Decision != "" && !f.Decision.Valid() {
 		return f, apierr.Invalid("decision", "must be approved, denied, needs_review or incomplete")
 	}
 	if len(f.ProviderID) > 200 {
@@ -109,23 +82,11 @@ func cursor(c *fiber.Ctx) (*Cursor, error) {
 	return &cur, nil
 }
 
-// uuidLike keeps a forged cursor from reaching PostgreSQL as a bad uuid (a 500).
+// uuidLike keeps a forged cursor from reaching PostgreSQL as a bad uuid (a
+// 500); only the hyphenated form this API writes is accepted.
 func uuidLike(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case (r >= '0' && r <= '9') || (r >= 'a' && r <= 'f') || (r >= 'A' && r <= 'F'):
-		default:
-			return false
-		}
-	}
-	return true
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
 }
 
 // ProviderResults is GET /results/:provider_id's body.
@@ -177,9 +138,6 @@ func (h *Handler) run(c *fiber.Ctx) error {
 	r, err := h.Store.Get(c.UserContext(), id)
 	if err != nil {
 		return err
-	}
-	if r == nil {
-		return apierr.NotFound("run " + id + " does not exist")
 	}
 	return c.JSON(r)
 }

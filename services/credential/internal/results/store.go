@@ -14,12 +14,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/audit"
+	"github.com/provcred/credential/internal/events"
+	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/domain"
 )
 
 // ErrBatchResultExists is returned by Save when the batch already holds a
 // final (not incomplete) run for the provider: the partial unique index
 // credential_runs_batch_final_idx refused the second one.
-var ErrBatchResultExists = errors.New("the batch already has a final result for this provider")
+var ErrBatchResultExists error = &domain.ConflictError{Code: "batch_result_exists",
+	Detail: "the batch already has a final result for this provider"}
 
 // Store reads and writes runs.
 type Store struct {
@@ -31,8 +35,10 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Save stores run and its checks, and in the same transaction sets the
 // provider's decision, last_verified_at (not for an incomplete run: nothing
-// was verified) and approved_at (when approved), and appends the
-// credential.completed audit entry. Runs of one provider are serialized by an
+// was verified) and approved_at (when approved), appends the
+// credential.completed audit entry, and writes the events: one
+// verification.completed, and provider.decision_changed when the run sets
+// the provider's decision to a different one. Runs of one provider are serialized by an
 // advisory lock so exactly one is marked latest: the one that finished last.
 //
 // The transaction is two pipelined batches (lock and read; then every
@@ -61,12 +67,14 @@ func (s *Store) Save(ctx context.Context, run *Run) error {
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var newest *time.Time
-		var before *string
+		var before *domain.Decision
+		var exists bool
 		read := &pgx.Batch{}
 		read.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('credential_runs:' || $1, 0))`, run.ProviderID)
 		read.Queue(`SELECT (SELECT finished_at FROM credential_runs WHERE provider_id = $1 AND latest),
-			(SELECT decision FROM providers WHERE id = $1)`, run.ProviderID).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&newest, &before)
+			(SELECT decision FROM providers WHERE id = $1), EXISTS (SELECT 1 FROM providers WHERE id = $1)`,
+			run.ProviderID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&newest, &before, &exists)
 		})
 		if err := tx.SendBatch(ctx, read).Close(); err != nil {
 			return fmt.Errorf("lock provider runs: %w", err)
@@ -113,6 +121,9 @@ func (s *Store) Save(ctx context.Context, run *Run) error {
 		}); err != nil {
 			return err
 		}
+		if err := writeEvents(ctx, queued{w}, run, before, latest && exists); err != nil {
+			return err
+		}
 		if err := tx.SendBatch(ctx, w).Close(); err != nil {
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "credential_runs_batch_final_idx" {
@@ -122,6 +133,28 @@ func (s *Store) Save(ctx context.Context, run *Run) error {
 		}
 		return nil
 	})
+}
+
+// writeEvents queues the run's events (docs/api.md, "Event types"):
+// verification.completed always, provider.decision_changed when the run
+// sets the provider's decision (sets: it is the latest run of a provider
+// that still exists) to another one.
+func writeEvents(ctx context.Context, db database.Execer, run *Run, before *domain.Decision, sets bool) error {
+	checks := make(map[string]domain.Outcome, len(run.Checks))
+	for _, c := range run.Checks {
+		checks[c.Check] = c.Outcome
+	}
+	if err := events.Write(ctx, db, events.Event{Type: events.VerificationCompleted, ProviderID: run.ProviderID,
+		Link: "/results/run/" + run.ID, Data: map[string]any{"run_id": run.ID, "decision": run.Decision,
+			"previous_decision": before, "batch_id": run.BatchID, "checks": checks}}); err != nil {
+		return err
+	}
+	if !sets || (before != nil && *before == run.Decision) {
+		return nil
+	}
+	return events.Write(ctx, db, events.Event{Type: events.ProviderDecisionChanged, ProviderID: run.ProviderID,
+		Link: "/results/" + run.ProviderID, Data: map[string]any{"run_id": run.ID, "previous_decision": before,
+			"decision": run.Decision}})
 }
 
 // queued is a database.Execer that queues the statement into a batch, so the
@@ -189,9 +222,13 @@ func (s *Store) one(ctx context.Context, sql string, args ...any) (*Run, error) 
 	return r, nil
 }
 
-// Get returns the run, or nil when there is none.
+// Get returns the run, or a domain.NotFound error.
 func (s *Store) Get(ctx context.Context, runID string) (*Run, error) {
-	return s.one(ctx, selectRun+` WHERE r.id = $1::uuid`, runID)
+	r, err := s.one(ctx, selectRun+` WHERE r.id = $1::uuid`, runID)
+	if err == nil && r == nil {
+		return nil, domain.NotFound("run " + runID + " does not exist")
+	}
+	return r, err
 }
 
 // Latest returns the provider's latest run, or nil.
@@ -223,7 +260,7 @@ func (s *Store) History(ctx context.Context, providerID string, after *Cursor, l
 
 // Filter narrows List.
 type Filter struct {
-	Decision   string
+	Decision   domain.Decision
 	ProviderID string
 	// Since keeps runs finished at or after it.
 	Since *time.Time

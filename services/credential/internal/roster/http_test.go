@@ -32,7 +32,7 @@ func TestImportUpsertsAndAudits(t *testing.T) {
 	}
 	sem := semaphore.New("file", 1, 0, metrics.New("t"))
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
-		ae, ok := apierr.As(err)
+		ae, ok := apierr.From(err)
 		if !ok {
 			t.Errorf("non-API error: %v", err)
 			ae = apierr.Internal()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/testdb"
+	"github.com/provcred/platform/domain"
 )
 
 // contract is the reporting interface (docs/reporting.md): every view of the
@@ -83,11 +84,11 @@ func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	}
 }
 
-func run(provider, decision string, at time.Time, outcomes ...string) *results.Run {
+func run(provider string, decision domain.Decision, at time.Time, outcomes ...domain.Outcome) *results.Run {
 	r := &results.Run{ID: uuid.NewString(), ProviderID: provider, NPI: "1234567893", Decision: decision, Actor: "test",
 		Reasons: []results.Reason{}, StartedAt: at.Add(-2 * time.Second), FinishedAt: at}
 	for i, name := range results.CheckNames {
-		o := results.Pass
+		o := domain.Pass
 		if i < len(outcomes) {
 			o = outcomes[i]
 		}
@@ -184,8 +185,8 @@ func TestReportingSummariesFollowWrites(t *testing.T) {
 	rnd := rand.New(rand.NewSource(13))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const providers = 40
-	decisions := []string{"approved", "approved", "approved", "denied", "needs_review", "needs_review", "incomplete"}
-	outcomes := []string{results.Pass, results.Fail, results.NeedsReview, results.Unavailable}
+	decisions := []domain.Decision{"approved", "approved", "approved", "denied", "needs_review", "needs_review", "incomplete"}
+	outcomes := []domain.Outcome{domain.Pass, domain.Fail, domain.Review, domain.Unavailable}
 	histories := make([][]*results.Run, providers)
 	for p := range histories {
 		id := fmt.Sprintf("p%d", p)
@@ -197,7 +198,7 @@ func TestReportingSummariesFollowWrites(t *testing.T) {
 			// keys; never two runs of a provider at the same instant (a
 			// rebuild orders those by id, the triggers by arrival).
 			at = at.Add(time.Duration(1+rnd.Intn(20)) * time.Minute)
-			o := make([]string, 5)
+			o := make([]domain.Outcome, 5)
 			for j := range o {
 				o[j] = outcomes[rnd.Intn(len(outcomes))]
 			}

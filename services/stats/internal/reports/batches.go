@@ -7,14 +7,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/page"
 	"github.com/provcred/stats/internal/params"
 	"github.com/provcred/stats/internal/sheet"
 )
 
 // batchStates are the item states a batch reports (credential/batch).
-var batchStates = []string{"approved", "denied", "needs_review", "incomplete", "unknown_provider", "failed", "canceled",
-	"queued", "running"}
+var batchStates = []string{string(domain.Approved), string(domain.Denied), string(domain.NeedsReview),
+	string(domain.Incomplete), "unknown_provider", "failed", "canceled", "queued", "running"}
 
 // BatchStats is one batch: its size, how long it waited and ran, how fast
 // it went, and what came of its items.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/stats/internal/params"
 	"github.com/provcred/stats/internal/sheet"
 )
@@ -91,19 +92,19 @@ func runChecks(ctx context.Context, tx pgx.Tx, p checksParams, _ time.Time) (res
 			o = &CheckOutcomes{Check: check, Source: source}
 			byKey[key{check, source}] = o
 		}
-		switch outcome {
-		case "pass":
+		switch domain.Outcome(outcome) {
+		case domain.Pass:
 			o.Pass += n
-		case "fail":
+		case domain.Fail:
 			o.Fail += n
-		case "needs_review":
+		case domain.Review:
 			o.NeedsReview += n
-		case "unavailable":
+		case domain.Unavailable:
 			o.Unavailable += n
 		}
 		o.Total += n
 		perCheck[check] += n
-		if outcome != "pass" {
+		if domain.Outcome(outcome) != domain.Pass {
 			out.Reasons = append(out.Reasons, Reason{Check: check, Outcome: outcome, Reason: reason, Count: n})
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/stats/internal/params"
 	"github.com/provcred/stats/internal/sheet"
 )
@@ -21,14 +22,14 @@ type DecisionCounts struct {
 }
 
 func (d *DecisionCounts) add(decision string, n int64) {
-	switch decision {
-	case "approved":
+	switch domain.Decision(decision) {
+	case domain.Approved:
 		d.Approved += n
-	case "denied":
+	case domain.Denied:
 		d.Denied += n
-	case "needs_review":
+	case domain.NeedsReview:
 		d.NeedsReview += n
-	case "incomplete":
+	case domain.Incomplete:
 		d.Incomplete += n
 	}
 	d.Total += n

@@ -129,9 +129,6 @@ func serve[P any](h *Handler, c *fiber.Ctx, rep report[P]) error {
 	return c.JSON(res)
 }
 
-// counts of the four decisions, in the order reports list them.
-var decisions = []string{"approved", "denied", "needs_review", "incomplete"}
-
 // checkOrder is the order the credential service reports checks in.
 var checkOrder = map[string]int{"npi_format": 0, "nppes": 1, "leie": 2, "sam": 3, "license": 4}
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/stats/internal/params"
 	"github.com/provcred/stats/internal/sheet"
 )
@@ -54,8 +55,8 @@ var summaryReport = report[summaryParams]{
 // lapses before today + 90.
 func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) (result, error) {
 	s := &Summary{TZ: p.TZ, Today: p.Today, GeneratedAt: now, ByDecision: map[string]int64{}}
-	for _, d := range decisions {
-		s.ByDecision[d] = 0
+	for _, d := range domain.Decisions {
+		s.ByDecision[string(d)] = 0
 	}
 	today := p.Today.Time()
 	b := &pgx.Batch{}
@@ -93,8 +94,8 @@ func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) 
 func (s *Summary) table() sheet.Table {
 	t := sheet.Table{Header: []string{"metric", "value"}}
 	t.Add("providers_total", s.ProvidersTotal)
-	for _, d := range decisions {
-		t.Add("decision_"+d, s.ByDecision[d])
+	for _, d := range domain.Decisions {
+		t.Add("decision_"+string(d), s.ByDecision[string(d)])
 	}
 	t.Add("never_credentialed", s.NeverCredentialed)
 	t.Add("verification_stale", s.VerificationStale)
