@@ -23,13 +23,6 @@ type Base struct {
 	HTTPReusePort bool `env:"HTTP_REUSE_PORT" envDefault:"false"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
-	// DatabaseURL is the PostgreSQL connection string (pgx format).
-	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/credentialing?sslmode=disable"`
-	// DatabaseMaxConns caps the pgx pool per replica; 0 lets the service
-	// size it from its own concurrency settings.
-	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"0"`
-	// DatabaseConnectTimeout bounds the start-up retries for the database.
-	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s"`
 	// BodyLimitBytes caps a request body (imports stream, and set their own).
 	BodyLimitBytes int `env:"BODY_LIMIT_BYTES" envDefault:"4194304"`
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
@@ -49,17 +42,34 @@ func (b Base) Validate() error {
 	default:
 		return fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", b.LogLevel)
 	}
-	if b.DatabaseMaxConns < 0 {
-		return fmt.Errorf("DATABASE_MAX_CONNS: must be 0 (automatic) or more, got %d", b.DatabaseMaxConns)
-	}
 	if b.BodyLimitBytes < 1024 {
 		return fmt.Errorf("BODY_LIMIT_BYTES: must be at least 1024, got %d", b.BodyLimitBytes)
 	}
 	if b.MaxConcurrentFileOperations < 1 {
 		return fmt.Errorf("MAX_CONCURRENT_FILE_OPERATIONS: must be at least 1, got %d", b.MaxConcurrentFileOperations)
 	}
-	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout,
-		"DATABASE_CONNECT_TIMEOUT", b.DatabaseConnectTimeout)
+	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout)
+}
+
+// Database holds the database settings of a service that has one (the
+// gateway has none). Services embed it next to Base.
+type Database struct {
+	// DatabaseURL is the PostgreSQL connection string (pgx format); it may
+	// hold a password, so /health/concurrency never shows it.
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/credentialing?sslmode=disable" secret:"true"`
+	// DatabaseMaxConns caps the pgx pool per replica; 0 lets the service
+	// size it from its own concurrency settings.
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"0"`
+	// DatabaseConnectTimeout bounds the start-up retries for the database.
+	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s"`
+}
+
+// Validate checks the database settings.
+func (d Database) Validate() error {
+	if d.DatabaseMaxConns < 0 {
+		return fmt.Errorf("DATABASE_MAX_CONNS: must be 0 (automatic) or more, got %d", d.DatabaseMaxConns)
+	}
+	return positive("DATABASE_CONNECT_TIMEOUT", d.DatabaseConnectTimeout)
 }
 
 // positive takes pairs of (name, duration) and fails on the first that is not > 0.

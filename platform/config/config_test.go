@@ -64,3 +64,39 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+// The public view is the struct: every variable but the secret ones.
+func TestPublic(t *testing.T) {
+	t.Parallel()
+	type Nested struct {
+		Windows []int         `env:"WINDOWS" envDefault:"90,30,0"`
+		Wait    time.Duration `env:"WAIT" envDefault:"1m30s"`
+	}
+	type cfg struct {
+		Base
+		Database
+		Nested
+		Key    string   `env:"THE_KEY" secret:"true" envDefault:"pc_secret"`
+		Parsed []string `env:"-"`
+		Name   string   `env:"NAME" envDefault:"x"`
+	}
+	c, err := Parse[cfg](map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Public(c)
+	for k, want := range map[string]any{"windows": "90,30,0", "wait": "1m30s", "name": "x", "log_level": "info",
+		"request_timeout": "30s", "database_max_conns": int32(0), "max_concurrent_file_operations": 50} {
+		if got[k] != want {
+			t.Errorf("%s = %#v, want %#v", k, got[k], want)
+		}
+	}
+	for _, k := range []string{"the_key", "database_url", "parsed", "-"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("%s is shown", k)
+		}
+	}
+	if len(got) != 13 {
+		t.Errorf("%d keys: %v", len(got), got)
+	}
+}

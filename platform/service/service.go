@@ -21,8 +21,11 @@ import (
 	"github.com/provcred/platform/tracing"
 )
 
-// Database says which schema a service owns and how to migrate it.
+// Database says which database a service uses, which schema it owns and
+// how to migrate it.
 type Database struct {
+	// Config is the service's DATABASE_* settings.
+	Config config.Database
 	// Schema is the service's own schema; migrations land there.
 	Schema string
 	// SearchPath for the pool; defaults to Schema.
@@ -31,7 +34,7 @@ type Database struct {
 	Migrations fs.FS
 	// Extra runs after Migrations (e.g. River's own migrations).
 	Extra func(ctx context.Context, pool *pgxpool.Pool) error
-	// URL overrides Base.DatabaseURL (e.g. a read replica).
+	// URL overrides Config.DatabaseURL (e.g. a read replica).
 	URL string
 	// DefaultMaxConns sizes the pool when DATABASE_MAX_CONNS is 0 (default 10).
 	DefaultMaxConns int32
@@ -64,7 +67,7 @@ func Init(ctx context.Context, name string, base config.Base, db *Database) (*De
 	if db == nil {
 		return d, nil
 	}
-	url := base.DatabaseURL
+	url := db.Config.DatabaseURL
 	if db.URL != "" {
 		url = db.URL
 	}
@@ -72,12 +75,12 @@ func Init(ctx context.Context, name string, base config.Base, db *Database) (*De
 	if path == "" {
 		path = db.Schema
 	}
-	maxConns := base.DatabaseMaxConns
+	maxConns := db.Config.DatabaseMaxConns
 	if maxConns == 0 {
 		maxConns = max(db.DefaultMaxConns, 10)
 	}
 	pool, err := database.Connect(ctx, database.Options{URL: url, SearchPath: path, MaxConns: maxConns,
-		ConnectTimeout: base.DatabaseConnectTimeout, Tracer: tp, Logger: d.Log})
+		ConnectTimeout: db.Config.DatabaseConnectTimeout, Tracer: tp, Logger: d.Log})
 	if err != nil {
 		return nil, err
 	}

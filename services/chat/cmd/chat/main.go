@@ -18,7 +18,7 @@ func main() { service.Main("chat", run) }
 
 func run(ctx context.Context) error {
 	cfg := config.MustLoad[chatcfg.Config]()
-	deps, err := service.Init(ctx, "chat", cfg.Base, &service.Database{Schema: history.Schema, Migrations: history.Migrations()})
+	deps, err := service.Init(ctx, "chat", cfg.Base, &service.Database{Config: cfg.Database, Schema: history.Schema, Migrations: history.Migrations()})
 	if err != nil {
 		return err
 	}

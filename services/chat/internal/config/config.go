@@ -12,14 +12,15 @@ import (
 // Config of the chat service.
 type Config struct {
 	config.Base
+	config.Database
 	// LLMBaseURL is an OpenAI-compatible API root, e.g. https://api.openai.com/v1,
 	// http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama),
 	// http://127.0.0.1:8080/v1 (llama.cpp's server). Empty: chat answers 503
 	// llm_not_configured.
-	LLMBaseURL string `env:"LLM_BASE_URL"`
+	LLMBaseURL string `env:"LLM_BASE_URL" secret:"true"`
 	// LLMAPIKey is sent as a bearer token (from a Kubernetes Secret); local
 	// servers take none.
-	LLMAPIKey string `env:"LLM_API_KEY"`
+	LLMAPIKey string `env:"LLM_API_KEY" secret:"true"`
 	LLMModel  string `env:"LLM_MODEL" envDefault:"gpt-4o-mini"`
 	// LLMTimeout bounds one completion call, streamed answer included: a
 	// model that stalls mid-answer is cut here.
@@ -74,6 +75,9 @@ func (c Config) Validate() error {
 	if err := c.Base.Validate(); err != nil {
 		return err
 	}
+	if err := c.Database.Validate(); err != nil {
+		return err
+	}
 	for _, u := range []struct{ name, val string }{
 		{"LLM_BASE_URL", c.LLMBaseURL}, {"CREDENTIAL_URL", c.CredentialURL}, {"STATS_URL", c.StatsURL},
 	} {
@@ -119,13 +123,11 @@ func httpURL(name, raw string) error {
 // Configured reports whether an LLM is set up.
 func (c Config) Configured() bool { return c.LLMBaseURL != "" }
 
-// Public is the configuration shown in /health/concurrency (never the key).
+// Public is the configuration shown in /health/concurrency: the settings
+// (config.Public: never the key, nor the LLM URL, which may carry one) and
+// whether an LLM is configured.
 func (c Config) Public() map[string]any {
-	return map[string]any{
-		"llm_configured": c.Configured(), "llm_model": c.LLMModel, "llm_timeout": c.LLMTimeout.String(),
-		"max_concurrent_llm_requests": c.MaxConcurrentLLMRequests, "llm_queue_wait": c.LLMQueueWait.String(),
-		"chat_turn_timeout": c.TurnTimeout.String(), "chat_max_tool_rounds": c.MaxToolRounds,
-		"chat_history_tokens": c.HistoryTokens, "chat_retention": c.Retention.String(), "chat_share_pii": c.SharePII,
-		"chat_tool_timeout": c.ToolTimeout.String(), "chat_tool_max_result_bytes": c.ToolMaxResultBytes,
-	}
+	out := config.Public(c)
+	out["llm_configured"] = c.Configured()
+	return out
 }

@@ -106,8 +106,10 @@ func runReplica(dbURL, registry, addr string, workers int) error {
 	defer pool.Close()
 	reg := metrics.New("credential")
 	people := providers.NewStore(pool)
-	engine := checks.New(checks.Options{DB: pool, Runs: results.NewStore(pool), Providers: people, Metrics: reg, Log: log,
-		NPPES: nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1})})
+	opts := checks.Settings(config.Defaults().Checks)
+	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = pool, results.NewStore(pool), people, reg, log
+	opts.NPPES = nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1, Retries: 2})
+	engine := checks.New(opts)
 	sem := semaphore.New("batch", workers, time.Minute, reg)
 	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: engine, Providers: people,
 		Semaphore: sem, Metrics: reg, Logger: log, MaxWorkers: workers, MaxProviders: 100000, RosterMaxBytes: 64 << 20,
@@ -221,9 +223,11 @@ func run(n int, delay time.Duration, workers int, adminURL string) error {
 // process, with no queue, no job bookkeeping and no HTTP in front.
 func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []seed.Provider, workers int) (rate, meanJob float64, err error) {
 	reg := metrics.New("credential")
-	engine := checks.New(checks.Options{DB: pool, Runs: results.NewStore(pool), Providers: providers.NewStore(pool),
-		Metrics: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		NPPES: nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1})})
+	opts := checks.Settings(config.Defaults().Checks)
+	opts.DB, opts.Runs, opts.Providers, opts.Metrics = pool, results.NewStore(pool), providers.NewStore(pool), reg
+	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.NPPES = nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1, Retries: 2})
+	engine := checks.New(opts)
 	batchID := uuid.NewString()
 	next := make(chan string)
 	var wg sync.WaitGroup

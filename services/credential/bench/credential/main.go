@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/checks"
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/monitor"
 	"github.com/provcred/credential/internal/names"
 	"github.com/provcred/credential/internal/npi"
@@ -175,8 +176,9 @@ func run(nProv, nExcl, requests, conc, runs int, maxConns int32, adminURL string
 	fmt.Printf("| re-run on the same version | | %d |\n\n", again)
 
 	// 2. POST /credential latency.
-	eng := checks.New(checks.Options{DB: pool, Runs: results.NewStore(pool), Providers: providers.NewStore(pool),
-		Metrics: reg, Log: log})
+	opts := checks.Settings(config.Defaults().Checks)
+	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = pool, results.NewStore(pool), providers.NewStore(pool), reg, log
+	eng := checks.New(opts)
 	srv := server.New(server.Options{Service: "credential", Logger: log, Metrics: reg, BodyLimit: 1 << 20})
 	(&checks.Handler{Engine: eng}).Routes(srv.App)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

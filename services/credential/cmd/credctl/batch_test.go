@@ -41,8 +41,9 @@ func TestBatchCommand(t *testing.T) {
 	}
 	reg := metrics.New("credential")
 	people := providers.NewStore(pool)
-	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: checks.New(checks.Options{DB: pool,
-		Runs: results.NewStore(pool), Providers: people, Metrics: reg, Log: log}),
+	opts := checks.Settings(config.Defaults().Checks)
+	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = pool, results.NewStore(pool), people, reg, log
+	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: checks.New(opts),
 		Providers: people, Metrics: reg, Logger: log, MaxWorkers: 4, MaxProviders: 100,
 		Config: config.Batch{BatchJobTimeout: 10 * time.Second, BatchRescueStuckAfter: time.Minute, BatchSnoozeBase: 100 * time.Millisecond,
 			BatchSnoozeMax: time.Second, BatchMaxAttempts: 2, BatchWaitMax: 10 * time.Second, BatchMetricsInterval: time.Hour,

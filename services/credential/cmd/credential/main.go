@@ -22,7 +22,6 @@ import (
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/credential/internal/webhooks"
-	"github.com/provcred/platform/breaker"
 	platformcfg "github.com/provcred/platform/config"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
@@ -35,7 +34,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	cfg := platformcfg.MustLoad[config.Config]()
-	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{
+	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{Config: cfg.Database,
 		Schema: store.Schema, Migrations: store.Migrations(), Extra: store.MigrateRiver,
 		// A credentialing in flight holds up to four connections while its
 		// checks run; leave room for the API and River's own traffic.
@@ -57,18 +56,12 @@ func run(ctx context.Context) error {
 	files := semaphore.New("file", cfg.MaxConcurrentFileOperations, 5*time.Second, deps.Metrics)
 	batchSem := semaphore.New("batch", cfg.MaxConcurrentBatchRequests, time.Minute, deps.Metrics)
 	sems := []*semaphore.Semaphore{batchSem, files}
-	remoteBreaker := breaker.Settings{ConsecutiveFailures: cfg.BreakerConsecutiveFailures,
-		OpenTimeout: cfg.BreakerOpenTimeout, HalfOpenRequests: cfg.BreakerHalfOpenRequests}
 
 	// Sources: the NPI registry is the imported bulk table unless the live API is chosen.
 	var registry nppes.Lookup
 	if cfg.NPPESMode == "api" {
-		retries := cfg.NPPESRetries
-		if retries == 0 {
-			retries = -1 // ClientOptions reads 0 as "default"
-		}
 		client := nppes.NewClient(cfg.NPPESAPIURL, deps.Metrics, nppes.ClientOptions{
-			AttemptTimeout: cfg.NPPESTimeout, Retries: retries, Breaker: remoteBreaker,
+			AttemptTimeout: cfg.NPPESTimeout, Retries: cfg.NPPESRetries, Breaker: cfg.Breaker(),
 			MaxConcurrent: cfg.MaxConcurrentBatchRequests * 2,
 		})
 		registry = client
@@ -78,14 +71,10 @@ func run(ctx context.Context) error {
 	// The stores, built once and passed to whatever reads or writes them.
 	providerStore := providers.NewStore(deps.Pool)
 	runs := results.NewStore(deps.Pool)
-	engine := checks.New(checks.Options{
-		DB: deps.Pool, Runs: runs, Providers: providerStore, Metrics: deps.Metrics, Log: deps.Log, NPPES: registry,
-		LicenseEndpoints: licenseEndpoints, LicenseStatuses: licenseStatuses, LicenseTimeout: cfg.LicenseVerifyTimeout,
-		SourceTimeout: cfg.SourceQueryTimeout,
-		// A whole registry lookup: every attempt plus backoff.
-		NPPESDeadline: time.Duration(cfg.NPPESRetries+1)*cfg.NPPESTimeout + 5*time.Second, Concurrency: cfg.CheckConcurrency, MaxWait: cfg.CheckMaxWait,
-		Breaker: remoteBreaker,
-	})
+	opts := checks.Settings(cfg.Checks)
+	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = deps.Pool, runs, providerStore, deps.Metrics, deps.Log
+	opts.NPPES, opts.LicenseEndpoints, opts.LicenseStatuses = registry, licenseEndpoints, licenseStatuses
+	engine := checks.New(opts)
 	sems = append(sems, engine.Semaphores()...)
 
 	// Continuous monitoring: every exclusion import re-screens all providers.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/provcred/credential/internal/checks"
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/platform/domain"
@@ -22,8 +23,9 @@ func TestWithTheRealEngine(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var engine *checks.Engine
 	e := newEnv(t, nil, func(o *Options) {
-		engine = checks.New(checks.Options{DB: o.Pool, Runs: results.NewStore(o.Pool), Providers: o.Providers,
-			Metrics: o.Metrics, Log: log})
+		opts := checks.Settings(config.Defaults().Checks)
+		opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = o.Pool, results.NewStore(o.Pool), o.Providers, o.Metrics, log
+		engine = checks.New(opts)
 		o.Credentialer = engine
 	}, true)
 	ps := seed.Providers("eng_", 6)

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources"
@@ -38,7 +39,9 @@ import (
 // RunOptions say who asked for a run (see results.RunOptions).
 type RunOptions = results.RunOptions
 
-// Options configure New. Zero values get the defaults noted.
+// Options configure New. The settings are taken as given (Settings maps
+// the service's configuration onto them); only Log, HTTP and Now have
+// defaults.
 type Options struct {
 	// DB is where the imported sources are looked up.
 	DB *pgxpool.Pool
@@ -56,15 +59,15 @@ type Options struct {
 	// LicenseStatuses classifies board status words (LICENSE_STATUS_WORDS);
 	// the zero value is the default table.
 	LicenseStatuses licenses.StatusTable
-	// LicenseTimeout bounds one state endpoint call. Default 5s.
+	// LicenseTimeout bounds one state endpoint call.
 	LicenseTimeout time.Duration
-	// SourceTimeout bounds one check's database queries. Default 5s.
+	// SourceTimeout bounds one check's database queries.
 	SourceTimeout time.Duration
-	// NPPESDeadline bounds a whole API lookup, retries included. Default 30s.
+	// NPPESDeadline bounds a whole API lookup, retries included.
 	NPPESDeadline time.Duration
-	// Concurrency is each check's semaphore capacity. Default 32.
+	// Concurrency is each check's semaphore capacity.
 	Concurrency int
-	// MaxWait bounds the wait for a check's permit. Default 10s.
+	// MaxWait bounds the wait for a check's permit.
 	MaxWait time.Duration
 	// Breaker tunes the per-state license endpoint breakers.
 	Breaker breaker.Settings
@@ -72,6 +75,16 @@ type Options struct {
 	HTTP *http.Client
 	// Now is the clock (tests pin it). Default time.Now.
 	Now func() time.Time
+}
+
+// Settings is the one place the service's check settings (CHECK_*,
+// SOURCE_QUERY_TIMEOUT, LICENSE_VERIFY_TIMEOUT, NPPES_*, BREAKER_*) become
+// Options; the caller adds the stores, the sources and the endpoints.
+func Settings(c config.Checks) Options {
+	return Options{LicenseTimeout: c.LicenseVerifyTimeout, SourceTimeout: c.SourceQueryTimeout,
+		// A whole registry lookup: every attempt plus backoff.
+		NPPESDeadline: time.Duration(c.NPPESRetries+1)*c.NPPESTimeout + 5*time.Second,
+		Concurrency:   c.CheckConcurrency, MaxWait: c.CheckMaxWait, Breaker: c.Breaker()}
 }
 
 // Engine runs and stores credentialing runs.
@@ -96,21 +109,6 @@ type Engine struct {
 // New builds an engine, registering its semaphores (check_<name>), the
 // license endpoint breakers (license_<state>) and its metrics in o.Metrics.
 func New(o Options) *Engine {
-	if o.LicenseTimeout <= 0 {
-		o.LicenseTimeout = 5 * time.Second
-	}
-	if o.SourceTimeout <= 0 {
-		o.SourceTimeout = 5 * time.Second
-	}
-	if o.NPPESDeadline <= 0 {
-		o.NPPESDeadline = 30 * time.Second
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 32
-	}
-	if o.MaxWait <= 0 {
-		o.MaxWait = 10 * time.Second
-	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}

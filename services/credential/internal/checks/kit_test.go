@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,10 +11,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/testdb"
+	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
 )
 
@@ -62,7 +65,18 @@ func date(s string) *providers.Date {
 	return &d
 }
 
+// engine builds an engine with the settings' defaults (their struct tags)
+// where o leaves a setting zero.
 func (k *kit) engine(o Options) *Engine {
+	d := Settings(config.Defaults().Checks)
+	o.LicenseTimeout = cmp.Or(o.LicenseTimeout, d.LicenseTimeout)
+	o.SourceTimeout = cmp.Or(o.SourceTimeout, d.SourceTimeout)
+	o.NPPESDeadline = cmp.Or(o.NPPESDeadline, d.NPPESDeadline)
+	o.Concurrency = cmp.Or(o.Concurrency, d.Concurrency)
+	o.MaxWait = cmp.Or(o.MaxWait, d.MaxWait)
+	if o.Breaker == (breaker.Settings{}) {
+		o.Breaker = d.Breaker
+	}
 	o.DB, o.Runs, o.Providers, o.Metrics, o.Log = k.pool, k.runs, k.store, k.reg, k.log
 	return New(o)
 }

@@ -58,18 +58,3 @@ func (b Batch) Validate() error {
 	}
 	return nil
 }
-
-// BatchPublic is the batch part of /health/concurrency's config (the lead
-// merges it into Config.Public).
-func (b Batch) BatchPublic() map[string]any {
-	return map[string]any{
-		"batch_job_timeout":        b.BatchJobTimeout.String(),
-		"batch_rescue_stuck_after": b.BatchRescueStuckAfter.String(),
-		"batch_snooze_base":        b.BatchSnoozeBase.String(),
-		"batch_snooze_max":         b.BatchSnoozeMax.String(),
-		"batch_max_attempts":       b.BatchMaxAttempts,
-		"batch_wait_max":           b.BatchWaitMax.String(),
-		"batch_workers_enabled":    b.BatchWorkersEnabled,
-		"batch_metrics_interval":   b.BatchMetricsInterval.String(),
-	}
-}

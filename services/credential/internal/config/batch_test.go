@@ -41,7 +41,7 @@ func TestBatchSettings(t *testing.T) {
 			t.Errorf("%v: error %v, want one naming %s", tc.env, err, tc.want)
 		}
 	}
-	if p := cfg.BatchPublic(); p["batch_max_attempts"] != 5 {
+	if p := cfg.Public(); p["batch_max_attempts"] != 5 {
 		t.Fatalf("public %v", p)
 	}
 }

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/provcred/credential/internal/sources/licenses"
+	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/config"
 )
 
@@ -24,7 +24,7 @@ type Checks struct {
 	NPPESRetries int `env:"NPPES_RETRIES" envDefault:"2"`
 	// LicenseVerifyURLs lists per-state license verification endpoints,
 	// "CA=https://...,NY=https://..."; states not listed use the imported roster.
-	LicenseVerifyURLs string `env:"LICENSE_VERIFY_URLS"`
+	LicenseVerifyURLs string `env:"LICENSE_VERIFY_URLS" secret:"true"`
 	// LicenseStatusWords adds to or changes the default status table
 	// (licenses.DefaultStatusWords, docs/verification.md): "Word=class,...",
 	// class one of active, expired, revoked, suspended, probation, inactive,
@@ -42,6 +42,22 @@ type Checks struct {
 	BreakerConsecutiveFailures uint32        `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5"`
 	BreakerOpenTimeout         time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"30s"`
 	BreakerHalfOpenRequests    uint32        `env:"BREAKER_HALF_OPEN_REQUESTS" envDefault:"1"`
+}
+
+// Breaker is the breaker of every remote source (state license endpoints,
+// the NPI Registry).
+func (c Checks) Breaker() breaker.Settings {
+	return breaker.Settings{ConsecutiveFailures: c.BreakerConsecutiveFailures, OpenTimeout: c.BreakerOpenTimeout,
+		HalfOpenRequests: c.BreakerHalfOpenRequests}
+}
+
+// Defaults is every setting at its struct-tag default (tests and benchmarks).
+func Defaults() Config {
+	c, err := config.Parse[Config](map[string]string{})
+	if err != nil {
+		panic(err) // the tags themselves are invalid: a programming error
+	}
+	return c
 }
 
 var stateCode = regexp.MustCompile(`^[A-Z]{2}$`)
@@ -129,27 +145,4 @@ func (c Checks) Validate() error {
 	return config.Positive("NPPES_TIMEOUT", c.NPPESTimeout, "LICENSE_VERIFY_TIMEOUT", c.LicenseVerifyTimeout,
 		"SOURCE_QUERY_TIMEOUT", c.SourceQueryTimeout, "CHECK_MAX_WAIT", c.CheckMaxWait,
 		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout)
-}
-
-// ChecksPublic is the source configuration shown in /health/concurrency
-// (URLs are public registry addresses, not secrets; states only for licenses).
-func (c Checks) ChecksPublic() map[string]any {
-	eps, _ := c.LicenseEndpoints()
-	states := make([]string, 0, len(eps))
-	for s := range eps {
-		states = append(states, s)
-	}
-	sort.Strings(states)
-	return map[string]any{
-		"nppes_mode":             c.NPPESMode,
-		"nppes_timeout":          c.NPPESTimeout.String(),
-		"nppes_retries":          c.NPPESRetries,
-		"license_verify_states":  states,
-		"source_query_timeout":   c.SourceQueryTimeout.String(),
-		"check_concurrency":      c.CheckConcurrency,
-		"breaker_failures":       c.BreakerConsecutiveFailures,
-		"breaker_open_timeout":   c.BreakerOpenTimeout.String(),
-		"license_verify_timeout": c.LicenseVerifyTimeout.String(),
-		"license_status_words":   c.LicenseStatusWords,
-	}
 }

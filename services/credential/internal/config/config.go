@@ -4,6 +4,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/provcred/platform/config"
 )
@@ -11,6 +13,7 @@ import (
 // Config of the credential service.
 type Config struct {
 	config.Base
+	config.Database
 	// Checks configures the verification sources (checks.go).
 	Checks
 	// Batch configures durable batch credentialing (batch.go).
@@ -30,6 +33,9 @@ type Config struct {
 // Validate checks values the types alone do not.
 func (c Config) Validate() error {
 	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if err := c.Database.Validate(); err != nil {
 		return err
 	}
 	if c.MaxConcurrentBatchRequests < 1 || c.MaxConcurrentBatchRequests > 1000 {
@@ -62,21 +68,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Public is the configuration shown in /health/concurrency (no secrets).
+// Public is the configuration shown in /health/concurrency: the settings
+// themselves (config.Public; LICENSE_VERIFY_URLS and DATABASE_URL are
+// secret) and what is derived from them.
 func (c Config) Public() map[string]any {
-	out := map[string]any{
-		"max_concurrent_batch_requests":  c.MaxConcurrentBatchRequests,
-		"max_concurrent_file_operations": c.MaxConcurrentFileOperations,
-		"batch_max_providers":            c.BatchMaxProviders,
-		"database_max_conns":             c.DatabaseMaxConns,
-		"body_limit_bytes":               c.BodyLimitBytes,
-		"roster_max_bytes":               c.RosterMaxBytes,
-		"request_timeout":                c.RequestTimeout.String(),
-	}
-	for _, part := range []map[string]any{c.ChecksPublic(), c.BatchPublic(), c.WebhooksPublic(), c.ImportsPublic()} {
-		for k, v := range part {
-			out[k] = v
-		}
-	}
+	out := config.Public(c)
+	eps, _ := c.LicenseEndpoints()
+	out["license_verify_states"] = slices.Sorted(maps.Keys(eps))
+	out["webhook_max_attempts"] = c.MaxAttempts()
 	return out
 }

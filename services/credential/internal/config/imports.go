@@ -17,8 +17,3 @@ func (c Imports) Validate() error {
 	}
 	return nil
 }
-
-// ImportsPublic is the import settings' part of /health/concurrency's config.
-func (c Imports) ImportsPublic() map[string]any {
-	return map[string]any{"import_shrink_min_ratio": c.ImportShrinkMinRatio}
-}

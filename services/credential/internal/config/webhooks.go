@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/provcred/platform/config"
@@ -151,39 +149,4 @@ func (w Webhooks) MaxAttempts() int {
 		n++
 	}
 	return n
-}
-
-// WebhooksPublic is the webhook part of /health/concurrency's config.
-func (w Webhooks) WebhooksPublic() map[string]any {
-	return map[string]any{
-		"webhook_allow_private":   w.WebhookAllowPrivate,
-		"webhook_timeout":         w.WebhookTimeout.String(),
-		"webhook_retry_base":      w.WebhookRetryBase.String(),
-		"webhook_retry_max_delay": w.WebhookRetryMaxDelay.String(),
-		"webhook_retry_for":       w.WebhookRetryFor.String(),
-		"webhook_max_attempts":    w.MaxAttempts(),
-		"webhook_disable_after":   w.WebhookDisableAfter.String(),
-		"webhook_max_concurrent":  w.WebhookMaxConcurrent,
-		"webhook_relay_interval":  w.WebhookRelayInterval.String(),
-		"event_link_base_url":     w.EventLinkBaseURL,
-		"event_retention":         w.EventRetention.String(),
-		"expirables_run_at":       w.ExpirablesRunAt + " UTC",
-		"license_expiry_windows":  sortedDesc(w.LicenseExpiryWindows),
-		"recredential_windows":    sortedDesc(w.RecredentialWindows),
-		"verification_max_age":    w.VerificationMaxAge.String(),
-	}
-}
-
-func sortedDesc(ws []int) string {
-	s := slices.Clone(ws)
-	slices.Sort(s)
-	slices.Reverse(s)
-	out := ""
-	for i, d := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += strconv.Itoa(d)
-	}
-	return out
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +108,18 @@ func TestRetrySchedule(t *testing.T) {
 		t.Errorf("%d attempts are more than needed", n)
 	}
 	t.Logf("default schedule: %d attempts over %s to %s", n, least.Round(time.Minute), most.Round(time.Minute))
+}
+
+func sortedDesc(ws []int) string {
+	s := slices.Clone(ws)
+	slices.Sort(s)
+	slices.Reverse(s)
+	out := ""
+	for i, d := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += strconv.Itoa(d)
+	}
+	return out
 }

@@ -1,6 +1,5 @@
 // Package config holds the gateway's settings, parsed once from the
-// environment. The gateway has no database: DATABASE_URL and friends from
-// config.Base are ignored.
+// environment. The gateway has no database, so no DATABASE_* settings.
 package config
 
 import (
@@ -47,8 +46,8 @@ type Config struct {
 
 	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
 
-	APIKeys     string `env:"API_KEYS"`
-	APIKeysFile string `env:"API_KEYS_FILE"`
+	APIKeys     string `env:"API_KEYS" secret:"true"`
+	APIKeysFile string `env:"API_KEYS_FILE" secret:"true"`
 
 	BreakerFailures    uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
@@ -64,7 +63,6 @@ type Config struct {
 // Validate checks every value and fills the parsed fields. Errors name the
 // variable so an operator can fix the deployment from the message alone.
 func (c *Config) Validate() error {
-	// Base's own checks, minus the database ones the gateway does not use.
 	c.Base.HTTPAddr = c.HTTPAddr
 	if err := c.Base.Validate(); err != nil {
 		return err
@@ -154,23 +152,16 @@ func (c *Config) Timeout(upstream string) time.Duration {
 	return d
 }
 
-// Public is the effective configuration shown in /health/concurrency: no
-// keys, no hashes.
+// Public is the effective configuration shown in /health/concurrency: the
+// settings (config.Public; keys, key files and Redis addresses are secret)
+// and what they come to: each upstream's timeout, how many proxies and keys.
 func (c *Config) Public() map[string]any {
-	out := map[string]any{
-		"max_concurrent_connections":     c.MaxConcurrentConnections,
-		"rate_limit_requests_per_minute": c.RateLimitRequestsPerMinute,
-		"rate_limit_burst":               c.RateLimitBurst,
-		"upstream_timeout":               c.UpstreamTimeout.String(),
-		"credential_timeout":             c.Timeout("credential").String(),
-		"stats_timeout":                  c.Timeout("stats").String(),
-		"chat_timeout":                   c.Timeout("chat").String(),
-		"import_timeout":                 c.ImportTimeout.String(),
-		"breaker_failures":               c.BreakerFailures,
-		"breaker_open_timeout":           c.BreakerOpenTimeout.String(),
-		"trusted_proxies":                len(c.Proxies),
-		"api_keys":                       len(c.Keys),
+	out := config.Public(c)
+	for _, u := range []string{"credential", "stats", "chat"} {
+		out[u+"_timeout"] = c.Timeout(u).String()
 	}
+	out["trusted_proxies"] = len(c.Proxies)
+	out["api_keys"] = len(c.Keys)
 	c.rateLimitPublic(out)
 	return out
 }

@@ -29,11 +29,11 @@ type RateLimit struct {
 	// Redis limiter's fallback).
 	RateLimitMaxKeys int `env:"RATE_LIMIT_MAX_KEYS" envDefault:"100000"`
 
-	RedisURL        string   `env:"REDIS_URL"`
-	RedisAddrs      []string `env:"REDIS_ADDRS" envSeparator:","`
-	RedisMasterName string   `env:"REDIS_MASTER_NAME"`
-	RedisUsername   string   `env:"REDIS_USERNAME"`
-	RedisPassword   string   `env:"REDIS_PASSWORD"`
+	RedisURL        string   `env:"REDIS_URL" secret:"true"`
+	RedisAddrs      []string `env:"REDIS_ADDRS" envSeparator:"," secret:"true"`
+	RedisMasterName string   `env:"REDIS_MASTER_NAME" secret:"true"`
+	RedisUsername   string   `env:"REDIS_USERNAME" secret:"true"`
+	RedisPassword   string   `env:"REDIS_PASSWORD" secret:"true"`
 
 	RateLimitKeyPrefix    string        `env:"RATE_LIMIT_KEY_PREFIX" envDefault:"provcred:rl:"`
 	RateLimitRedisTimeout time.Duration `env:"RATE_LIMIT_REDIS_TIMEOUT" envDefault:"25ms"`
@@ -109,8 +109,9 @@ func (c *RateLimit) validateRateLimit() error {
 	return nil
 }
 
-// rateLimitPublic is the limiter's part of the public configuration: the
-// policies and modes, never an address or a password.
+// rateLimitPublic adds what the limiter's settings come to (the parsed
+// policies, the backend) to the public configuration; the REDIS_* settings
+// are secret (addresses and credentials).
 func (c *RateLimit) rateLimitPublic(out map[string]any) {
 	backend := "local"
 	if c.Redis != nil {
@@ -122,9 +123,6 @@ func (c *RateLimit) rateLimitPublic(out map[string]any) {
 	}
 	out["rate_limit_policies"] = pol
 	out["rate_limit_backend"] = backend
-	out["rate_limit_failure_mode"] = c.RateLimitFailureMode
-	out["rate_limit_redis_timeout"] = c.RateLimitRedisTimeout.String()
-	out["rate_limit_replicas"] = c.RateLimitReplicas
 }
 
 func positive(pairs ...any) error {

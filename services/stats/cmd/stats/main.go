@@ -19,7 +19,7 @@ func main() { service.Main("stats", run) }
 
 func run(ctx context.Context) error {
 	cfg := config.MustLoad[statscfg.Config]()
-	deps, err := service.Init(ctx, "stats", cfg.Base, &service.Database{
+	deps, err := service.Init(ctx, "stats", cfg.Base, &service.Database{Config: cfg.Database,
 		Schema: cfg.ReportingSchema, SearchPath: cfg.ReportingSchema, URL: cfg.ReplicaURL,
 	})
 	if err != nil {

@@ -11,9 +11,10 @@ import (
 // Config of the stats service.
 type Config struct {
 	config.Base
+	config.Database
 	// ReplicaURL points at a read replica; reports never load the primary.
-	// Empty means DATABASE_URL.
-	ReplicaURL string `env:"STATS_DATABASE_URL"`
+	// Empty means DATABASE_URL. It may hold a password.
+	ReplicaURL string `env:"STATS_DATABASE_URL" secret:"true"`
 	// ReportingSchema holds the credential service's reporting views, the
 	// only relations the stats service reads (docs/reporting.md).
 	ReportingSchema string `env:"REPORTING_SCHEMA" envDefault:"reporting"`
@@ -29,6 +30,9 @@ type Config struct {
 // Validate checks the settings.
 func (c Config) Validate() error {
 	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if err := c.Database.Validate(); err != nil {
 		return err
 	}
 	if err := config.Positive("STATS_STATEMENT_TIMEOUT", c.StatementTimeout); err != nil {
@@ -49,9 +53,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Public is the configuration shown in /health/concurrency.
+// Public is the configuration shown in /health/concurrency: the settings
+// (config.Public) and whether a read replica is set.
 func (c Config) Public() map[string]any {
-	return map[string]any{"read_replica": c.ReplicaURL != "", "reporting_schema": c.ReportingSchema,
-		"database_max_conns": c.DatabaseMaxConns, "statement_timeout": c.StatementTimeout.String(),
-		"cache_ttl": c.CacheTTL.String(), "cache_max_entries": c.CacheMaxEntries}
+	out := config.Public(c)
+	out["read_replica"] = c.ReplicaURL != ""
+	return out
 }

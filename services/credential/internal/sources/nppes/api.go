@@ -50,7 +50,8 @@ func (e *APIError) Error() string {
 type ClientOptions struct {
 	// AttemptTimeout bounds one HTTP attempt. Default 5s.
 	AttemptTimeout time.Duration
-	// Retries after the first attempt, only on timeouts and 5xx. Default 2.
+	// Retries after the first attempt, only on timeouts and 5xx (as given:
+	// 0 is none; NPPES_RETRIES).
 	Retries int
 	// Backoff before the first retry, doubled for each next one. Default 200ms.
 	Backoff time.Duration
@@ -85,12 +86,6 @@ type Client struct {
 func NewClient(base string, reg *metrics.Registry, o ClientOptions) *Client {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 5 * time.Second
-	}
-	if o.Retries == 0 {
-		o.Retries = 2
-	}
-	if o.Retries < 0 {
-		o.Retries = 0
 	}
 	if o.Backoff <= 0 {
 		o.Backoff = 200 * time.Millisecond
