@@ -8,6 +8,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,6 +118,20 @@ func New(o Options) *Server {
 		IdleTimeout:           90 * time.Second,
 	})
 	s.App = app
+	// Fiber answers a method it does not know (BREW, or garbage) with a
+	// plain-text 400 before any middleware runs; every error is JSON.
+	known := map[string]bool{}
+	for _, m := range app.Config().RequestMethods {
+		known[m] = true
+	}
+	route := app.Server().Handler
+	app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		if !known[string(ctx.Method())] {
+			s.unknownMethod(ctx)
+			return
+		}
+		route(ctx)
+	}
 	// Responses written once the drain has begun say Connection: close
 	// (fasthttp's own flag covers those finished inside Shutdown; the
 	// middleware below, those of requests that began before it).
@@ -181,6 +196,28 @@ func New(o Options) *Server {
 	}
 	app.Get("/metrics", adaptor.HTTPHandler(o.Metrics.Handler()))
 	return s
+}
+
+// errUnknownMethod is the answer to a method no route can have.
+var errUnknownMethod = apierr.BadRequest("bad_request",
+	"Unknown HTTP method: use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.")
+
+// unknownMethod answers a request whose method Fiber does not know, outside
+// the middleware (Fiber refuses such a request before running any).
+func (s *Server) unknownMethod(ctx *fasthttp.RequestCtx) {
+	body, _ := json.Marshal(errUnknownMethod)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(errUnknownMethod.Status)
+	ctx.SetContentType(fiber.MIMEApplicationJSON)
+	ctx.SetBody(body)
+	// A body the method may carry is not one anything here can frame.
+	ctx.SetConnectionClose()
+	m := ctx.Method()
+	if len(m) > 16 {
+		m = m[:16]
+	}
+	s.opts.Logger.Info("request rejected", "route", "unmatched", "method", fmt.Sprintf("%q", m),
+		"status", errUnknownMethod.Status, "code", errUnknownMethod.Code)
 }
 
 // limitUnstreamedBodies buffers, up to BodyLimit, the body of any request

@@ -118,6 +118,49 @@ func TestBodyTooLargeOverTheWire(t *testing.T) {
 	}
 }
 
+// TestUnknownMethodIsJSON: Fiber answers a method it does not know before
+// any middleware, in plain text; the answer must be the JSON every error is.
+func TestUnknownMethodIsJSON(t *testing.T) {
+	var logs bytes.Buffer
+	s := newTestServer(t, &logs, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.App.Listener(ln) }()
+	t.Cleanup(func() { _ = s.App.Shutdown() })
+	base := "http://" + ln.Addr().String()
+	for _, tt := range []struct{ method, path string }{
+		{"BREW", "/livez"},
+		{"PROPFIND", "/echo"},
+		{"get", "/livez"}, // methods are case-sensitive (RFC 9110)
+		{"X-" + strings.Repeat("A", 300), "/nope"},
+	} {
+		t.Run(tt.method[:min(len(tt.method), 10)], func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("%s: body is not JSON: %v", tt.method, err)
+			}
+			if resp.StatusCode != 400 || body["code"] != "bad_request" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("%s: got %d %s %v", tt.method, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		})
+	}
+	// Known methods still route.
+	if resp, err := http.Get(base + "/livez"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /livez: %v %v", resp, err)
+	}
+}
+
 func TestHealthEndpoints(t *testing.T) {
 	var logs bytes.Buffer
 	dbUp := true

@@ -5,11 +5,8 @@
 package chat
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -25,6 +22,7 @@ import (
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/chat/internal/tools"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/jsonbody"
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
@@ -68,11 +66,14 @@ func (h *Handler) Routes(r fiber.Router) { r.Post("/chat", h.chat) }
 
 // Parse validates a request body; it is the only parser of outside input here.
 func Parse(body []byte, maxChars int) (*Request, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var req Request
-	// One object and nothing after it: trailing text means a broken client.
-	if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
+	// One object and nothing after it, no key twice: the platform's strict
+	// decoder. Its 400s say what was wrong (a duplicated key by name); every
+	// other refusal keeps this service's one answer.
+	if err := jsonbody.Decode(body, &req); err != nil {
+		if e, ok := apierr.As(err); ok && e.Code == "invalid_json" && strings.HasPrefix(e.Detail, "duplicate key") {
+			return nil, e
+		}
 		return nil, apierr.BadRequest("invalid_json", "the body must be a JSON object {\"message\": \"...\", \"conversation_id\": \"...\"}")
 	}
 	// Both strings are stored in PostgreSQL text columns, which refuse NUL;

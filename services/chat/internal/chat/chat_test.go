@@ -40,6 +40,8 @@ func TestParse(t *testing.T) {
 		{"not json", `hello`, "invalid_json", ""},
 		{"wrong type", `{"message":5}`, "invalid_json", ""},
 		{"trailing text", `{"message":"x"} {"message":"y"}`, "invalid_json", ""},
+		{"duplicate key", `{"message":"x","conversation_id":"mine","conversation_id":"theirs"}`, "invalid_json", ""},
+		{"duplicate key in other case", `{"message":"x","Message":"y"}`, "invalid_json", ""},
 		{"NUL in message", `{"message":"a\u0000b"}`, "validation_failed", "message"},
 		{"NUL in conversation id", `{"message":"x","conversation_id":"c\u0000"}`, "validation_failed", "conversation_id"},
 		{"newline in conversation id", `{"message":"x","conversation_id":"c\n1"}`, "validation_failed", "conversation_id"},

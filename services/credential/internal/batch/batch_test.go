@@ -375,6 +375,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"duplicates do not count to the limit", "POST", "/batch-credential", "application/json", idsBody("prov_000", "b", "c", "prov_000", "b"), 202, ""},
 		{"malformed", "POST", "/batch-credential", "application/json", `{"provider_ids":[`, 400, "invalid_json"},
 		{"empty body", "POST", "/batch-credential", "application/json", ``, 400, "invalid_json"},
+		{"duplicate key", "POST", "/batch-credential", "application/json", `{"provider_ids":["a"],"provider_ids":["b"]}`, 400, "invalid_json"},
 		{"wrong type", "POST", "/batch-credential", "application/xml", `<x/>`, 415, "unsupported_media_type"},
 		{"bad wait", "POST", "/batch-credential?wait=soon", "application/json", idsBody("a"), 422, "validation_failed"},
 		{"negative wait", "POST", "/batch-credential?wait=-1s", "application/json", idsBody("a"), 422, "validation_failed"},

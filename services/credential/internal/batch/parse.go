@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/jsonbody"
 )
 
 // maxIDLength bounds one provider id (ids are `provider_001` style or UUIDs).
@@ -28,27 +27,19 @@ func ParseIDs(body []byte, maxProviders int) (ids []string, dups int, err error)
 	var in struct {
 		ProviderIDs []json.RawMessage `json:"provider_ids"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil, 0, apierr.BadRequest("invalid_json", `the body is empty; send {"provider_ids":[...]} or a CSV roster (Content-Type: text/csv)`)
-		case errors.As(err, &syn):
-			return nil, 0, apierr.BadRequest("invalid_json", fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
-		case errors.As(err, &typ):
-			return nil, 0, apierr.Invalid("provider_ids", "must be a JSON array of provider id strings")
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return nil, 0, apierr.Invalid(field, "is not a known field (send provider_ids)")
-		default:
-			return nil, 0, apierr.BadRequest("invalid_json", "the body is not valid JSON")
-		}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, 0, apierr.BadRequest("invalid_json", `the body is empty; send {"provider_ids":[...]} or a CSV roster (Content-Type: text/csv)`)
 	}
-	if dec.More() {
-		return nil, 0, apierr.BadRequest("invalid_json", "the body must hold one JSON object")
+	if err := jsonbody.Decode(body, &in); err != nil {
+		// A body of another JSON type (an array of ids) has long been a
+		// 422 about provider_ids here; only the body's syntax is a 400.
+		if e, ok := apierr.As(err); ok && (e.Field == "provider_ids" || e.Detail == jsonbody.NotAnObject) {
+			return nil, 0, apierr.Invalid("provider_ids", "must be a JSON array of provider id strings")
+		}
+		if e, ok := apierr.As(err); ok && e.Field != "" {
+			return nil, 0, apierr.Invalid(e.Field, "is not a known field (send provider_ids)")
+		}
+		return nil, 0, err
 	}
 	if len(in.ProviderIDs) == 0 {
 		return nil, 0, apierr.Invalid("provider_ids", "must list at least one provider id")

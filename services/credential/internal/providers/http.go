@@ -1,12 +1,7 @@
 package providers
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"time"
 
@@ -15,6 +10,7 @@ import (
 	"github.com/provcred/credential/internal/reqtext"
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/domain"
+	"github.com/provcred/platform/jsonbody"
 	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/server"
 )
@@ -49,9 +45,10 @@ func ActorOf(c *fiber.Ctx) Actor { return Actor{ID: server.Actor(c), RequestID: 
 // c.Body() would read such a stream whole, however large.
 const maxJSONBody = 1 << 20
 
-// DecodeJSON reads a JSON body strictly (whatever the Content-Type says:
-// curl's default form type is a common slip, and the body tells): unknown fields are rejected (422
-// naming the field), an SSN most firmly, and syntax errors are 400s.
+// DecodeJSON reads a JSON body strictly with platform/jsonbody (whatever the
+// Content-Type says: curl's default form type is a common slip, and the body
+// tells): unknown fields are 422s naming the field, an SSN most firmly;
+// syntax errors and duplicated keys are 400s.
 func DecodeJSON(c *fiber.Ctx, v any) error {
 	body, err := io.ReadAll(io.LimitReader(server.BodyStream(c), maxJSONBody+1))
 	if err != nil {
@@ -61,58 +58,13 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 		c.Context().SetConnectionClose() // the rest of the body is unread
 		return apierr.Newf(fiber.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxJSONBody)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	if err == nil {
-		if dec.More() {
-			return apierr.BadRequest("invalid_json", "the body must hold one JSON object")
+	err = jsonbody.Decode(body, v)
+	if e, ok := apierr.As(err); ok && e.Field != "" && e.Code == "validation_failed" && strings.HasSuffix(e.Detail, "is not a known field") {
+		if f := strings.ToLower(e.Field); strings.Contains(f, "ssn") || strings.Contains(f, "social_security") {
+			return apierr.Invalid(e.Field, "is refused: the platform never stores Social Security numbers")
 		}
-		return nil
 	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return apierr.BadRequest("invalid_json", "the JSON body ends too early")
-	case errors.Is(err, io.EOF):
-		return apierr.BadRequest("invalid_json", "the body is empty; send a JSON object")
-	case errors.As(err, &syn):
-		return apierr.BadRequest("invalid_json", fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
-	case errors.As(err, &typ) && typ.Field == "":
-		// The body itself has the wrong type (an array, a string...).
-		return apierr.BadRequest("invalid_json", "the body must be one JSON object")
-	case errors.As(err, &typ):
-		return apierr.Invalid(typ.Field, "must be a JSON "+jsonType(typ.Type))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		if strings.Contains(strings.ToLower(field), "ssn") || strings.Contains(strings.ToLower(field), "social_security") {
-			return apierr.Invalid(field, "is refused: the platform never stores Social Security numbers")
-		}
-		return apierr.Invalid(field, "is not a known field")
-	default:
-		// Field-level errors from custom types (dates) carry no field name from
-		// encoding/json; the message says what was wrong.
-		return apierr.New(fiber.StatusUnprocessableEntity, "validation_failed", err.Error())
-	}
-}
-
-// jsonType names a Go type as the JSON a client should send.
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Struct, reflect.Map:
-		return "object"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Pointer:
-		return jsonType(t.Elem())
-	default:
-		return "number"
-	}
+	return err
 }
 
 // input reads and validates a provider from the body.

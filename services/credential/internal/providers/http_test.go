@@ -152,6 +152,11 @@ func TestBadInputIs4xx(t *testing.T) {
 		{"two objects", `{} {}`, 400, "invalid_json", ""},
 		{"array body", `[]`, 400, "invalid_json", ""},
 		{"string body", `"x"`, 400, "invalid_json", ""},
+		// encoding/json alone keeps the last of two keys (ignoring case):
+		// what a reviewer or WAF read would not be what is stored.
+		{"duplicate key", `{"npi":"1234567893","first_name":"A","last_name":"B","last_name":"C"}`, 400, "invalid_json", ""},
+		{"duplicate key in other case", `{"npi":"1234567893","first_name":"A","last_name":"B","LAST_NAME":"C"}`, 400, "invalid_json", ""},
+		{"duplicate key in a license", `{"npi":"1234567893","first_name":"A","last_name":"B","licenses":[{"state":"CA","number":"1","state":"NY"}]}`, 400, "invalid_json", ""},
 		{"licenses not a list", `{"npi":"1234567893","first_name":"A","last_name":"B","licenses":{}}`, 422, "validation_failed", "licenses"},
 		{"wrong type", `{"npi":1234567893}`, 422, "validation_failed", "npi"},
 		{"unknown field", `{"npi":"1234567893","first_name":"A","last_name":"B","nickname":"x"}`, 422, "validation_failed", "nickname"},
@@ -173,6 +178,9 @@ func TestBadInputIs4xx(t *testing.T) {
 	}
 	// Details speak JSON, not Go type names.
 	if _, body := a.do("POST", "/providers", `{"licenses":{}}`); body["detail"] != "licenses: must be a JSON array" {
+		t.Errorf("detail %q", body["detail"])
+	}
+	if _, body := a.do("POST", "/providers", `{"npi":"1234567893","npi":"1"}`); body["detail"] != `duplicate key "npi" in the body (keys are compared ignoring case)` {
 		t.Errorf("detail %q", body["detail"])
 	}
 	if st, body := a.do("GET", "/providers", ""); st != 200 || len(body["items"].([]any)) != 0 {

@@ -874,6 +874,21 @@ func TestMethodNotAllowed(t *testing.T) {
 	}
 }
 
+// TestUnknownMethod: a method Fiber does not know is a JSON 400 at the
+// gateway too, and never reaches a service.
+func TestUnknownMethod(t *testing.T) {
+	e := start(t, nil, Deps{})
+	for _, m := range []string{"BREW", "PROPFIND", "get"} {
+		r := e.do(m, "/providers", e.keys.admin, nil, nil)
+		if r.status != 400 || r.body["code"] != "bad_request" || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%s /providers: %d %s %s", m, r.status, r.header.Get("Content-Type"), r.raw)
+		}
+	}
+	if e.credential.lastReq() != nil {
+		t.Fatal("an unknown method reached the credential service")
+	}
+}
+
 func TestImportLimitIsTheClientsFault(t *testing.T) {
 	e := start(t, map[string]string{"IMPORT_BODY_LIMIT_BYTES": "1048576", "BREAKER_FAILURES": "1"}, Deps{})
 	e.credential.set(func(w http.ResponseWriter, r *http.Request) {
