@@ -22,8 +22,8 @@ import (
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/chat/internal/tools"
 	"github.com/provcred/platform/apierr"
-	"github.com/provcred/platform/jsonbody"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/jsonbody"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
 )
