@@ -104,6 +104,17 @@ func Connect(ctx context.Context, o Options) (*pgxpool.Pool, error) {
 	}
 }
 
+// Embedded is a service's migrations folder inside its embedded files
+// (//go:embed migrations/*.sql), as Migrate reads it: the one way every
+// service hands over its migrations.
+func Embedded(files fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(err) // the embed pattern names the folder: a programming error
+	}
+	return sub
+}
+
 // Migrate applies, in name order, every *.sql file of migrations not yet
 // applied in schema. Each file runs in its own transaction; a transaction
 // advisory lock makes replicas that start together apply them once.

@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -73,5 +74,15 @@ func TestConnectGivesUp(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("took %s", time.Since(start))
+	}
+}
+
+// Embedded hands Migrate the folder's files by their own names.
+func TestEmbedded(t *testing.T) {
+	t.Parallel()
+	files := fstest.MapFS{"migrations/0001_a.sql": {Data: []byte("SELECT 1")}, "other.txt": {}}
+	got, err := fs.Glob(Embedded(files, "migrations"), "*.sql")
+	if err != nil || len(got) != 1 || got[0] != "0001_a.sql" {
+		t.Fatalf("%v %v", got, err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/provcred/platform/text"
 )
 
 // PgxTracer makes a client span per SQL statement, child of the request's
@@ -20,7 +22,7 @@ func NewPgxTracer(tp trace.TracerProvider) *PgxTracer {
 
 func (t *PgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	ctx, _ = t.tracer.Start(ctx, "sql", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system", "postgresql"), attribute.String("db.statement", truncate(data.SQL, 2000))))
+		trace.WithAttributes(attribute.String("db.system", "postgresql"), attribute.String("db.statement", text.Clip(data.SQL, 2000))))
 	return ctx
 }
 
@@ -44,11 +46,4 @@ func (t *PgxTracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, data pgx.
 		span.SetStatus(codes.Error, data.Err.Error())
 	}
 	span.End()
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

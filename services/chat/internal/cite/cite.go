@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/google/uuid"
 )
 
 // Citation types.
@@ -129,7 +131,7 @@ func mentioned(text string, mentions []string) bool {
 // norm folds UUIDs to lower case (PostgreSQL prints them so; a model may
 // not); every other id is compared as written.
 func norm(id string) string {
-	if uuidRe.MatchString(id) && len(id) == 36 {
+	if _, err := uuid.Parse(id); err == nil && len(id) == 36 {
 		return strings.ToLower(id)
 	}
 	return id

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/chat/internal/llm"
+	"github.com/provcred/platform/database"
 )
 
 // Schema is the chat service's own schema.
@@ -27,13 +28,7 @@ const Schema = "chat"
 var migrations embed.FS
 
 // Migrations returns the embedded migration files.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the folder
-	}
-	return sub
-}
+func Migrations() fs.FS { return database.Embedded(migrations, "migrations") }
 
 // ErrNotFound is a conversation that does not exist for this key (it never
 // did, it was purged, or another key holds it: the caller cannot tell).

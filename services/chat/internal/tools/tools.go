@@ -24,6 +24,7 @@ import (
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/text"
 )
 
 // Options configure a Kit.
@@ -98,7 +99,7 @@ func (s *Set) Call(ctx context.Context, name, args string) string {
 	t, ok := byName[name]
 	if !ok {
 		s.kit.calls.WithLabelValues("unknown", outcomeUnknown).Inc()
-		return errorResult(outcomeUnknown, "there is no tool called "+strconv.Quote(truncate(name, 64)))
+		return errorResult(outcomeUnknown, "there is no tool called "+strconv.Quote(text.Clip(name, 64)))
 	}
 	if !may(s.caller.Role, t.role) {
 		s.kit.calls.WithLabelValues(name, outcomeRefused).Inc()
@@ -638,15 +639,3 @@ func identifiers(v any) []string {
 	walk(v)
 	return out
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -16,6 +16,7 @@ import (
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/text"
 )
 
 // checkNPPES: the NPI exists in the registry, is active (deactivated without
@@ -131,17 +132,10 @@ func describe(err error) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("answered HTTP %d", se.Code)
 	case errors.As(err, &ae):
-		return clip(ae.Error())
+		return text.Clip(ae.Error(), 160)
 	case errors.As(err, &ue):
 		return "connection failed"
 	default:
-		return clip(err.Error())
+		return text.Clip(err.Error(), 160)
 	}
-}
-
-func clip(s string) string {
-	if len(s) > 160 {
-		s = s[:160] + "…"
-	}
-	return s
 }

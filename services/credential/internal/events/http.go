@@ -11,6 +11,7 @@ import (
 
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/page"
+	"github.com/provcred/platform/text"
 )
 
 // Handler serves GET /events: published events, oldest first, for systems
@@ -46,7 +47,7 @@ func ParseFilter(types []string, providerID string) (Filter, error) {
 				continue
 			}
 			if !Known(one) {
-				return f, invalidParam("type", fmt.Sprintf("type: %q is not an event type (%s)", clip(one), strings.Join(Types, ", ")))
+				return f, invalidParam("type", fmt.Sprintf("type: %q is not an event type (%s)", text.Clip(one, 60), strings.Join(Types, ", ")))
 			}
 			f.Types = append(f.Types, one)
 		}
@@ -60,13 +61,6 @@ func ParseFilter(types []string, providerID string) (Filter, error) {
 
 func invalidParam(field, detail string) error {
 	return &apierr.Error{Status: fiber.StatusBadRequest, Code: "invalid_parameter", Detail: detail, Field: field}
-}
-
-func clip(s string) string {
-	if len(s) > 60 || !utf8.ValidString(s) {
-		return strings.ToValidUTF8(s[:min(len(s), 60)], "?") + "..."
-	}
-	return s
 }
 
 // Page is GET /events' answer. next_cursor is always set once any event

@@ -16,6 +16,7 @@ import (
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/server"
+	"github.com/provcred/platform/text"
 )
 
 // StoredHeaders are the request headers handlers pass to the database
@@ -45,7 +46,7 @@ func Check(c *fiber.Ctx) error {
 		}
 	})
 	if bad != "" {
-		return apierr.BadRequest("bad_request", fmt.Sprintf("query parameter %q must be valid UTF-8 without NUL characters", clip(bad)))
+		return apierr.BadRequest("bad_request", fmt.Sprintf("query parameter %q must be valid UTF-8 without NUL characters", text.Clip(bad, 40)))
 	}
 	for _, h := range StoredHeaders {
 		if !storable(c.Request().Header.Peek(h)) {
@@ -56,13 +57,6 @@ func Check(c *fiber.Ctx) error {
 }
 
 func storable(b []byte) bool { return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 }
-
-func clip(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
-	}
-	return s
-}
 
 // DecodeCursor is page.Decode for cursors carrying text: a forged cursor
 // whose JSON holds a NUL (`\u0000`) would reach PostgreSQL and fail there,

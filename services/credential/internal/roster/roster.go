@@ -21,6 +21,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/text"
 )
 
 // Columns is the documented column set, in the generator's order.
@@ -77,7 +78,7 @@ func Parse(r io.Reader, now time.Time, maxProviders, maxErrors int) (*Result, er
 			continue
 		}
 		if _, dup := col[name]; dup {
-			return nil, LineError{Line: 1, Reason: fmt.Sprintf("column %q appears twice in the header", sources.Clip(name))}
+			return nil, LineError{Line: 1, Reason: fmt.Sprintf("column %q appears twice in the header", text.Clip(name, 40))}
 		}
 		col[name] = i
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/provcred/platform/text"
 )
 
 // Reader streams a source file's rows: it implements pgx.CopyFromSource,
@@ -86,7 +88,7 @@ func plainASCII(s string) bool {
 
 func fieldName(names []string, i int) string {
 	if i < len(names) && names[i] != "" {
-		return fmt.Sprintf("column %q", Clip(names[i]))
+		return fmt.Sprintf("column %q", text.Clip(names[i], 40))
 	}
 	return fmt.Sprintf("field %d", i+1)
 }

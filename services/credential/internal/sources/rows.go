@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/provcred/credential/internal/names"
+	"github.com/provcred/platform/text"
 )
 
 // Format is one source's file format: how its header and rows map onto the
@@ -151,11 +152,11 @@ func NPI(s string) (any, error) {
 		return nil, nil
 	}
 	if len(s) != 10 {
-		return nil, fmt.Errorf("NPI %q is not 10 digits", Clip(s))
+		return nil, fmt.Errorf("NPI %q is not 10 digits", text.Clip(s, 40))
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return nil, fmt.Errorf("NPI %q is not 10 digits", Clip(s))
+			return nil, fmt.Errorf("NPI %q is not 10 digits", text.Clip(s, 40))
 		}
 	}
 	return s, nil
@@ -167,7 +168,7 @@ func DateYYYYMMDD(s string) (any, error) {
 		return nil, nil
 	}
 	if len(s) != 8 || !digits(s) {
-		return nil, fmt.Errorf("date %q is not YYYYMMDD", Clip(s))
+		return nil, fmt.Errorf("date %q is not YYYYMMDD", text.Clip(s, 40))
 	}
 	return date(s[0:4], s[4:6], s[6:8], s)
 }
@@ -181,7 +182,7 @@ func DateMDY(s string) (any, error) {
 	parts := strings.Split(s, "/")
 	if len(parts) != 3 || len(parts[0]) < 1 || len(parts[0]) > 2 || len(parts[1]) < 1 || len(parts[1]) > 2 ||
 		len(parts[2]) != 4 || !digits(parts[0]) || !digits(parts[1]) || !digits(parts[2]) {
-		return nil, fmt.Errorf("date %q is not MM/DD/YYYY", Clip(s))
+		return nil, fmt.Errorf("date %q is not MM/DD/YYYY", text.Clip(s, 40))
 	}
 	return date(parts[2], parts[0], parts[1], s)
 }
@@ -195,7 +196,7 @@ func DateISO(s string) (any, error) {
 		return DateMDY(s)
 	}
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' || !digits(s[0:4]) || !digits(s[5:7]) || !digits(s[8:10]) {
-		return nil, fmt.Errorf("date %q is not YYYY-MM-DD", Clip(s))
+		return nil, fmt.Errorf("date %q is not YYYY-MM-DD", text.Clip(s, 40))
 	}
 	return date(s[0:4], s[5:7], s[8:10], s)
 }
@@ -203,11 +204,11 @@ func DateISO(s string) (any, error) {
 func date(y, m, d, orig string) (any, error) {
 	yi, mi, di := atoi(y), atoi(m), atoi(d)
 	if yi < 1800 || yi > 2200 || mi < 1 || mi > 12 || di < 1 || di > 31 {
-		return nil, fmt.Errorf("date %q is out of range", Clip(orig))
+		return nil, fmt.Errorf("date %q is out of range", text.Clip(orig, 40))
 	}
 	t := time.Date(yi, time.Month(mi), di, 0, 0, 0, 0, time.UTC)
 	if t.Day() != di { // 02/30 rolled over into March
-		return nil, fmt.Errorf("date %q does not exist", Clip(orig))
+		return nil, fmt.Errorf("date %q does not exist", text.Clip(orig, 40))
 	}
 	return t, nil
 }
@@ -227,19 +228,6 @@ func atoi(s string) int {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n
-}
-
-// Clip keeps error messages short and bounded whatever a hostile file holds.
-func Clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // Encoder builds a row's record (the raw row as a JSON object, header name →

@@ -26,13 +26,7 @@ const Schema = "credential"
 var migrations embed.FS
 
 // Migrations returns the migration files, named NNNN_name.sql.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the folder exists
-	}
-	return sub
-}
+func Migrations() fs.FS { return database.Embedded(migrations, "migrations") }
 
 // Migrate applies the service's SQL migrations, then River's: the whole
 // schema a replica needs.

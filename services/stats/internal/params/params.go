@@ -18,6 +18,7 @@ import (
 
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/page"
+	"github.com/provcred/platform/text"
 )
 
 // MaxRange is the longest from..to a report covers.
@@ -87,7 +88,7 @@ func (q *Query) Enum(name, def string, values ...string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", Invalid(name, fmt.Sprintf("must be one of %s, got %q", strings.Join(values, ", "), clip(v)))
+	return "", Invalid(name, fmt.Sprintf("must be one of %s, got %q", strings.Join(values, ", "), text.Clip(v, 40)))
 }
 
 // Int reads name as a whole number in [min, max] (def when absent).
@@ -98,7 +99,7 @@ func (q *Query) Int(name string, def, min, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < min || n > max {
-		return 0, Invalid(name, fmt.Sprintf("must be a whole number from %d to %d, got %q", min, max, clip(v)))
+		return 0, Invalid(name, fmt.Sprintf("must be a whole number from %d to %d, got %q", min, max, text.Clip(v, 40)))
 	}
 	return n, nil
 }
@@ -126,11 +127,11 @@ func (q *Query) Location() (*time.Location, error) {
 	}
 	// "Local" would be the server's zone; names are short and never paths.
 	if v == "" || v == "Local" || len(v) > 64 || strings.Contains(v, "..") || strings.HasPrefix(v, "/") {
-		return nil, Invalid("tz", fmt.Sprintf("must be an IANA time zone name such as America/New_York, got %q", clip(v)))
+		return nil, Invalid("tz", fmt.Sprintf("must be an IANA time zone name such as America/New_York, got %q", text.Clip(v, 40)))
 	}
 	loc, err := time.LoadLocation(v)
 	if err != nil {
-		return nil, Invalid("tz", fmt.Sprintf("unknown time zone %q; use an IANA name such as America/New_York", clip(v)))
+		return nil, Invalid("tz", fmt.Sprintf("unknown time zone %q; use an IANA name such as America/New_York", text.Clip(v, 40)))
 	}
 	return loc, nil
 }
@@ -143,20 +144,7 @@ func (q *Query) Date(name string) (Date, bool, error) {
 	}
 	t, err := time.Parse(time.DateOnly, v)
 	if err != nil || t.Year() < 1972 || t.Year() > 2199 {
-		return Date{}, false, Invalid(name, fmt.Sprintf("must be a date YYYY-MM-DD from 1972 to 2199, got %q", clip(v)))
+		return Date{}, false, Invalid(name, fmt.Sprintf("must be a date YYYY-MM-DD from 1972 to 2199, got %q", text.Clip(v, 40)))
 	}
 	return Date{t}, true, nil
-}
-
-// clip keeps an echoed value short.
-func clip(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	for i := 40; i > 0; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i] + "…"
-		}
-	}
-	return ""
 }

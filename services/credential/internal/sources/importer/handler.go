@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/semaphore"
 	"github.com/provcred/platform/server"
+	"github.com/provcred/platform/text"
 )
 
 // Handler serves the admin import endpoints. Admin-only access is enforced
@@ -54,7 +56,7 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 	source := c.Params("source")
 	if !sources.Known(source) {
 		return apierr.Newf(http.StatusBadRequest, "unknown_source",
-			"source %q is not one of %s", clip(source), strings.Join(sources.Names, ", "))
+			"source %q is not one of %s", text.Clip(source, 40), strings.Join(sources.Names, ", "))
 	}
 	if !csvMediaType(c.Get(fiber.HeaderContentType)) {
 		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type",
@@ -62,7 +64,7 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 	}
 	req := Request{
 		Source:    source,
-		FileName:  firstNonEmpty(c.Query("file_name"), c.Get("X-File-Name"), source+".csv"),
+		FileName:  cmp.Or(c.Query("file_name"), c.Get("X-File-Name"), source+".csv"),
 		Kind:      c.Query("kind"),
 		Actor:     server.Actor(c),
 		RequestID: server.RequestID(c),
@@ -134,7 +136,7 @@ type listCursor struct {
 func (h *Handler) list(c *fiber.Ctx) error {
 	source := c.Query("source")
 	if source != "" && !sources.Known(source) {
-		return apierr.Newf(http.StatusBadRequest, "unknown_source", "source %q is unknown", clip(source))
+		return apierr.Newf(http.StatusBadRequest, "unknown_source", "source %q is unknown", text.Clip(source, 40))
 	}
 	limit, err := page.Limit(c)
 	if err != nil {
@@ -183,20 +185,4 @@ func csvMediaType(ctype string) bool {
 		return true
 	}
 	return false
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/sources/sam"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/text"
 )
 
 // Errors an Import returns besides *sources.LineError (the file was
@@ -75,7 +76,7 @@ type KindError struct {
 
 func (e *KindError) Error() string {
 	return fmt.Sprintf("the file name %q is a %s file, but the upload says kind=%s; rename the file or send the kind it is",
-		sources.Clip(e.Name), e.Named, e.Requested)
+		text.Clip(e.Name, 40), e.Named, e.Requested)
 }
 
 // Formats returns the file format of every source.
@@ -241,7 +242,7 @@ func scanRecord(row pgx.Row) (*Record, error) {
 // than the request is a *KindError.
 func ResolveKind(f sources.Format, requested, name string) (string, error) {
 	if requested != "" && !slices.Contains(sources.KindsOf(f), requested) {
-		return "", fmt.Errorf("kind %q is not one of %s for %s", sources.Clip(requested),
+		return "", fmt.Errorf("kind %q is not one of %s for %s", text.Clip(requested, 40),
 			strings.Join(sources.KindsOf(f), ", "), f.Source())
 	}
 	named := ""

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/platform/text"
 )
 
 // Columns is the roster header the generator writes.
@@ -83,7 +84,7 @@ func (p *Parser) Parse(row sources.Row, dst []any) error {
 	f := func(i int) string { return sources.Field(rec, i) }
 	state := strings.ToUpper(f(p.state))
 	if len(state) != 2 || state[0] < 'A' || state[0] > 'Z' || state[1] < 'A' || state[1] > 'Z' {
-		return fmt.Errorf("state %q is not a two-letter code", sources.Clip(f(p.state)))
+		return fmt.Errorf("state %q is not a two-letter code", text.Clip(f(p.state), 40))
 	}
 	number := f(p.number)
 	key := NumberKey(number)

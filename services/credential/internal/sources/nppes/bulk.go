@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/provcred/credential/internal/sources"
+	"github.com/provcred/platform/text"
 )
 
 // Bulk file column names (the dissemination file's header spells them so).
@@ -154,7 +155,7 @@ func (p *BulkParser) Parse(row sources.Row, dst []any) error {
 	case "1", "2":
 		entity = e
 	default:
-		return fmt.Errorf("Entity Type Code %q is not 1 or 2", sources.Clip(e))
+		return fmt.Errorf("Entity Type Code %q is not 1 or 2", text.Clip(e, 40))
 	}
 	if err := sources.Keys(ColLastName, f(p.last), ColFirstName, f(p.first)); err != nil {
 		return err
