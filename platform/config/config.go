@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/provcred/platform/internalauth"
 )
 
 // Base holds the settings every service shares. Services embed it.
 type Base struct {
-	// HTTPAddr is where the service listens, e.g. ":8001".
-	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// HTTPAddr is where the service listens. Loopback by default: outside
+	// Kubernetes (whose chart sets ":8080") only the gateway on the same
+	// host should reach a service.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	// HTTPReusePort listens with SO_REUSEPORT, so a restart on one host can
 	// start the new process on HTTP_ADDR before the old one drains.
 	HTTPReusePort bool `env:"HTTP_REUSE_PORT" envDefault:"false"`
@@ -33,6 +37,25 @@ type Base struct {
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 	// MaxConcurrentFileOperations bounds imports and exports at once.
 	MaxConcurrentFileOperations int `env:"MAX_CONCURRENT_FILE_OPERATIONS" envDefault:"50"`
+
+	// InternalAuthKeys are the shared secrets that sign calls between the
+	// platform's processes ("<id>:<secret>", comma-separated, at most two:
+	// the first signs, either verifies). A secret: never shown or logged.
+	InternalAuthKeys string `env:"INTERNAL_AUTH_KEYS" json:"-" secret:"true"`
+	// InternalAuthKeysFile holds the same, read from a file (a mounted
+	// Secret) and read again when it changes.
+	InternalAuthKeysFile string `env:"INTERNAL_AUTH_KEYS_FILE"`
+	// InternalAuthMaxSkew is how old (or early) a signed call may be.
+	InternalAuthMaxSkew time.Duration `env:"INTERNAL_AUTH_MAX_SKEW" envDefault:"30s"`
+	// InternalAuthInsecureDev lets a process start without keys, trusting
+	// identity headers from anyone who can connect: a development machine only.
+	InternalAuthInsecureDev bool `env:"INTERNAL_AUTH_INSECURE_DEV" envDefault:"false"`
+}
+
+// InternalAuth returns the internal call signing settings.
+func (b Base) InternalAuth() internalauth.Settings {
+	return internalauth.Settings{Keys: b.InternalAuthKeys, KeysFile: b.InternalAuthKeysFile,
+		MaxSkew: b.InternalAuthMaxSkew, InsecureDev: b.InternalAuthInsecureDev}
 }
 
 // Validate checks the shared settings.
@@ -47,6 +70,11 @@ func (b Base) Validate() error {
 	}
 	if b.MaxConcurrentFileOperations < 1 {
 		return fmt.Errorf("MAX_CONCURRENT_FILE_OPERATIONS: must be at least 1, got %d", b.MaxConcurrentFileOperations)
+	}
+	// Only the form here: whether a key is present is checked at start-up
+	// (service.Init), so settings can be parsed without one.
+	if err := b.InternalAuth().Check(); err != nil {
+		return err
 	}
 	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout)
 }

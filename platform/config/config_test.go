@@ -33,7 +33,9 @@ func TestParse(t *testing.T) {
 		check   func(t *testing.T, c svcConfig)
 	}{
 		{name: "defaults", env: map[string]string{}, check: func(t *testing.T, c svcConfig) {
-			if c.HTTPAddr != ":8080" || c.MaxLLM != 5 || c.ShutdownTimeout != 20*time.Second {
+			// Loopback: outside Kubernetes only the gateway beside it reaches a service.
+			if c.HTTPAddr != "127.0.0.1:8080" || c.MaxLLM != 5 || c.ShutdownTimeout != 20*time.Second ||
+				c.InternalAuthMaxSkew != 30*time.Second || c.InternalAuthInsecureDev || c.InternalAuthKeys != "" {
 				t.Fatalf("unexpected defaults: %+v", c)
 			}
 		}},
@@ -42,6 +44,19 @@ func TestParse(t *testing.T) {
 				t.Fatalf("override not applied: %+v", c)
 			}
 		}},
+		{name: "internal keys", env: map[string]string{"INTERNAL_AUTH_KEYS": "k1:0123456789abcdef0123456789abcdef", "INTERNAL_AUTH_MAX_SKEW": "10s"},
+			check: func(t *testing.T, c svcConfig) {
+				if s := c.InternalAuth(); s.MaxSkew != 10*time.Second || s.Keys == "" {
+					t.Fatalf("internal auth settings: %+v", s.MaxSkew)
+				}
+				pub := Public(c)
+				if _, shown := pub["internal_auth_keys"]; shown || pub["internal_auth_max_skew"] != "10s" {
+					t.Fatalf("public view: %v", pub)
+				}
+			}},
+		{name: "internal key too short", env: map[string]string{"INTERNAL_AUTH_KEYS": "k1:short"}, wantErr: "INTERNAL_AUTH_KEYS"},
+		{name: "internal keys twice", env: map[string]string{"INTERNAL_AUTH_KEYS": "k1:0123456789abcdef0123456789abcdef", "INTERNAL_AUTH_KEYS_FILE": "/x"}, wantErr: "INTERNAL_AUTH_KEYS_FILE"},
+		{name: "internal skew too long", env: map[string]string{"INTERNAL_AUTH_MAX_SKEW": "1h"}, wantErr: "INTERNAL_AUTH_MAX_SKEW"},
 		{name: "not a number", env: map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "five"}, wantErr: "MAX_CONCURRENT_LLM_REQUESTS"},
 		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT"},
 		{name: "negative duration", env: map[string]string{"REQUEST_TIMEOUT": "-1s"}, wantErr: "REQUEST_TIMEOUT"},

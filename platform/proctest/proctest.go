@@ -113,8 +113,9 @@ type Proc struct {
 	done chan struct{}
 }
 
-// Start runs the binary at bin with HTTP_ADDR set to a free port, PATH and
-// HOME, and env on top. It is stopped when t ends. An HTTP_ADDR in env is
+// Start runs the binary at bin with HTTP_ADDR set to a free port, PATH,
+// HOME, INTERNAL_AUTH_KEYS (InternalKeys, unless env configures internal
+// auth) and env on top. It is stopped when t ends. An HTTP_ADDR in env is
 // kept (a restart on the address of the process it replaces).
 func Start(t testing.TB, bin, name string, env map[string]string) *Proc {
 	t.Helper()
@@ -125,6 +126,7 @@ func Start(t testing.TB, bin, name string, env map[string]string) *Proc {
 	p := &Proc{Name: name, URL: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr}
+	p.cmd.Env = append(p.cmd.Env, withInternalKeys(env)...)
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}

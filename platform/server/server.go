@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/logging"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
@@ -37,12 +38,16 @@ import (
 
 // Header names shared by the gateway and the services.
 const (
-	HeaderRequestID = "X-Request-Id"
+	HeaderRequestID = internalauth.HeaderRequestID
 	// HeaderActor carries the id of the API key the gateway authenticated.
-	// Services trust it because only the gateway can reach them.
-	HeaderActor = "X-Actor-Id"
-	HeaderRole  = "X-Actor-Role"
+	// Services believe it only when the call is signed (Options.Internal).
+	HeaderActor = internalauth.HeaderActor
+	HeaderRole  = internalauth.HeaderRole
 )
+
+// OpenPaths answer without a signed internal call: the kubelet's probes
+// and the Prometheus scrape, none of which carries an identity.
+var OpenPaths = []string{"/livez", "/readyz", "/metrics"}
 
 // Check is a named readiness probe of one dependency.
 type Check struct {
@@ -84,6 +89,12 @@ type Options struct {
 	// ActiveTasks adds background work (e.g. batch jobs running) to the
 	// active_tasks count, next to in-flight requests.
 	ActiveTasks func() int64
+	// Internal verifies that every request but OpenPaths was signed by the
+	// gateway (or chat) and is where the actor, role and request id come
+	// from. Nil trusts those headers from anyone: only tests and
+	// INTERNAL_AUTH_INSECURE_DEV (service.Deps.Internal is nil then).
+	// The gateway, which checks API keys itself, leaves it nil.
+	Internal *internalauth.Keyring
 }
 
 // Server is a service's HTTP server.
@@ -171,6 +182,8 @@ func New(o Options) *Server {
 	// so they record the status the client gets (a 404 or 422 returned as
 	// an error would otherwise count as a 500).
 	app.Use(s.renderErrors)
+	// Before anything reads the body or any route's handler runs.
+	app.Use(s.identify)
 	if len(o.StreamPaths) > 0 {
 		app.Use(s.limitUnstreamedBodies)
 	}
@@ -292,13 +305,59 @@ func RequestID(c *fiber.Ctx) string {
 	return c.Get(HeaderRequestID)
 }
 
+// identityKey holds the request's internalauth.Identity, set by identify.
+const identityKey = "platform.server.identity"
+
+// identify refuses, with 401 unauthenticated_internal, any request but
+// OpenPaths whose internal signature is missing, forged, stale or made for
+// another method, path or identity, and keeps the identity of those that
+// pass for Actor and Role. Without Options.Internal the identity headers
+// are believed as they come.
+func (s *Server) identify(c *fiber.Ctx) error {
+	h := &c.Request().Header
+	id := internalauth.Identity{Actor: string(h.Peek(HeaderActor)), Role: string(h.Peek(HeaderRole)),
+		RequestID: string(h.Peek(HeaderRequestID))}
+	if k := s.opts.Internal; k != nil && !isOpenPath(c.Path()) {
+		err := k.Verify(string(h.Method()), string(h.RequestURI()), id,
+			string(h.Peek(internalauth.HeaderTimestamp)), string(h.Peek(internalauth.HeaderSignature)))
+		if err != nil {
+			// Whatever body follows is not read: it must not be taken
+			// for the next request on this connection.
+			c.Context().SetConnectionClose()
+			return apierr.New(fiber.StatusUnauthorized, internalauth.Code,
+				"This service accepts only calls signed by the gateway: "+err.Error()+".")
+		}
+	}
+	c.Locals(identityKey, id)
+	return c.Next()
+}
+
+func isOpenPath(p string) bool {
+	for _, o := range OpenPaths {
+		if p == o {
+			return true
+		}
+	}
+	return false
+}
+
+// Identity returns the request's verified identity (see Options.Internal).
+func Identity(c *fiber.Ctx) internalauth.Identity {
+	id, _ := c.Locals(identityKey).(internalauth.Identity)
+	return id
+}
+
 // Actor returns the API key id the gateway authenticated, or "anonymous".
 func Actor(c *fiber.Ctx) string {
-	if a := c.Get(HeaderActor); a != "" {
+	if a := Identity(c).Actor; a != "" {
 		return a
 	}
 	return "anonymous"
 }
+
+// Role returns the role of the API key the gateway authenticated ("" for
+// an open route).
+func Role(c *fiber.Ctx) string { return Identity(c).Role }
 
 // renderErrors turns a handler's error, or panic, into the JSON answer
 // before the outer middleware look at the response.

@@ -9,12 +9,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/logging"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
@@ -47,7 +49,11 @@ type Deps struct {
 	Metrics *metrics.Registry
 	Tracer  trace.TracerProvider
 	Pool    *pgxpool.Pool
-	closers []func(context.Context) error
+	// Internal signs and verifies calls between the platform's processes
+	// (server.Options.Internal; the gateway and chat sign with it). Nil
+	// only under INTERNAL_AUTH_INSECURE_DEV.
+	Internal *internalauth.Keyring
+	closers  []func(context.Context) error
 	// reusePort is HTTP_REUSE_PORT (server.Listen).
 	reusePort bool
 }
@@ -58,6 +64,12 @@ type Deps struct {
 func Init(ctx context.Context, name string, base config.Base, db *Database) (*Deps, error) {
 	d := &Deps{Name: name, Log: logging.New(os.Stdout, name, base.LogLevel), Metrics: metrics.New(name),
 		reusePort: base.HTTPReusePort}
+	// `migrate` serves nothing, so it needs no key (the chart's Job has none).
+	if !isMigrate() {
+		if err := d.initInternal(ctx, base); err != nil {
+			return nil, err
+		}
+	}
 	tp, shutdown, err := tracing.Setup(ctx, name, base.OTLPEndpoint)
 	if err != nil {
 		return nil, err
@@ -102,12 +114,40 @@ func Init(ctx context.Context, name string, base config.Base, db *Database) (*De
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	}
-	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+	if isMigrate() {
 		d.Log.Info("migrations done; exiting (migrate subcommand)")
 		pool.Close()
 		os.Exit(0)
 	}
 	return d, nil
+}
+
+func isMigrate() bool { return len(os.Args) > 1 && os.Args[1] == "migrate" }
+
+// internalKeysReload is how often INTERNAL_AUTH_KEYS_FILE is read again.
+const internalKeysReload = 10 * time.Second
+
+// initInternal loads the internal signing keys, or refuses to start
+// without them unless INTERNAL_AUTH_INSECURE_DEV is set.
+func (d *Deps) initInternal(ctx context.Context, base config.Base) error {
+	s := base.InternalAuth()
+	k, err := internalauth.Load(s)
+	if err != nil {
+		return err
+	}
+	if k == nil {
+		d.Log.Warn("INSECURE: INTERNAL_AUTH_INSECURE_DEV is set and no INTERNAL_AUTH_KEYS: identity headers " +
+			"(X-Actor-Id, X-Actor-Role) are believed from anyone who can connect; never run this way outside a development machine")
+		return nil
+	}
+	d.Internal = k
+	if s.KeysFile != "" {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		go k.Watch(wctx, s.KeysFile, internalKeysReload, d.Log)
+		d.closers = append(d.closers, func(context.Context) error { cancel(); return nil })
+	}
+	d.Log.Info("internal calls signed", "key_ids", k.KeyIDs(), "max_skew", k.MaxSkew().String())
+	return nil
 }
 
 // DBCheck is the readiness check of the pool.

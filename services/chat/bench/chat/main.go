@@ -42,6 +42,7 @@ import (
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/server"
@@ -97,12 +98,23 @@ func run(n int, delay time.Duration, nTokens int, tokenDelay time.Duration, admi
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := metrics.New("chat")
-	h, err := chat.New(cfg, pool, m, quiet)
+	// Chat verifies the gateway's signature, as in production.
+	if internalKeys, err = internalauth.Generate("bench"); err != nil {
+		return err
+	}
+	keys, err := internalauth.ParseKeys(internalKeys)
+	if err != nil {
+		return err
+	}
+	if internalRing, err = internalauth.NewKeyring(keys, 0); err != nil {
+		return err
+	}
+	h, err := chat.New(cfg, pool, m, quiet, internalRing)
 	if err != nil {
 		return err
 	}
 	srv := server.New(server.Options{Service: "chat", Logger: quiet, Metrics: m, BodyLimit: cfg.BodyLimitBytes,
-		RequestTimeout: cfg.LLMQueueWait + cfg.TurnTimeout + cfg.RequestTimeout})
+		RequestTimeout: cfg.LLMQueueWait + cfg.TurnTimeout + cfg.RequestTimeout, Internal: internalRing})
 	h.Routes(srv.App)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -181,6 +193,13 @@ func run(n int, delay time.Duration, nTokens int, tokenDelay time.Duration, admi
 	return nil
 }
 
+// internalKeys signs the calls to chat (the gateway's and the bench's own
+// direct ones) and internalRing verifies them.
+var (
+	internalKeys string
+	internalRing *internalauth.Keyring
+)
+
 // ask posts one question and returns the time to the whole answer and, for
 // a stream, to the first token event.
 func ask(base, key string, stream bool) (time.Duration, time.Duration, error) {
@@ -188,9 +207,8 @@ func ask(base, key string, stream bool) (time.Duration, time.Duration, error) {
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
-	} else {
-		req.Header.Set(server.HeaderActor, "bench")
-		req.Header.Set(server.HeaderRole, "reader")
+	} else if err := internalRing.SignRequest(req, internalauth.Identity{Actor: "bench", Role: "reader"}); err != nil {
+		return 0, 0, err
 	}
 	if stream {
 		req.Header.Set("Accept", "text/event-stream")
@@ -261,7 +279,7 @@ func startGateway(chatURL string) (string, string, func(), error) {
 	ln.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=" + addr, "CHAT_URL=" + chatURL, "API_KEYS=" + vals["API_KEYS_ENTRY"],
-		"RATE_LIMIT_REQUESTS_PER_MINUTE=100000000", "RATE_LIMIT_CHAT=1000000/1s", "LOG_LEVEL=error"}
+		"INTERNAL_AUTH_KEYS=" + internalKeys, "RATE_LIMIT_REQUESTS_PER_MINUTE=100000000", "RATE_LIMIT_CHAT=1000000/1s", "LOG_LEVEL=error"}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -22,7 +22,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := chat.New(cfg, deps.Pool, deps.Metrics, deps.Log)
+	h, err := chat.New(cfg, deps.Pool, deps.Metrics, deps.Log, deps.Internal)
 	if err != nil {
 		return err
 	}
@@ -33,6 +33,7 @@ func run(ctx context.Context) error {
 		RequestTimeout: cfg.LLMQueueWait + cfg.TurnTimeout + cfg.RequestTimeout,
 		Semaphores:     []*semaphore.Semaphore{h.Sem},
 		Checks:         []server.Check{deps.DBCheck()},
+		Internal:       deps.Internal,
 		Config:         cfg.Public(),
 		Info: func(context.Context) map[string]any {
 			return map[string]any{"llm_configured": cfg.Configured()}

@@ -107,7 +107,7 @@ func (h *Handler) chat(c *fiber.Ctx) error {
 	if h.Engine == nil {
 		return apierr.Unavailable("llm_not_configured", "No LLM is configured for chat (set LLM_BASE_URL).")
 	}
-	caller := tools.Caller{Actor: server.Actor(c), Role: c.Get(server.HeaderRole), RequestID: server.RequestID(c)}
+	caller := tools.Caller{Actor: server.Actor(c), Role: server.Role(c), RequestID: server.RequestID(c)}
 	turn := Turn{Caller: caller, Question: req.Message}
 	if req.ConversationID == "" {
 		req.ConversationID = uuid.NewString()

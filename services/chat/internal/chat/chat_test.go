@@ -22,6 +22,7 @@ import (
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/proctest"
 	"github.com/provcred/platform/server"
 )
 
@@ -129,7 +130,8 @@ func newEnv(t *testing.T, model *llmtest.Server, settings map[string]string) *en
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	m := metrics.New("chat")
-	h, err := New(cfg, pool, m, log)
+	// Tool calls are signed with the keys proctest gives the services it starts.
+	h, err := New(cfg, pool, m, log, proctest.Keyring())
 	if err != nil {
 		t.Fatal(err)
 	}

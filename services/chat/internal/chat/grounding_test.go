@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/provcred/chat/internal/llmtest"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
 	"github.com/provcred/platform/server"
@@ -40,6 +41,9 @@ type records struct {
 	mu   sync.Mutex
 	seen []string
 }
+
+// reader reads the services directly, signed as the gateway would.
+var reader = proctest.SignedClient(internalauth.Identity{Actor: "test-reader", Role: "reader"})
 
 func (r *records) requests() []string {
 	r.mu.Lock()
@@ -79,9 +83,7 @@ func startRecords(t *testing.T) *records {
 		t.Helper()
 		req, _ := http.NewRequest(method, rec.credential.URL+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
-		req.Header.Set(server.HeaderActor, "test-admin")
-		req.Header.Set(server.HeaderRole, "admin")
-		resp, err := httpClient.Do(req)
+		resp, err := proctest.SignedClient(internalauth.Identity{Actor: "test-admin", Role: "admin"}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +370,7 @@ func TestGrounding(t *testing.T) {
 	})
 
 	t.Run("expiring licenses come from the stats service's expiring report", func(t *testing.T) {
-		resp, err := httpClient.Get(rec.stats.URL + "/stats/expiring?kind=license&within=365")
+		resp, err := reader.Get(rec.stats.URL + "/stats/expiring?kind=license&within=365")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +412,7 @@ func TestGrounding(t *testing.T) {
 
 	t.Run("results are cut to CHAT_TOOL_MAX_RESULT_BYTES and only what was shown is cited", func(t *testing.T) {
 		// The service's 20, of which the first fit and the last does not.
-		resp, err := httpClient.Get(rec.credential.URL + "/providers?limit=20")
+		resp, err := reader.Get(rec.credential.URL + "/providers?limit=20")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,14 +11,17 @@ import (
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/chat/internal/tools"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
 )
 
 // New builds the handler from the configuration: the llm semaphore, the
 // model client and its breaker, the tools and theirs. Without LLM_BASE_URL
-// the handler answers 503 llm_not_configured.
-func New(cfg chatcfg.Config, pool *pgxpool.Pool, m *metrics.Registry, log *slog.Logger) (*Handler, error) {
+// the handler answers 503 llm_not_configured. signer signs the tools'
+// calls to the credential and stats services (nil: unsigned, under
+// INTERNAL_AUTH_INSECURE_DEV).
+func New(cfg chatcfg.Config, pool *pgxpool.Pool, m *metrics.Registry, log *slog.Logger, signer *internalauth.Keyring) (*Handler, error) {
 	h := &Handler{History: &history.Store{Pool: pool},
 		Sem:             semaphore.New("llm", cfg.MaxConcurrentLLMRequests, cfg.LLMQueueWait, m),
 		MaxMessageChars: cfg.MaxMessageChars, HistoryTokens: cfg.HistoryTokens, TurnTimeout: cfg.TurnTimeout,
@@ -30,7 +33,7 @@ func New(cfg chatcfg.Config, pool *pgxpool.Pool, m *metrics.Registry, log *slog.
 		Timeout: cfg.LLMTimeout, MaxTokens: cfg.LLMMaxTokens, HTTP: &http.Client{},
 		Breaker: breaker.New("llm", breaker.Settings{ConsecutiveFailures: cfg.LLMBreakerFailures, OpenTimeout: cfg.LLMBreakerOpen}, m)})
 	toolClient, err := tools.NewClient(tools.ClientOptions{CredentialURL: cfg.CredentialURL, StatsURL: cfg.StatsURL,
-		Timeout: cfg.ToolTimeout, Metrics: m,
+		Timeout: cfg.ToolTimeout, Metrics: m, Signer: signer,
 		Breaker: breaker.Settings{ConsecutiveFailures: cfg.ToolBreakerFailures, OpenTimeout: cfg.ToolBreakerOpen}})
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
 	"github.com/provcred/platform/tracing"
@@ -53,6 +54,9 @@ type ClientOptions struct {
 	Metrics *metrics.Registry
 	// HTTP is the transport (nil: a fresh client).
 	HTTP *http.Client
+	// Signer signs every call with the caller's identity, as the gateway
+	// does (nil: unsigned, INTERNAL_AUTH_INSECURE_DEV).
+	Signer *internalauth.Keyring
 }
 
 // Client reads the credential and stats services' HTTP APIs: GET only, on
@@ -62,11 +66,12 @@ type Client struct {
 	breakers map[string]*breaker.Breaker
 	http     *http.Client
 	timeout  time.Duration
+	signer   *internalauth.Keyring
 }
 
 // NewClient builds the client and its breakers (tool_credential, tool_stats).
 func NewClient(o ClientOptions) (*Client, error) {
-	c := &Client{base: map[string]*url.URL{}, breakers: map[string]*breaker.Breaker{}, http: o.HTTP, timeout: o.Timeout}
+	c := &Client{base: map[string]*url.URL{}, breakers: map[string]*breaker.Breaker{}, http: o.HTTP, timeout: o.Timeout, signer: o.Signer}
 	if c.http == nil {
 		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}}
 	}
@@ -146,7 +151,9 @@ func (c *Client) get(ctx context.Context, caller Caller, name string, query url.
 		if err != nil {
 			return err
 		}
-		identify(ctx, req, caller)
+		if err := c.identify(ctx, req, caller); err != nil {
+			return err
+		}
 		resp, err := c.http.Do(req)
 		if err != nil {
 			return err
@@ -215,13 +222,19 @@ func fill(tmpl string, segments []string) (string, error) {
 }
 
 // identify is the one place a tool call gets the caller's identity: the
-// actor and role the gateway authenticated, the request id and the trace.
-func identify(ctx context.Context, req *http.Request, caller Caller) {
-	req.Header.Set(server.HeaderActor, caller.Actor)
-	req.Header.Set(server.HeaderRole, caller.Role)
-	if caller.RequestID != "" {
-		req.Header.Set(server.HeaderRequestID, caller.RequestID)
-	}
+// actor and role the gateway authenticated, the request id, signed as the
+// gateway signs them, and the trace.
+func (c *Client) identify(ctx context.Context, req *http.Request, caller Caller) error {
 	req.Header.Set("Accept", "application/json")
 	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	id := internalauth.Identity{Actor: caller.Actor, Role: caller.Role, RequestID: caller.RequestID}
+	if c.signer == nil {
+		req.Header.Set(server.HeaderActor, caller.Actor)
+		req.Header.Set(server.HeaderRole, caller.Role)
+		if caller.RequestID != "" {
+			req.Header.Set(server.HeaderRequestID, caller.RequestID)
+		}
+		return nil
+	}
+	return c.signer.SignRequest(req, id)
 }

@@ -118,6 +118,7 @@ func run(ctx context.Context) error {
 		Checks:      []server.Check{deps.DBCheck()},
 		Config:      cfg.Public(),
 		ActiveTasks: batches.Running,
+		Internal:    deps.Internal,
 	})
 	// Before any route: text PostgreSQL cannot store is a 400, not a 500.
 	srv.App.Use(reqtext.Guard)

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -23,9 +22,13 @@ import (
 
 	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
 )
+
+// operator calls the binary directly, signed as the gateway would.
+var operator = proctest.SignedClient(internalauth.Identity{Actor: "key_operator", Role: "operator"})
 
 func credentialPkg() string {
 	if p := os.Getenv("BATCH_TEST_CREDENTIAL_PKG"); p != "" {
@@ -62,7 +65,7 @@ func startCredential(t *testing.T, bin, name string, env map[string]string) *pro
 }
 
 func (p *proc) get(path string) (int, string) {
-	resp, err := http.Get(p.URL + path)
+	resp, err := operator.Get(p.URL + path)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -72,7 +75,7 @@ func (p *proc) get(path string) (int, string) {
 }
 
 func (p *proc) post(path, body string) (int, string) {
-	resp, err := http.Post(p.URL+path, "application/json", strings.NewReader(body))
+	resp, err := operator.Post(p.URL+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		return 0, err.Error()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
 )
@@ -25,7 +26,7 @@ const credentialPkg = "github.com/provcred/credential/cmd/credential"
 
 func post(t *testing.T, url, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	resp, err := proctest.SignedClient(internalauth.Identity{Actor: "key_admin", Role: "admin"}).Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

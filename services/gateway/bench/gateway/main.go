@@ -47,6 +47,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	platformcfg "github.com/provcred/platform/config"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/service"
 
 	"github.com/provcred/gateway/internal/app"
@@ -121,11 +122,15 @@ func drive(duration time.Duration, rounds int, warmup time.Duration, conc int, c
 	if redisURL == "" {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
+	// The gateway signs every call it passes on, as in production (the
+	// stand-in upstream does not check).
+	internalKeys, err := internalauth.Generate("bench")
+	must(err)
 	gwAddr := freeAddr()
 	gw := exec.Command(self, "-role", "gateway", "-cpuprofile", cpuprofile)
 	gw.Env = append(os.Environ(),
 		"HTTP_ADDR="+gwAddr, "CREDENTIAL_URL=http://"+upAddr, "STATS_URL=http://"+upAddr, "CHAT_URL=http://"+upAddr,
-		"API_KEYS="+entry, "LOG_LEVEL=warn",
+		"API_KEYS="+entry, "LOG_LEVEL=warn", "INTERNAL_AUTH_KEYS="+internalKeys,
 		"REDIS_URL="+redisURL, fmt.Sprintf("RATE_LIMIT_KEY_PREFIX=bench:%d:", os.Getpid()),
 		// A limit no client reaches: every request is a Redis decision.
 		"RATE_LIMIT_REQUESTS_PER_MINUTE=60000000", "MAX_CONCURRENT_CONNECTIONS=10000",
@@ -138,7 +143,7 @@ func drive(duration time.Duration, rounds int, warmup time.Duration, conc int, c
 	local := exec.Command(self, "-role", "gateway")
 	local.Env = append(os.Environ(),
 		"HTTP_ADDR="+localAddr, "CREDENTIAL_URL=http://"+upAddr, "STATS_URL=http://"+upAddr, "CHAT_URL=http://"+upAddr,
-		"API_KEYS="+entry, "LOG_LEVEL=warn", "REDIS_URL=", "REDIS_ADDRS=",
+		"API_KEYS="+entry, "LOG_LEVEL=warn", "REDIS_URL=", "REDIS_ADDRS=", "INTERNAL_AUTH_KEYS="+internalKeys,
 		"RATE_LIMIT_REQUESTS_PER_MINUTE=60000000", "MAX_CONCURRENT_CONNECTIONS=10000",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+sink.Addr().String())
 	localProc := start("gateway-local", local, localAddr)
@@ -290,7 +295,7 @@ func serveGateway(cpuprofile string) {
 	must(err)
 	deps, err := service.Init(ctx, app.Service, cfg.Base, nil)
 	must(err)
-	g, err := app.New(&cfg, app.Deps{Logger: deps.Log, Tracer: deps.Tracer, Metrics: deps.Metrics})
+	g, err := app.New(&cfg, app.Deps{Logger: deps.Log, Tracer: deps.Tracer, Metrics: deps.Metrics, Signer: deps.Internal})
 	must(err)
 	if err := deps.Serve(ctx, g.Server, cfg.HTTPAddr, g.Close); err != nil {
 		log.Print(err)

@@ -32,7 +32,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g, err := app.New(&cfg, app.Deps{Logger: deps.Log, Tracer: deps.Tracer, Metrics: deps.Metrics})
+	g, err := app.New(&cfg, app.Deps{Logger: deps.Log, Tracer: deps.Tracer, Metrics: deps.Metrics,
+		Signer: deps.Internal})
 	if err != nil {
 		return err
 	}

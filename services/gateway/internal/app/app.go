@@ -22,6 +22,7 @@ import (
 
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
 
@@ -63,6 +64,9 @@ type Deps struct {
 	Metrics *metrics.Registry
 	Limiter ratelimit.Limiter
 	Now     func() time.Time
+	// Signer signs what is passed on to the services (service.Deps.Internal;
+	// nil only under INTERNAL_AUTH_INSECURE_DEV).
+	Signer *internalauth.Keyring
 }
 
 // New builds the gateway from a validated configuration.
@@ -103,7 +107,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 		up, err := proxy.New(proxy.Options{
 			Name: name, BaseURL: base, Timeout: cfg.Timeout(name), MaxConns: cfg.MaxConcurrentConnections,
 			Breaker: breaker.Settings{ConsecutiveFailures: cfg.BreakerFailures, OpenTimeout: cfg.BreakerOpenTimeout},
-			Metrics: g.Metrics,
+			Metrics: g.Metrics, Signer: d.Signer,
 		})
 		if err != nil {
 			return nil, err

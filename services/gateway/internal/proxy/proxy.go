@@ -25,6 +25,7 @@ import (
 
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
 	"github.com/provcred/platform/tracing"
@@ -46,6 +47,7 @@ type Upstream struct {
 	probes  *fasthttp.HostClient // health probes: own pool, never starved by traffic
 	breaker *breaker.Breaker
 	openFor time.Duration
+	signer  *internalauth.Keyring
 
 	// unreachable is true while the last failure counted against the
 	// breaker was a connection failure (nothing listening, reset), not an
@@ -72,6 +74,9 @@ type Options struct {
 	MaxConns int
 	Breaker  breaker.Settings
 	Metrics  *metrics.Registry
+	// Signer signs every call for the upstream to verify (nil: unsigned,
+	// INTERNAL_AUTH_INSECURE_DEV).
+	Signer *internalauth.Keyring
 }
 
 // New builds the client and the breaker (named upstream_<name>) for one service.
@@ -105,7 +110,7 @@ func New(o Options) (*Upstream, error) {
 		Name: o.Name, BaseURL: o.BaseURL, Timeout: o.Timeout,
 		host: u.Host, prefix: strings.TrimRight(u.Path, "/"), openFor: o.Breaker.OpenTimeout,
 		breaker: breaker.New("upstream_"+o.Name, o.Breaker, o.Metrics),
-		done:    make(chan struct{}),
+		done:    make(chan struct{}), signer: o.Signer,
 	}
 	up.client = &fasthttp.HostClient{
 		Addr:  addr,
@@ -379,6 +384,8 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 	req.Header.Del(fiber.HeaderAuthorization)
 	req.Header.Del(server.HeaderActor)
 	req.Header.Del(server.HeaderRole)
+	req.Header.Del(internalauth.HeaderTimestamp)
+	req.Header.Del(internalauth.HeaderSignature)
 	if f.Actor != "" {
 		req.Header.Set(server.HeaderActor, f.Actor)
 		req.Header.Set(server.HeaderRole, f.Role)
@@ -399,7 +406,13 @@ func (u *Upstream) buildRequest(c *fiber.Ctx, req *fasthttp.Request, f Forward) 
 	}
 	req.Header.SetHost(u.host)
 	uri := c.Request().URI().RequestURI()
-	req.SetRequestURI(u.prefix + string(uri))
+	// The request target goes out as written here (DisablePathNormalizing),
+	// which is what the upstream checks the signature against.
+	target := u.prefix + string(uri)
+	req.SetRequestURI(target)
+	if err := u.sign(req, target, internalauth.Identity{Actor: f.Actor, Role: f.Role, RequestID: server.RequestID(c)}); err != nil {
+		return nil, err
+	}
 	req.URI().SetScheme("http")
 	if u.client.IsTLS {
 		req.URI().SetScheme("https")
@@ -569,14 +582,33 @@ func (u *Upstream) Get(ctx context.Context, path string, timeout time.Duration) 
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(u.scheme() + "://" + u.host + u.prefix + path)
 	req.Header.SetMethod(fasthttp.MethodGet)
-	if rid, ok := ctx.Value(requestIDKey{}).(string); ok {
+	rid, _ := ctx.Value(requestIDKey{}).(string)
+	if rid != "" {
 		req.Header.Set(server.HeaderRequestID, rid)
+	}
+	if err := u.sign(req, u.prefix+path, internalauth.Identity{RequestID: rid}); err != nil {
+		return 0, nil, err
 	}
 	if err := u.probes.DoTimeout(req, resp, timeout); err != nil {
 		return 0, nil, fmt.Errorf("GET %s%s: %w", u.Name, path, err)
 	}
 	body := append([]byte(nil), resp.Body()...)
 	return resp.StatusCode(), body, nil
+}
+
+// sign adds the internal signature over req's method, target and id (the
+// identity headers are already set).
+func (u *Upstream) sign(req *fasthttp.Request, target string, id internalauth.Identity) error {
+	if u.signer == nil {
+		return nil
+	}
+	ts, sig, err := u.signer.Sign(string(req.Header.Method()), target, id)
+	if err != nil {
+		return apierr.BadRequest("bad_request", "The request cannot be forwarded.")
+	}
+	req.Header.Set(internalauth.HeaderTimestamp, ts)
+	req.Header.Set(internalauth.HeaderSignature, sig)
+	return nil
 }
 
 type requestIDKey struct{}

@@ -30,6 +30,7 @@ func run(ctx context.Context) error {
 		Service: "stats", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout, RequestTimeout: cfg.RequestTimeout,
 		Checks: []server.Check{deps.DBCheck()}, Config: cfg.Public(), Info: reader.Info,
+		Internal: deps.Internal,
 	})
 	(&reports.Handler{Reader: reader, Cache: cache.New(cache.Options{
 		TTL: cfg.CacheTTL, MaxEntries: cfg.CacheMaxEntries, MaxSize: reports.MaxCacheRows,

@@ -16,11 +16,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
 )
 
 const credentialPkg = "github.com/provcred/credential/cmd/credential"
+
+// admin calls the binary directly, signed as the gateway would.
+var admin = proctest.SignedClient(internalauth.Identity{Actor: "key_admin", Role: "admin"})
 
 func TestCrashedImportIsReconciledAtStartUp(t *testing.T) {
 	if testing.Short() {
@@ -62,7 +66,7 @@ func TestCrashedImportIsReconciledAtStartUp(t *testing.T) {
 	req, _ := http.NewRequest("POST", first.URL+"/admin/imports/leie?file_name=UPDATED.csv", pr)
 	req.Header.Set("Content-Type", "text/csv")
 	go func() {
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := admin.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}()
@@ -82,7 +86,7 @@ func TestCrashedImportIsReconciledAtStartUp(t *testing.T) {
 		t.Fatalf("after the restart: %s %q finished %v", st, msg, finished)
 	}
 	// The lock died with the process: the file loads now.
-	resp, err := http.Post(second.URL+"/admin/imports/leie?file_name=UPDATED.csv", "text/csv", strings.NewReader(leieFile(3, "AGAIN")))
+	resp, err := admin.Post(second.URL+"/admin/imports/leie?file_name=UPDATED.csv", "text/csv", strings.NewReader(leieFile(3, "AGAIN")))
 	if err != nil {
 		t.Fatal(err)
 	}
