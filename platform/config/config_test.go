@@ -95,7 +95,7 @@ func TestPublic(t *testing.T) {
 		Parsed []string `env:"-"`
 		Name   string   `env:"NAME" envDefault:"x"`
 	}
-	c, err := Parse[cfg](map[string]string{})
+	c, err := Parse[cfg](map[string]string{"INTERNAL_AUTH_KEYS": "k1:0123456789abcdef0123456789abcdef"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +106,13 @@ func TestPublic(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", k, got[k], want)
 		}
 	}
-	for _, k := range []string{"the_key", "database_url", "parsed", "-"} {
+	for _, k := range []string{"the_key", "database_url", "parsed", "-", "internal_auth_keys"} {
 		if _, ok := got[k]; ok {
 			t.Errorf("%s is shown", k)
 		}
 	}
-	if len(got) != 13 {
+	// 13, and internal_auth_{keys_file,max_skew,insecure_dev}.
+	if len(got) != 16 {
 		t.Errorf("%d keys: %v", len(got), got)
 	}
 }
