@@ -39,6 +39,9 @@ var contract = map[string][]string{
 	"exclusion_imports":    {"import_id bigint", "source text", "status text", "version integer", "file_date date", "row_count bigint", "started_at timestamp with time zone", "finished_at timestamp with time zone", "activated_at timestamp with time zone"},
 	"exclusion_matches":    {"import_id bigint", "source text", "provider_id text", "flagged_at timestamp with time zone"},
 	"audit_events":         {"id bigint", "at timestamp with time zone", "event text"},
+	"decision_tallies":     {"decision text", "providers bigint"},
+	"verification_tallies": {"verified_on date", "providers bigint"},
+	"license_tallies":      {"expires_on date", "licenses bigint"},
 }
 
 func TestReportingContract(t *testing.T) {
@@ -340,5 +343,104 @@ func TestReportingBoardCertificationsFollowProviders(t *testing.T) {
 	exec(t, pool, `DELETE FROM providers WHERE id = 'p1'`)
 	if got, want := certs(), []string{"p2|1|ABIM||2028-05-01"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after delete %q, want %q", got, want)
+	}
+}
+
+// tallyState is report_tallies summed per key (zero sums left out), and the
+// same counts taken from the providers and licenses themselves.
+func tallyState(t *testing.T, pool *pgxpool.Pool) (tallies, direct map[string]int64) {
+	t.Helper()
+	read := func(sql string) map[string]int64 {
+		rows, _ := pool.Query(context.Background(), sql)
+		m := map[string]int64{}
+		var k string
+		var n int64
+		if _, err := pgx.ForEachRow(rows, []any{&k, &n}, func() error { m[k] = n; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	tallies = read(`SELECT kind || '|' || day || '|' || key, sum(n)::bigint FROM report_tallies GROUP BY 1 HAVING sum(n) <> 0`)
+	direct = read(`SELECT 'decision|-infinity|' || coalesce(decision, ''), count(*) FROM providers GROUP BY 1
+		UNION ALL SELECT 'verified|' || coalesce((last_verified_at AT TIME ZONE 'UTC')::date, '-infinity') || '|', count(*) FROM providers GROUP BY 1
+		UNION ALL SELECT 'license|' || coalesce(expires_on, '-infinity') || '|', count(*) FROM provider_licenses GROUP BY 1`)
+	return tallies, direct
+}
+
+// The tallies the summary reads follow every write to providers and
+// licenses: inserts, concurrent updates (the locking path), a
+// repeatable-read update (the append path), deletes and cascades; an
+// update of another column writes no tally; a rebuild gives the same.
+func TestReportingTalliesFollowWrites(t *testing.T) {
+	t.Parallel()
+	pool, _ := testdb.New(t)
+	ctx := context.Background()
+	check := func(step string) {
+		t.Helper()
+		tallies, direct := tallyState(t, pool)
+		if !reflect.DeepEqual(tallies, direct) {
+			t.Fatalf("%s: tallies\n%v\nwant\n%v", step, tallies, direct)
+		}
+	}
+	exec(t, pool, `INSERT INTO providers (id, npi, first_name, last_name, decision, last_verified_at)
+		SELECT 't' || g, (1300000000 + g)::text, 'T', 'P' || g, (ARRAY[NULL, 'approved', 'denied', 'needs_review'])[1 + g % 4],
+		       CASE WHEN g % 3 > 0 THEN '2026-01-01T23:30:00Z'::timestamptz + g * interval '1 hour' END
+		FROM generate_series(1, 30) g`)
+	exec(t, pool, `INSERT INTO provider_licenses (provider_id, state, number, expires_on)
+		SELECT 't' || g, 'IL', 'L' || g, CASE WHEN g % 5 > 0 THEN '2026-06-01'::date + g % 4 END FROM generate_series(1, 30) g`)
+	check("inserted")
+
+	// Twenty writers at once on the same few keys.
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for w := 0; w < 20; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				_, err := pool.Exec(ctx, `UPDATE providers SET decision = $2, last_verified_at = $3 WHERE id = $1`,
+					fmt.Sprintf("t%d", 1+(w+i)%30), []string{"approved", "denied", "incomplete"}[(w+i)%3],
+					time.Date(2026, 2, 1+i, w, 0, 0, 0, time.UTC))
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	check("concurrent updates")
+
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE providers SET decision = 'needs_review', last_verified_at = NULL WHERE id IN ('t1', 't2')`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("repeatable read")
+
+	var before, after int64
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM report_tallies`).Scan(&before)
+	exec(t, pool, `UPDATE providers SET first_name = 'U', last_verified_at = last_verified_at + interval '1 minute'
+		WHERE last_verified_at::time < '23:00'`)
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM report_tallies`).Scan(&after)
+	if after != before {
+		t.Errorf("an update changing no tallied value wrote %d tally rows", after-before)
+	}
+
+	exec(t, pool, `UPDATE provider_licenses SET expires_on = '2027-01-01' WHERE provider_id IN ('t3', 't5')`)
+	exec(t, pool, `DELETE FROM provider_licenses WHERE provider_id = 't4'`)
+	exec(t, pool, `DELETE FROM providers WHERE id IN ('t6', 't7')`) // their licenses go by cascade
+	check("updates and deletes")
+
+	tallies, _ := tallyState(t, pool)
+	exec(t, pool, `SELECT report_rebuild()`)
+	if rebuilt, _ := tallyState(t, pool); !reflect.DeepEqual(tallies, rebuilt) {
+		t.Errorf("rebuild gives\n%v\ntriggers gave\n%v", rebuilt, tallies)
 	}
 }

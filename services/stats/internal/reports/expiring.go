@@ -283,8 +283,10 @@ func listExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Tim
 			expiringColumns, strings.Join(where, " AND "), a.add(limit))
 	case KindVerification:
 		// Never verified first (no date: -infinity), then the oldest verification.
-		where = append(where, "(p.last_verified_at IS NULL OR p.last_verified_at < "+a.add(now)+"::timestamptz + "+
-			a.add(p.Within)+"::int * interval '1 day' - pol.verification_max_age)")
+		// Never verified sorts as -infinity: the condition and the order are
+		// both on the expression providers_verification_order_idx holds.
+		where = append(where, "coalesce(p.last_verified_at, '-infinity') < "+a.add(now)+"::timestamptz + "+
+			a.add(p.Within)+"::int * interval '1 day' - pol.verification_max_age")
 		if c := p.After; c != nil {
 			var t any = c.T
 			if c.Never {

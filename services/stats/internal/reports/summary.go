@@ -46,13 +46,16 @@ var summaryReport = report[summaryParams]{
 	run: runSummary,
 }
 
-// Each count is its own query so that each reads its own index (one scan
-// with every FILTER computed the due date of every provider: 480 ms at
-// 100,000 providers on a busy machine, against 1 ms through the index).
-// Stale: never verified, or longer ago than the policy's limit. Due: the
-// recredentialing date falls within 90 days (or has passed). A license is
-// expired the day after its expiry date; expiring within 90 days: it
-// lapses before today + 90.
+// The counts of every provider or license come from the credential
+// service's tallies (reporting.*_tallies, kept by its triggers): summing a
+// few thousand rows instead of scanning 100,000 providers and their
+// licenses (178 ms uncached at that size; docs/benchmarks.md). Stale: never
+// verified, or longer ago than the policy's limit: the tally of the days
+// before the cutoff's UTC day, plus the providers of that one day verified
+// before the cutoff. Due: the recredentialing date falls within 90 days (or
+// has passed). A license is expired the day after its expiry date; expiring
+// within 90 days: it lapses before today + 90. The other counts read their
+// own index.
 func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) (result, error) {
 	s := &Summary{TZ: p.TZ, Today: p.Today, GeneratedAt: now, ByDecision: map[string]int64{}}
 	for _, d := range domain.Decisions {
@@ -60,7 +63,7 @@ func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) 
 	}
 	today := p.Today.Time()
 	b := &pgx.Batch{}
-	b.Queue(`SELECT decision, count(*) FROM providers GROUP BY 1`).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT decision, sum(providers)::bigint FROM decision_tallies GROUP BY 1`).Query(func(rows pgx.Rows) error {
 		var d *string
 		var n int64
 		_, err := pgx.ForEachRow(rows, []any{&d, &n}, func() error {
@@ -77,13 +80,20 @@ func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) 
 	count := func(dest *int64, sql string, args ...any) {
 		b.Queue(sql, args...).QueryRow(func(row pgx.Row) error { return row.Scan(dest) })
 	}
-	count(&s.VerificationStale, `SELECT count(*) FROM providers p CROSS JOIN policy pol
-		WHERE p.last_verified_at IS NULL OR p.last_verified_at < $1::timestamptz - pol.verification_max_age`, now)
+	count(&s.VerificationStale, `WITH c AS (SELECT $1::timestamptz - pol.verification_max_age AS cutoff FROM policy pol)
+		SELECT (SELECT coalesce(sum(t.providers), 0) FROM verification_tallies t, c
+		        WHERE t.verified_on IS NULL OR t.verified_on < (c.cutoff AT TIME ZONE 'UTC')::date)::bigint
+		     + (SELECT count(*) FROM providers p, c
+		        WHERE p.last_verified_at >= date_trunc('day', c.cutoff AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+		          AND p.last_verified_at < c.cutoff)`, now)
 	count(&s.ExclusionFlagged, `SELECT count(*) FROM providers WHERE exclusion_flagged_at IS NOT NULL`)
 	count(&s.RecredentialingDue90d, `SELECT count(*) FROM providers WHERE recredential_due_on < $1::date + 90`, today)
-	count(&s.LicensesTotal, `SELECT count(*) FROM licenses`)
-	count(&s.LicensesExpired, `SELECT count(*) FROM licenses WHERE expires_on < $1::date`, today)
-	count(&s.LicensesExpiring90d, `SELECT count(*) FROM licenses WHERE expires_on >= $1::date AND expires_on < $1::date + 90`, today)
+	b.Queue(`SELECT coalesce(sum(licenses), 0)::bigint,
+			coalesce(sum(licenses) FILTER (WHERE expires_on < $1::date), 0)::bigint,
+			coalesce(sum(licenses) FILTER (WHERE expires_on >= $1::date AND expires_on < $1::date + 90), 0)::bigint
+		FROM license_tallies`, today).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&s.LicensesTotal, &s.LicensesExpired, &s.LicensesExpiring90d)
+	})
 	count(&s.AuditEntriesLast24h, `SELECT count(*) FROM audit_events WHERE at > $1::timestamptz - interval '24 hours'`, now)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
