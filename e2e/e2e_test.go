@@ -303,7 +303,9 @@ func TestEndToEnd(t *testing.T) {
 		expect(c.raw("POST", "/providers/import", adminKey, "application/xml", "<roster/>"), 415, "roster as XML")
 
 		leie := `"LASTNAME","FIRSTNAME","MIDNAME","BUSNAME","GENERAL","SPECIALTY","UPIN","NPI","DOB","ADDRESS","CITY","STATE","ZIP","EXCLTYPE","EXCLDATE","REINDATE","WAIVERDATE","WVRSTATE"` + "\n" +
-			`"HOPPER","GRACE","","","IND","CARDIOLOGY","","1245319599","19061209","1 MAIN","AUSTIN","TX","78701","1128a1","20200101","00000000","00000000",""` + "\n"
+			`"HOPPER","GRACE","","","IND","CARDIOLOGY","","1245319599","19061209","1 MAIN","AUSTIN","TX","78701","1128a1","20200101","00000000","00000000",""` + "\n" +
+			// A namesake of provider_e2e_001 without NPI or DOB: a possible match for the review queue.
+			`"LOVELACE","ADA","","","IND","NURSING","","0000000000","","2 MAIN","AUSTIN","TX","78701","1128b4","20210101","00000000","00000000",""` + "\n"
 		imp := expect(c.raw("POST", "/admin/imports/leie?file_date=2026-11-01", adminKey, "text/csv", leie), 200, "LEIE import")
 		expect(c.raw("POST", "/admin/imports/nope", adminKey, "text/csv", leie), 400, "unknown source")
 		expect(c.do("GET", "/admin/imports?limit=5", adminKey, nil), 200, "imports")
@@ -318,6 +320,22 @@ func TestEndToEnd(t *testing.T) {
 		expect(c.do("GET", "/results/provider_e2e_001", readerKey, nil), 200, "never credentialed")
 		expect(c.do("GET", fmt.Sprintf("/results/run/%v", run.body["run_id"]), readerKey, nil), 200, "one run")
 		expect(c.do("GET", "/results/run/00000000-0000-0000-0000-000000000000", readerKey, nil), 404, "missing run")
+
+		// The review queue: provider_e2e_001's namesake row is a possible match.
+		expect(c.do("POST", "/credential/provider_e2e_001", operatorKey, nil), 200, "credential a possible match")
+		q := expect(c.do("GET", "/reviews?provider_id=provider_e2e_001", readerKey, nil), 200, "reviews")
+		items, _ := q.body["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("review items: %v", q.body)
+		}
+		rid := items[0].(map[string]any)["id"].(string)
+		expect(c.do("GET", "/reviews/"+rid, readerKey, nil), 200, "one review")
+		expect(c.do("GET", "/reviews?status=pending", readerKey, nil), 422, "bad review status")
+		resolve := map[string]any{"resolution": "cleared", "note": "different person: other DOB on the license file"}
+		expect(c.do("POST", "/reviews/"+rid+"/resolve", readerKey, resolve), 403, "reader resolving a review")
+		expect(c.do("POST", "/reviews/"+rid+"/resolve", operatorKey, map[string]any{"resolution": "maybe", "note": "x"}), 422, "bad resolution")
+		expect(c.do("POST", "/reviews/"+rid+"/resolve", operatorKey, resolve), 200, "resolve a review")
+		expect(c.do("POST", "/reviews/"+rid+"/resolve", operatorKey, resolve), 409, "second resolve")
 
 		b := expect(c.do("POST", "/batch-credential?wait=30s", operatorKey, map[string]any{"provider_ids": []string{"provider_e2e_003", "nobody"}}), 200, "batch")
 		expect(c.do("POST", "/batch-credential", operatorKey, map[string]any{"provider_ids": []string{}}), 422, "empty batch")

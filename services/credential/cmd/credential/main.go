@@ -17,6 +17,7 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/reqtext"
 	"github.com/provcred/credential/internal/results"
+	"github.com/provcred/credential/internal/reviews"
 	"github.com/provcred/credential/internal/roster"
 	"github.com/provcred/credential/internal/sources/importer"
 	"github.com/provcred/credential/internal/sources/nppes"
@@ -71,6 +72,8 @@ func run(ctx context.Context) error {
 	// The stores, built once and passed to whatever reads or writes them.
 	providerStore := providers.NewStore(deps.Pool)
 	runs := results.NewStore(deps.Pool)
+	// A run's possible matches open review items in the run's transaction.
+	runs.OnSave(reviews.Open)
 	opts := checks.Settings(cfg.Checks)
 	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = deps.Pool, runs, providerStore, deps.Metrics, deps.Log
 	opts.NPPES, opts.LicenseEndpoints, opts.LicenseStatuses = registry, licenseEndpoints, licenseStatuses
@@ -130,6 +133,7 @@ func run(ctx context.Context) error {
 	(&checks.Handler{Engine: engine}).Routes(srv.App)
 	(&results.Handler{Store: runs}).Routes(srv.App)
 	(&audit.Handler{Pool: deps.Pool}).Routes(srv.App)
+	(&reviews.Handler{Store: &reviews.Store{Pool: deps.Pool}, Engine: engine, Log: deps.Log}).Routes(srv.App)
 	batches.Routes(srv.App)
 	hooks.Routes(srv.App)
 	(&events.Handler{Pool: deps.Pool, Links: events.Links{Base: cfg.EventLinkBaseURL}}).Routes(srv.App)

@@ -46,7 +46,7 @@ func (e *Engine) checkExclusion(ctx context.Context, check, source string, p *pr
 	ctx, cancel := context.WithTimeout(ctx, e.o.SourceTimeout)
 	defer cancel()
 	start := time.Now()
-	rows, v, err := exclusions.Lookup(ctx, e.db, source, p.NPI, names.Part(p.LastName), names.Part(p.FirstName), today(at))
+	rows, v, err := exclusions.Lookup(ctx, e.db, source, p.ID, p.NPI, names.Part(p.LastName), names.Part(p.FirstName), today(at))
 	e.observe(source, start)
 	if errors.Is(err, sources.ErrNoVersion) {
 		return unavailable(check, "the "+label(source)+" list has not been imported", ev)
@@ -64,19 +64,23 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusions.Ro
 	name := label(source)
 	var decisive *exclusions.Row
 	best := notExcluding
+	decisiveDetail := ""
 	var notes []string
 	for i := range rows {
 		r := &rows[i]
 		verdict, key, detail := classify(p, r)
+		if verdict == review && r.Resolution != "" {
+			verdict, detail = reviewed(r)
+		}
 		it := results.Item{Key: key, Outcome: verdictOutcome(verdict), Detail: detail, Line: r.Line,
-			MatchedRecord: r.Record, Digest: r.Digest}
+			MatchedRecord: r.Record, Digest: r.Digest, ReviewID: r.ReviewID}
 		if ev.SourceVersion != nil && r.FileImportID != 0 && r.FileImportID != ev.SourceVersion.ImportID {
 			// A row a supplement carried over: its line is in an earlier import's file.
 			it.SourceVersion = &results.SourceVersion{ImportID: r.FileImportID}
 		}
 		ev.Items = append(ev.Items, it)
 		if decisive == nil || verdict > best {
-			best, decisive = verdict, r
+			best, decisive, decisiveDetail = verdict, r, detail
 		}
 		if verdict == notExcluding {
 			notes = append(notes, detail)
@@ -86,21 +90,31 @@ func exclusionOutcome(source string, p *providers.Provider, rows []exclusions.Ro
 		ev.MatchedRecord, ev.Digest = decisive.Record, decisive.Digest
 	}
 	switch {
+	case best == excluding && decisive.Resolution == results.ReviewConfirmed:
+		return results.Check{Outcome: domain.Fail, Evidence: ev, Detail: name + ": " + decisiveDetail}
 	case best == excluding:
 		detail := fmt.Sprintf("NPI %s is excluded in the %s (line %d)%s", p.NPI, name, decisive.Line, exclSince(decisive))
 		if decisive.WaiverDate != nil {
-			_, _, why := classify(p, decisive)
-			detail += "; " + why[strings.Index(why, "its waiver"):]
+			detail += "; " + decisiveDetail[strings.Index(decisiveDetail, "its waiver"):]
 		}
 		return results.Check{Outcome: domain.Fail, Evidence: ev, Detail: detail}
 	case best == review:
-		_, _, detail := classify(p, decisive)
-		return results.Check{Outcome: domain.Review, Evidence: ev, Detail: name + ": " + detail}
+		return results.Check{Outcome: domain.Review, Evidence: ev, Detail: name + ": " + decisiveDetail}
 	case len(notes) > 0:
 		return results.Check{Outcome: domain.Pass, Evidence: ev, Detail: "no exclusion in force in the " + name + "; note: " + strings.Join(notes, "; ")}
 	default:
 		return results.Check{Outcome: domain.Pass, Evidence: ev, Detail: "no match in the " + name + " by NPI or by name"}
 	}
+}
+
+// reviewed is the verdict on a row a reviewer resolved for this provider
+// (remembered by the row's digest): cleared → not this person, or not
+// applicable; confirmed → a real match, excluding.
+func reviewed(r *exclusions.Row) (exclusionVerdict, string) {
+	if r.Resolution == results.ReviewConfirmed {
+		return excluding, fmt.Sprintf("line %d was confirmed as this provider by review %s%s", r.Line, r.ReviewID, exclSince(r))
+	}
+	return notExcluding, fmt.Sprintf("line %d was cleared by review %s (not this provider, or not applicable)", r.Line, r.ReviewID)
 }
 
 // classify weighs one row. The detail never carries a name or a DOB (it is

@@ -16,6 +16,12 @@ import (
 	"github.com/provcred/platform/domain"
 )
 
+// Review resolutions (the review queue, package reviews).
+const (
+	ReviewCleared   = "cleared"
+	ReviewConfirmed = "confirmed"
+)
+
 // Check names, in the order they are reported.
 const (
 	CheckNPIFormat = "npi_format"
@@ -68,6 +74,9 @@ type Item struct {
 	MatchedRecord  json.RawMessage `json:"matched_record,omitempty"`
 	Digest         string          `json:"digest,omitempty"`
 	MatchedRecords int             `json:"matched_records,omitempty"`
+	// ReviewID is the review item that resolved this record (cleared or
+	// confirmed) for the provider.
+	ReviewID string `json:"review_id,omitempty"`
 }
 
 // Check is one check's result in a run.

@@ -27,8 +27,17 @@ var ErrBatchResultExists error = &domain.ConflictError{Code: "batch_result_exist
 
 // Store reads and writes runs.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	hooks []SaveHook
 }
+
+// SaveHook writes what follows from a run (e.g. the review items its
+// possible matches open) in the run's own transaction, after the run, when
+// the run is the provider's latest. An error rolls the run back.
+type SaveHook func(ctx context.Context, tx pgx.Tx, run *Run) error
+
+// OnSave adds a hook to every Save. Call it while wiring, before any Save.
+func (s *Store) OnSave(h SaveHook) { s.hooks = append(s.hooks, h) }
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
@@ -130,6 +139,13 @@ func (s *Store) Save(ctx context.Context, run *Run) error {
 				return ErrBatchResultExists
 			}
 			return fmt.Errorf("store run: %w", err)
+		}
+		if latest {
+			for _, h := range s.hooks {
+				if err := h(ctx, tx, run); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

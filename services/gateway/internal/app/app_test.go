@@ -187,6 +187,8 @@ func TestRouting(t *testing.T) {
 		{"POST", "/webhooks/wh_1/deliveries/dlv_1/replay", "credential"},
 		{"DELETE", "/webhooks/wh_1", "credential"},
 		{"GET", "/events?type=license.expiring.v1", "credential"},
+		{"GET", "/reviews?check=leie", "credential"},
+		{"POST", "/reviews/3f0c6a52-3c1e-4c7a-9d39-5b8a3e2f1d10/resolve", "credential"},
 		{"GET", "/stats/summary", "stats"},
 		{"GET", "/stats/turnaround", "stats"},
 		{"POST", "/chat", "chat"},
@@ -246,6 +248,9 @@ func TestRoles(t *testing.T) {
 		{"POST", "/webhooks/wh_1/test", adm},
 		{"DELETE", "/webhooks/wh_1", adm},
 		{"GET", "/events", all},
+		{"GET", "/reviews", all},
+		{"GET", "/reviews/3f0c6a52-3c1e-4c7a-9d39-5b8a3e2f1d10", all},
+		{"POST", "/reviews/3f0c6a52-3c1e-4c7a-9d39-5b8a3e2f1d10/resolve", op},
 		{"GET", "/stats/summary", all},
 		{"POST", "/chat", all},
 	}

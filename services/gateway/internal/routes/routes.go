@@ -79,6 +79,11 @@ var Table = []Route{
 	{Methods: Read, Path: "/logs", Upstream: Credential, Role: auth.RoleReader},
 	{Methods: Read, Path: "/logs/*", Upstream: Credential, Role: auth.RoleReader},
 
+	// The review queue: readers see it, operators resolve.
+	{Methods: Read, Path: "/reviews", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: Read, Path: "/reviews/*", Upstream: Credential, Role: auth.RoleReader},
+	{Methods: []string{"POST"}, Path: "/reviews/*", Upstream: Credential, Role: auth.RoleOperator},
+
 	{Methods: Read, Path: "/admin/imports", Upstream: Credential, Role: auth.RoleAdmin, Import: true},
 	// Reading an import's progress is not an import: only POST is charged to it.
 	{Methods: Read, Path: "/admin/imports/*", Upstream: Credential, Role: auth.RoleAdmin, Import: true},

@@ -106,6 +106,11 @@ type Row struct {
 	// version's own, or for a row a delta version carried over, the import it
 	// came from.
 	FileImportID int64
+	// Resolution is how a reviewer resolved this record (by its digest) for
+	// the provider looked up: "cleared", "confirmed", or "" when never; with
+	// the review item's id.
+	Resolution string
+	ReviewID   string
 }
 
 // lookupSQL reads the list's active version and its matching rows in ONE
@@ -115,19 +120,23 @@ type Row struct {
 // list was never imported.
 var lookupSQL = `SELECT v.import_id, v.file_date, v.activated_at,
 	e.line, e.npi, e.last_norm, e.first_norm, e.dob, e.excl_type, e.excl_date, e.rein_date, e.waiver_date,
-	e.waiver_state, e.termination_date, ` + Ended("e", "$5::date") + `, e.record, e.digest, e.file_import_id
+	e.waiver_state, e.termination_date, ` + Ended("e", "$5::date") + `, e.record, e.digest, e.file_import_id,
+	rv.status, rv.id::text
 FROM source_versions v
 LEFT JOIN active_exclusions e ON e.source = v.source AND e.import_id = v.import_id
 	AND (e.npi = $2 OR ($3 <> '' AND $4 <> '' AND e.last_norm = $3 AND e.first_norm = $4))
+LEFT JOIN review_items rv ON rv.provider_id = $6 AND rv."check" = v.source AND rv.digest = e.digest
+	AND rv.status IN ('cleared', 'confirmed')
 WHERE v.source = $1
 ORDER BY e.line`
 
 // Lookup returns the rows of source's active version (leie or sam) listing
 // npi, or lastNorm and firstNorm (names.Part forms; empty never matches), in
-// file order, each with whether it still applied on day; and the version.
-// A list never imported gives sources.ErrNoVersion.
-func Lookup(ctx context.Context, db database.Querier, source, npi, lastNorm, firstNorm string, day time.Time) ([]Row, *sources.Version, error) {
-	rows, err := db.Query(ctx, lookupSQL, source, npi, lastNorm, firstNorm, day)
+// file order, each with whether it still applied on day and how a reviewer
+// resolved it for providerID (review_items, by the row's digest); and the
+// version. A list never imported gives sources.ErrNoVersion.
+func Lookup(ctx context.Context, db database.Querier, source, providerID, npi, lastNorm, firstNorm string, day time.Time) ([]Row, *sources.Version, error) {
+	rows, err := db.Query(ctx, lookupSQL, source, npi, lastNorm, firstNorm, day, providerID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("query %s: %w", source, err)
 	}
@@ -141,7 +150,8 @@ func Lookup(ctx context.Context, db database.Querier, source, npi, lastNorm, fir
 		// The LEFT JOIN's NULLs read as "".
 		if err := rows.Scan(&ver.ImportID, &ver.FileDate, &ver.ActivatedAt, &line, &r.NPI, database.Text(&r.LastNorm),
 			database.Text(&r.FirstNorm), &r.DOB, database.Text(&r.ExclType), &r.ExclDate, &r.ReinDate, &r.WaiverDate, database.Text(&r.WaiverState),
-			&r.TerminationDate, database.Text(&r.Ended), &r.Record, database.Text(&r.Digest), &fileImport); err != nil {
+			&r.TerminationDate, database.Text(&r.Ended), &r.Record, database.Text(&r.Digest), &fileImport,
+			database.Text(&r.Resolution), database.Text(&r.ReviewID)); err != nil {
 			return nil, nil, fmt.Errorf("scan %s row: %w", source, err)
 		}
 		if v == nil {
