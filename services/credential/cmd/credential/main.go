@@ -76,7 +76,7 @@ func run(ctx context.Context) error {
 	runs.OnSave(reviews.Open)
 	opts := checks.Settings(cfg.Checks)
 	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = deps.Pool, runs, providerStore, deps.Metrics, deps.Log
-	opts.NPPES, opts.LicenseEndpoints, opts.LicenseStatuses = registry, licenseEndpoints, licenseStatuses
+	opts.NPPES, opts.LicenseEndpoints = registry, licenseEndpoints
 	engine := checks.New(opts)
 	sems = append(sems, engine.Semaphores()...)
 

@@ -81,10 +81,11 @@ type Options struct {
 // SOURCE_QUERY_TIMEOUT, LICENSE_VERIFY_TIMEOUT, NPPES_*, BREAKER_*) become
 // Options; the caller adds the stores, the sources and the endpoints.
 func Settings(c config.Checks) Options {
+	statuses, _ := c.LicenseStatuses() // validated when the config loaded; the zero table is the default one
 	return Options{LicenseTimeout: c.LicenseVerifyTimeout, SourceTimeout: c.SourceQueryTimeout,
 		// A whole registry lookup: every attempt plus backoff.
 		NPPESDeadline: time.Duration(c.NPPESRetries+1)*c.NPPESTimeout + 5*time.Second,
-		Concurrency:   c.CheckConcurrency, MaxWait: c.CheckMaxWait, Breaker: c.Breaker()}
+		Concurrency:   c.CheckConcurrency, MaxWait: c.CheckMaxWait, Breaker: c.Breaker(), LicenseStatuses: statuses}
 }
 
 // Engine runs and stores credentialing runs.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/checks"
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/seed"
@@ -39,7 +40,9 @@ func newKit(t *testing.T) *kit {
 	reg := metrics.New("credential")
 	runs := results.NewStore(pool)
 	runs.OnSave(Open)
-	e := checks.New(checks.Options{DB: pool, Runs: runs, Providers: providers.NewStore(pool), Metrics: reg, Log: log})
+	o := checks.Settings(config.Defaults().Checks)
+	o.DB, o.Runs, o.Providers, o.Metrics, o.Log = pool, runs, providers.NewStore(pool), reg, log
+	e := checks.New(o)
 	srv := server.New(server.Options{Service: "credential", Logger: log, Metrics: reg, BodyLimit: 1 << 20})
 	(&Handler{Store: &Store{Pool: pool}, Engine: e, Log: log}).Routes(srv.App)
 	return &kit{t: t, pool: pool, im: importer.New(pool, log), engine: e, srv: srv}
