@@ -104,6 +104,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"extra=1"},                               // an unknown top-level key
 		{"secrets.database.existingSecret="},      // the database secret is required
 		{"secrets.apiKeys.existingSecret="},       // so are the API keys
+		{"secrets.internalAuth.existingSecret="},  // and the internal signing keys
 		{"autoscaling.mode=yes"},                  // off, keda or hpa
 		{"gateway.drainTimeout=soon"},             // a Go duration
 		{"chat.autoscaling.llmSaturation=1.5"},    // a share
@@ -115,6 +116,46 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			t.Errorf("--set %v rendered; want a schema error", set)
 		}
 	}
+}
+
+// checkInternalAuth: every service reads the internal signing keys from
+// the file of a Secret volume (read again on rotation), never from a value
+// in the chart, and never runs in the insecure dev mode.
+func checkInternalAuth(t *testing.T, svc string, p *corev1.PodSpec) {
+	t.Helper()
+	c := p.Containers[0]
+	var file string
+	for _, e := range c.Env {
+		switch e.Name {
+		case "INTERNAL_AUTH_KEYS_FILE":
+			file = e.Value
+		case "INTERNAL_AUTH_KEYS", "INTERNAL_AUTH_INSECURE_DEV":
+			t.Errorf("%s: sets %s", svc, e.Name)
+		}
+	}
+	var mount *corev1.VolumeMount
+	for i, m := range c.VolumeMounts {
+		if file != "" && strings.HasPrefix(file, m.MountPath+"/") {
+			mount = &c.VolumeMounts[i]
+		}
+	}
+	if mount == nil || !mount.ReadOnly {
+		t.Fatalf("%s: INTERNAL_AUTH_KEYS_FILE %q is not on a read-only mount", svc, file)
+	}
+	for _, v := range p.Volumes {
+		if v.Name != mount.Name {
+			continue
+		}
+		if v.Secret == nil || v.Secret.SecretName != "credentialing-internal-auth" || len(v.Secret.Items) != 1 ||
+			v.Secret.Items[0].Key != "INTERNAL_AUTH_KEYS" || mount.MountPath+"/"+v.Secret.Items[0].Path != file {
+			t.Errorf("%s: internal auth volume %+v", svc, v.VolumeSource)
+		}
+		if v.Secret != nil && (v.Secret.DefaultMode == nil || *v.Secret.DefaultMode&0o007 != 0) {
+			t.Errorf("%s: the internal keys file is readable by others", svc)
+		}
+		return
+	}
+	t.Errorf("%s: no volume %s", svc, mount.Name)
 }
 
 func deployments(r *chart.Rendered) map[string]*appsv1.Deployment {
@@ -156,6 +197,7 @@ func TestEveryDeploymentIsLockedDown(t *testing.T) {
 				if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "HTTP_ADDR" && e.Value == ":8080" }) {
 					t.Errorf("%s: HTTP_ADDR must bind every address in the pod", svc)
 				}
+				checkInternalAuth(t, svc, &d.Spec.Template.Spec)
 				// preStop + drain (SHUTDOWN_TIMEOUT) fit in the grace period.
 				drain := envDuration(t, c.Env, "SHUTDOWN_TIMEOUT")
 				pre := c.Lifecycle.PreStop.Sleep.Seconds

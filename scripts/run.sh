@@ -58,6 +58,15 @@ bin/pgensure "$DATABASE_URL"
 eval "$(bin/gateway keygen --id dev-admin --role admin)"
 ADMIN_KEY=$API_KEY; ADMIN_ENTRY=$API_KEYS_ENTRY
 export API_KEYS="${API_KEYS:+$API_KEYS,}$ADMIN_ENTRY"
+# The secret the gateway signs what it passes on with, and the services
+# check (docs/operations.md, "Signed internal calls"): made once, kept in
+# .run/, readable only by this user. The services listen on 127.0.0.1 only.
+if [ -z "${INTERNAL_AUTH_KEYS:-}${INTERNAL_AUTH_KEYS_FILE:-}" ] && [ "${INTERNAL_AUTH_INSECURE_DEV:-}" != true ]; then
+  if [ ! -s "$RUN/internal_auth_keys" ]; then
+    (umask 077; printf 'dev:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n=+/')" >"$RUN/internal_auth_keys")
+  fi
+  export INTERNAL_AUTH_KEYS_FILE="$RUN/internal_auth_keys"
+fi
 
 # --- services -----------------------------------------------------------------
 declare -A pid_of

@@ -123,9 +123,10 @@ func (c *cluster) namespace(ns string) {
 	for name, data := range map[string]map[string]string{
 		"credentialing-database": {"DATABASE_URL": "postgres://app:secret@pg-rw.databases:5432/credentialing?sslmode=require",
 			"STATS_DATABASE_URL": "postgres://app:secret@pg-ro.databases:5432/credentialing?sslmode=require"},
-		"credentialing-api-keys": {"API_KEYS": "ops:admin:" + strings.Repeat("ab", 32)},
-		"credentialing-redis":    {"REDIS_URL": "redis://:secret@redis.databases:6379/0"},
-		"credentialing-llm":      {"LLM_API_KEY": "sk-test"},
+		"credentialing-api-keys":      {"API_KEYS": "ops:admin:" + strings.Repeat("ab", 32)},
+		"credentialing-internal-auth": {"INTERNAL_AUTH_KEYS": "k1:" + strings.Repeat("cd", 32)},
+		"credentialing-redis":         {"REDIS_URL": "redis://:secret@redis.databases:6379/0"},
+		"credentialing-llm":           {"LLM_API_KEY": "sk-test"},
 	} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: data}
 		if _, err := c.cs.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {

@@ -106,10 +106,17 @@ seccompProfile:
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+# The internal signing keys, mounted from their Secret (never inlined).
+- name: INTERNAL_AUTH_KEYS_FILE
+  value: {{ include "credentialing.internalAuthFile" . | quote }}
 {{- if ne .name "gateway" }}
 {{ include "credentialing.secretEnv" (dict "env" "DATABASE_URL" "secret" $v.secrets.database.existingSecret "key" $v.secrets.database.urlKey) }}
 {{- end }}
 {{- end -}}
+
+{{/* Where every pod finds INTERNAL_AUTH_KEYS (a file of the Secret volume). */}}
+{{- define "credentialing.internalAuthDir" -}}/etc/provcred/internal-auth{{- end -}}
+{{- define "credentialing.internalAuthFile" -}}{{ include "credentialing.internalAuthDir" . }}/keys{{- end -}}
 
 {{/* Environment of one service beyond the common part. */}}
 {{- define "credentialing.serviceEnv" -}}
