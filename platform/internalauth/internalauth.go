@@ -37,6 +37,9 @@ import (
 const (
 	HeaderSignature = "X-Internal-Signature"
 	HeaderTimestamp = "X-Internal-Timestamp"
+	// HeaderRefused marks a refusal (401 Code), so the gateway can tell a
+	// service refusing its signature from any other 401.
+	HeaderRefused = "X-Internal-Auth"
 )
 
 // Code is the error code of a refused internal call (401). Only a caller

@@ -128,6 +128,9 @@ func TestInternalCallsAreVerified(t *testing.T) {
 				if !resp.Close {
 					t.Errorf("a refused call leaves its connection open")
 				}
+				if resp.Header.Get(internalauth.HeaderRefused) == "" {
+					t.Errorf("a refusal without %s: the gateway could not tell it from the key's 401", internalauth.HeaderRefused)
+				}
 				if ran.Load() != before {
 					t.Fatal("the handler ran")
 				}

@@ -324,6 +324,7 @@ func (s *Server) identify(c *fiber.Ctx) error {
 			// Whatever body follows is not read: it must not be taken
 			// for the next request on this connection.
 			c.Context().SetConnectionClose()
+			c.Set(internalauth.HeaderRefused, "refused")
 			return apierr.New(fiber.StatusUnauthorized, internalauth.Code,
 				"This service accepts only calls signed by the gateway: "+err.Error()+".")
 		}

@@ -102,7 +102,8 @@ func concrete(p string) string {
 // TestSignedForwarding: on every route of the table, and on the health
 // probes, what the gateway passes on verifies at a real service, with the
 // authenticated key as the actor and whatever identity the client claimed
-// dropped; a gateway with another secret is refused on every one.
+// dropped; a gateway with another secret is refused on every one, and
+// answers its client 503 upstream_unavailable, never the service's 401.
 func TestSignedForwarding(t *testing.T) {
 	k := keyring(t, "gw-1:0123456789abcdef0123456789abcdef")
 	url, admin := signedGateway(t, k, k)
@@ -141,7 +142,9 @@ func TestSignedForwarding(t *testing.T) {
 			} else if st != 200 || out["upstream"] != rt.Upstream || out["actor"] != "admin-1" || out["role"] != "admin" || out["request_id"] != "rid-42" {
 				t.Errorf("%s %s: %d %v", m, path, st, out)
 			}
-			if st, out := call(badURL, badAdmin, m, path); st != 401 || (m != "HEAD" && out["code"] != internalauth.Code) {
+			// Refused by the service, answered as an unavailable service:
+			// the client's key is not at fault.
+			if st, out := call(badURL, badAdmin, m, path); st != 503 || (m != "HEAD" && out["code"] != "upstream_unavailable") {
 				t.Errorf("%s %s with another secret: %d %v", m, path, st, out)
 			}
 		}

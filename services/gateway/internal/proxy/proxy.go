@@ -307,6 +307,14 @@ func (u *Upstream) Handle(c *fiber.Ctx, f Forward) error {
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return fmt.Errorf("%w: %w", Unavailable(u.Name), err)
 	}
+	if resp.StatusCode() == fiber.StatusUnauthorized && len(resp.Header.Peek(internalauth.HeaderRefused)) > 0 {
+		// The service refused the gateway's own signature: the keys differ
+		// (a rotation step skipped) or a clock is off. The client's key is
+		// not at fault, so it must not see a 401; the error is logged.
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return fmt.Errorf("%w: the %s service refused the gateway's signature (INTERNAL_AUTH_KEYS differ, or a clock is off by more than INTERNAL_AUTH_MAX_SKEW)",
+			Unavailable(u.Name), u.Name)
+	}
 	released = u.writeResponse(c, resp)
 	return nil
 }
