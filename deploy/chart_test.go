@@ -105,6 +105,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"secrets.database.existingSecret="},      // the database secret is required
 		{"secrets.apiKeys.existingSecret="},       // so are the API keys
 		{"secrets.internalAuth.existingSecret="},  // and the internal signing keys
+		{"secrets.cursor.existingSecret="},        // and the cursor key
 		{"autoscaling.mode=yes"},                  // off, keda or hpa
 		{"gateway.drainTimeout=soon"},             // a Go duration
 		{"chat.autoscaling.llmSaturation=1.5"},    // a share
@@ -541,9 +542,9 @@ func TestSecretsAreReferencedByName(t *testing.T) {
 	}
 	want := map[string][]string{
 		"gateway":    {"API_KEYS<-credentialing-api-keys", "REDIS_URL<-credentialing-redis"},
-		"credential": {"DATABASE_URL<-credentialing-database"},
-		"chat":       {"DATABASE_URL<-credentialing-database", "LLM_API_KEY<-credentialing-llm"},
-		"stats":      {"DATABASE_URL<-credentialing-database", "STATS_DATABASE_URL<-credentialing-database"},
+		"credential": {"DATABASE_URL<-credentialing-database", "CURSOR_SECRET<-credentialing-cursor"},
+		"chat":       {"DATABASE_URL<-credentialing-database", "CURSOR_SECRET<-credentialing-cursor", "LLM_API_KEY<-credentialing-llm"},
+		"stats":      {"DATABASE_URL<-credentialing-database", "CURSOR_SECRET<-credentialing-cursor", "STATS_DATABASE_URL<-credentialing-database"},
 	}
 	for svc, ws := range want {
 		for _, w := range ws {

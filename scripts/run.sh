@@ -68,6 +68,10 @@ if [ -z "${INTERNAL_AUTH_KEYS:-}${INTERNAL_AUTH_KEYS_FILE:-}" ] && [ "${INTERNAL
   export INTERNAL_AUTH_KEYS_FILE="$RUN/internal_auth_keys"
 fi
 
+# The key list cursors are sealed with: one for every service, so a next
+# page survives a restart of one of them.
+export CURSOR_SECRET=${CURSOR_SECRET:-$(head -c 32 /dev/urandom | base64)}
+
 # --- services -----------------------------------------------------------------
 declare -A pid_of
 start() { # name port [env...]

@@ -127,6 +127,7 @@ func (c *cluster) namespace(ns string) {
 		"credentialing-internal-auth": {"INTERNAL_AUTH_KEYS": "k1:" + strings.Repeat("cd", 32)},
 		"credentialing-redis":         {"REDIS_URL": "redis://:secret@redis.databases:6379/0"},
 		"credentialing-llm":           {"LLM_API_KEY": "sk-test"},
+		"credentialing-cursor":        {"CURSOR_SECRET": strings.Repeat("c", 32)},
 	} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: data}
 		if _, err := c.cs.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {

@@ -35,6 +35,11 @@ type Base struct {
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
 	// OTLPEndpoint turns tracing on when set (standard OTel variable).
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	// CursorSecret keys the list cursors (platform/page): at least 32 bytes,
+	// the same in every replica of every service. Unset, a process makes a
+	// random key, and its cursors fail (400 invalid_cursor) on any other
+	// replica and after a restart; in Kubernetes it is required.
+	CursorSecret string `env:"CURSOR_SECRET" secret:"true"`
 	// MaxConcurrentFileOperations bounds imports and exports at once.
 	MaxConcurrentFileOperations int `env:"MAX_CONCURRENT_FILE_OPERATIONS" envDefault:"50"`
 
@@ -64,6 +69,9 @@ func (b Base) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", b.LogLevel)
+	}
+	if b.CursorSecret != "" && len(b.CursorSecret) < 32 {
+		return fmt.Errorf("CURSOR_SECRET: must be at least 32 bytes (openssl rand -base64 32), got %d", len(b.CursorSecret))
 	}
 	if b.BodyLimitBytes < 1024 {
 		return fmt.Errorf("BODY_LIMIT_BYTES: must be at least 1024, got %d", b.BodyLimitBytes)

@@ -1,9 +1,12 @@
 package page
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -98,4 +101,77 @@ func FuzzQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCursorsAreSealed: a cursor is neither readable nor forgeable. The
+// cursors of before (base64url JSON) carried a last name into URLs and were
+// taken whatever they said.
+func TestCursorsAreSealed(t *testing.T) {
+	plain := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	good := Encode(key{"smith", "p1"})
+	raw, _ := base64.RawURLEncoding.DecodeString(good)
+	if bytes.Contains(raw, []byte("smith")) || bytes.Contains(raw, []byte("p1")) || strings.Contains(good, plain(key{"smith", "p1"})) {
+		t.Fatalf("cursor %q shows its key", good)
+	}
+	if Encode(key{"smith", "p1"}) != good {
+		t.Fatal("one position must give one cursor")
+	}
+	flipped := append([]byte{}, raw...)
+	flipped[len(flipped)/2] ^= 1
+	tests := []struct {
+		name, cursor string
+		ok           bool
+	}{
+		{"issued", good, true},
+		{"forged plain JSON", plain(key{"jones", "p9"}), false},
+		{"forged plain JSON of a real position", plain(key{"smith", "p1"}), false},
+		{"one bit flipped", base64.RawURLEncoding.EncodeToString(flipped), false},
+		{"truncated", good[:len(good)-4], false},
+		{"too short", "AAAA", false},
+		{"not base64", "%%%", false},
+		{"empty JSON sealed elsewhere", base64.RawURLEncoding.EncodeToString(make([]byte, 40)), false},
+	}
+	for _, tt := range tests {
+		var k key
+		err := DecodeString(tt.cursor, &k)
+		if tt.ok != (err == nil) {
+			t.Errorf("%s: err %v", tt.name, err)
+		}
+		if e, isAPI := apierr.As(err); err != nil && (!isAPI || e.Code != "invalid_cursor" || e.Status != 400) {
+			t.Errorf("%s: %v, want 400 invalid_cursor", tt.name, err)
+		}
+	}
+}
+
+// TestSecretSharedAcrossProcesses: replicas with one CURSOR_SECRET read
+// each other's cursors; another secret (or the random key of a process
+// without one) does not.
+func TestSecretSharedAcrossProcesses(t *testing.T) {
+	before := current.Load()
+	t.Cleanup(func() { current.Store(before) })
+	if err := SetSecret("short"); err == nil {
+		t.Fatal("a short secret must be refused")
+	}
+	a := strings.Repeat("a", MinSecretLen)
+	if err := SetSecret(a); err != nil {
+		t.Fatal(err)
+	}
+	cur := Encode(key{"smith", "p1"})
+	current.Store(before) // a process without the secret
+	var k key
+	if DecodeString(cur, &k) == nil {
+		t.Fatal("a process with another key read the cursor")
+	}
+	_ = SetSecret(strings.Repeat("b", MinSecretLen))
+	if DecodeString(cur, &k) == nil {
+		t.Fatal("another secret read the cursor")
+	}
+	_ = SetSecret(a) // another replica, same secret
+	if err := DecodeString(cur, &k); err != nil || k != (key{"smith", "p1"}) {
+		t.Fatalf("same secret: %v %+v", err, k)
+	}
+	// A NUL can never come from a row; a cursor holding one is refused.
+	if DecodeString(Encode(map[string]string{"n": "a\x00b"}), &k) == nil {
+		t.Fatal("a cursor with a NUL was accepted")
+	}
 }

@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/logging"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/page"
 	"github.com/provcred/platform/server"
 	"github.com/provcred/platform/tracing"
 )
@@ -119,6 +121,12 @@ func Init(ctx context.Context, name string, base config.Base, db *Database) (*De
 		pool.Close()
 		os.Exit(0)
 	}
+	// Services with a database are the ones that page lists (the gateway
+	// has neither); the migrate Job needs no cursor key.
+	if err := setCursorSecret(base.CursorSecret, os.Getenv("KUBERNETES_SERVICE_HOST") != "", d.Log); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -148,6 +156,20 @@ func (d *Deps) initInternal(ctx context.Context, base config.Base) error {
 	}
 	d.Log.Info("internal calls signed", "key_ids", k.KeyIDs(), "max_skew", k.MaxSkew().String())
 	return nil
+}
+
+// setCursorSecret keys the list cursors. In Kubernetes a missing secret is
+// an error: each replica would make its own key and a client's next page,
+// sent to another replica, would be 400 invalid_cursor.
+func setCursorSecret(secret string, inKubernetes bool, log *slog.Logger) error {
+	if secret == "" {
+		if inKubernetes {
+			return errors.New("CURSOR_SECRET is required in Kubernetes (the chart's cursor Secret): replicas must share the cursor key")
+		}
+		log.Warn("CURSOR_SECRET is not set: list cursors are valid only in this process (not after a restart, not on another replica)")
+		return nil
+	}
+	return page.SetSecret(secret)
 }
 
 // DBCheck is the readiness check of the pool.

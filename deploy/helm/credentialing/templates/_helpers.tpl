@@ -111,6 +111,7 @@ seccompProfile:
   value: {{ include "credentialing.internalAuthFile" . | quote }}
 {{- if ne .name "gateway" }}
 {{ include "credentialing.secretEnv" (dict "env" "DATABASE_URL" "secret" $v.secrets.database.existingSecret "key" $v.secrets.database.urlKey) }}
+{{ include "credentialing.secretEnv" (dict "env" "CURSOR_SECRET" "secret" $v.secrets.cursor.existingSecret "key" $v.secrets.cursor.key) }}
 {{- end }}
 {{- end -}}
 

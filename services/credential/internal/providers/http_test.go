@@ -1,7 +1,9 @@
 package providers_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -248,6 +250,25 @@ func TestListFiltersAndPagination(t *testing.T) {
 	}
 	if strings.Join(walked, "|") != "p1,p0|p2,p4|p3" {
 		t.Fatalf("pages %v", walked)
+	}
+	// A cursor shows no name (they end up in URLs, browser history and
+	// ingress logs) and cannot be forged: the readable cursors of before,
+	// {"l":"lee","i":"p0"} base64url-encoded, were taken as they came.
+	_, first := a.do("GET", "/providers?limit=2", "")
+	cur, _ := first["next_cursor"].(string)
+	raw, _ := base64.RawURLEncoding.DecodeString(cur)
+	if cur == "" || bytes.Contains(bytes.ToLower(raw), []byte("bob")) || bytes.Contains(bytes.ToLower(raw), []byte("lee")) || strings.Contains(strings.ToLower(cur), "lee") {
+		t.Fatalf("cursor %q (%q) shows a name", cur, raw)
+	}
+	forged := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	for _, c := range []string{
+		forged(providers.ListCursor{LastName: "lee", ID: "p0"}),
+		forged(map[string]string{"l": "a", "i": ""}),
+		cur[:len(cur)-2] + "AA",
+	} {
+		if st, body := a.do("GET", "/providers?cursor="+c, ""); st != 400 || body["code"] != "invalid_cursor" {
+			t.Errorf("forged cursor %s: %d %v", c, st, body)
+		}
 	}
 	// The last cursor is {"l":"\u0000","i":"x"}: PostgreSQL refuses NUL (was a 500).
 	for _, q := range []string{"?state=XX", "?decision=maybe", "?limit=0", "?cursor=zzz", "?cursor=eyJsIjoiXHUwMDAwIiwiaSI6IngifQ"} {

@@ -7,7 +7,6 @@ package reqtext
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"unicode/utf8"
 
@@ -58,15 +57,8 @@ func Check(c *fiber.Ctx) error {
 
 func storable(b []byte) bool { return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 }
 
-// DecodeCursor is page.Decode for cursors carrying text: a forged cursor
-// whose JSON holds a NUL (`\u0000`) would reach PostgreSQL and fail there,
-// so it is refused as invalid_cursor first.
+// DecodeCursor is page.Decode (which also refuses a cursor holding a NUL,
+// which would otherwise reach PostgreSQL and fail there).
 func DecodeCursor(c *fiber.Ctx, key any) (bool, error) {
-	if s := c.Query("cursor"); s != "" {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || bytes.Contains(b, []byte(`\u0000`)) {
-			return false, apierr.BadRequest("invalid_cursor", "cursor is not one this API returned")
-		}
-	}
 	return page.Decode(c, key)
 }
