@@ -223,3 +223,56 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestStartRequiresInternalKeys: no binary starts without the internal
+// signing key, unless the dev setting says so, which it logs at WARN.
+func TestStartRequiresInternalKeys(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs every service")
+	}
+	bin := build(t)
+	_, adminEntry := keygen(t, bin, "e2e-admin", "admin")
+	dbURL := pgtest.NewDatabase(t)
+	gatewayEnv := map[string]string{"API_KEYS": adminEntry, "CREDENTIAL_URL": "http://127.0.0.1:9",
+		"STATS_URL": "http://127.0.0.1:9", "CHAT_URL": "http://127.0.0.1:9"}
+	for _, name := range []string{"credential", "stats", "chat", "gateway"} {
+		env := map[string]string{"DATABASE_URL": dbURL, "INTERNAL_AUTH_INSECURE_DEV": "false"}
+		if name == "gateway" {
+			env = map[string]string{"INTERNAL_AUTH_INSECURE_DEV": "false"}
+			for k, v := range gatewayEnv {
+				env[k] = v
+			}
+		}
+		p := start(t, bin, name, env)
+		deadline := time.Now().Add(30 * time.Second)
+		for p.Running() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if p.Running() || !strings.Contains(p.Output(), "INTERNAL_AUTH_KEYS (or INTERNAL_AUTH_KEYS_FILE) is required") {
+			t.Errorf("%s without a key: running=%v\n%s", name, p.Running(), p.Output())
+		}
+	}
+	// The dev setting: starts, says so loudly, and believes identity headers.
+	env := map[string]string{"INTERNAL_AUTH_INSECURE_DEV": "true"}
+	for k, v := range gatewayEnv {
+		env[k] = v
+	}
+	gw := start(t, bin, "gateway", env)
+	chat := start(t, bin, "chat", map[string]string{"DATABASE_URL": dbURL, "INTERNAL_AUTH_INSECURE_DEV": "true"})
+	gw.WaitReady(t, 30*time.Second)
+	chat.WaitReady(t, 30*time.Second)
+	for _, p := range []*proctest.Proc{gw, chat} {
+		if !strings.Contains(p.Output(), `"level":"WARN","msg":"INSECURE: INTERNAL_AUTH_INSECURE_DEV is set`) {
+			t.Errorf("%s: no WARN line for the dev setting:\n%s", p.Name, p.Output())
+		}
+	}
+	resp, err := http.Get(chat.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("dev mode, unsigned /health: %d", resp.StatusCode)
+	}
+}
