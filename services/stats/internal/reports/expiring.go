@@ -165,19 +165,21 @@ func runExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Time
 	b.Queue(`SELECT extract(epoch FROM verification_max_age)::bigint / 86400 FROM policy`).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&out.StalenessLimitDays)
 	})
+	// Licenses are counted from their tallies (by expiry date); the others
+	// read their expiry or due-date index.
 	for _, c := range []struct {
-		kind, sql string
-		windows   []int
-		past      string
+		kind, sql, agg string
+		windows        []int
+		past           string
 	}{
-		{KindLicense, `SELECT %s FROM licenses WHERE expires_on < $1::date + %d`, expiryWindows, "expired"},
-		{KindBoard, `SELECT %s FROM board_certifications WHERE expires_on < $1::date + %d`, expiryWindows, "expired"},
-		{KindRecredentialing, `SELECT %s FROM providers WHERE recredential_due_on < $1::date + %d`, recredWindows, "overdue"},
+		{KindLicense, `SELECT %s FROM license_tallies WHERE expires_on < $1::date + %d`, "sum(licenses)", expiryWindows, "expired"},
+		{KindBoard, `SELECT %s FROM board_certifications WHERE expires_on < $1::date + %d`, "count(*)", expiryWindows, "expired"},
+		{KindRecredentialing, `SELECT %s FROM providers WHERE recredential_due_on < $1::date + %d`, "count(*)", recredWindows, "overdue"},
 	} {
 		col := map[string]string{KindLicense: "expires_on", KindBoard: "expires_on", KindRecredentialing: "recredential_due_on"}[c.kind]
-		exprs := []string{fmt.Sprintf("count(*) FILTER (WHERE %s < $1::date)", col)}
+		exprs := []string{fmt.Sprintf("coalesce(%s FILTER (WHERE %s < $1::date), 0)::bigint", c.agg, col)}
 		for _, w := range c.windows {
-			exprs = append(exprs, fmt.Sprintf("count(*) FILTER (WHERE %[1]s >= $1::date AND %[1]s < $1::date + %[2]d)", col, w))
+			exprs = append(exprs, fmt.Sprintf("coalesce(%[3]s FILTER (WHERE %[1]s >= $1::date AND %[1]s < $1::date + %[2]d), 0)::bigint", col, w, c.agg))
 		}
 		counts := make([]int64, len(exprs))
 		dest := make([]any, len(counts))
@@ -197,17 +199,14 @@ func runExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Time
 			return nil
 		})
 	}
-	b.Queue(`SELECT count(*) FILTER (WHERE p.last_verified_at IS NOT NULL), count(*) FILTER (WHERE p.last_verified_at IS NULL)
-		FROM providers p CROSS JOIN policy pol
-		WHERE p.last_verified_at < $1::timestamptz - pol.verification_max_age OR p.last_verified_at IS NULL`, now).
-		QueryRow(func(row pgx.Row) error {
-			var stale, never int64
-			if err := row.Scan(&stale, &never); err != nil {
-				return err
-			}
-			out.Counts[KindVerification] = map[string]int64{"stale": stale, "never_verified": never}
-			return nil
-		})
+	b.Queue(staleSQL, now).QueryRow(func(row pgx.Row) error {
+		var stale, never int64
+		if err := row.Scan(&stale, &never); err != nil {
+			return err
+		}
+		out.Counts[KindVerification] = map[string]int64{"stale": stale, "never_verified": never}
+		return nil
+	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("expiring counts: %w", err)
 	}

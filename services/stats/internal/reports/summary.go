@@ -50,9 +50,7 @@ var summaryReport = report[summaryParams]{
 // service's tallies (reporting.*_tallies, kept by its triggers): summing a
 // few thousand rows instead of scanning 100,000 providers and their
 // licenses (178 ms uncached at that size; docs/benchmarks.md). Stale: never
-// verified, or longer ago than the policy's limit: the tally of the days
-// before the cutoff's UTC day, plus the providers of that one day verified
-// before the cutoff. Due: the recredentialing date falls within 90 days (or
+// verified, or longer ago than the policy's limit (staleSQL). Due: the recredentialing date falls within 90 days (or
 // has passed). A license is expired the day after its expiry date; expiring
 // within 90 days: it lapses before today + 90. The other counts read their
 // own index.
@@ -80,12 +78,12 @@ func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) 
 	count := func(dest *int64, sql string, args ...any) {
 		b.Queue(sql, args...).QueryRow(func(row pgx.Row) error { return row.Scan(dest) })
 	}
-	count(&s.VerificationStale, `WITH c AS (SELECT $1::timestamptz - pol.verification_max_age AS cutoff FROM policy pol)
-		SELECT (SELECT coalesce(sum(t.providers), 0) FROM verification_tallies t, c
-		        WHERE t.verified_on IS NULL OR t.verified_on < (c.cutoff AT TIME ZONE 'UTC')::date)::bigint
-		     + (SELECT count(*) FROM providers p, c
-		        WHERE p.last_verified_at >= date_trunc('day', c.cutoff AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-		          AND p.last_verified_at < c.cutoff)`, now)
+	b.Queue(staleSQL, now).QueryRow(func(row pgx.Row) error {
+		var stale, never int64
+		err := row.Scan(&stale, &never)
+		s.VerificationStale = stale + never
+		return err
+	})
 	count(&s.ExclusionFlagged, `SELECT count(*) FROM providers WHERE exclusion_flagged_at IS NOT NULL`)
 	count(&s.RecredentialingDue90d, `SELECT count(*) FROM providers WHERE recredential_due_on < $1::date + 90`, today)
 	b.Queue(`SELECT coalesce(sum(licenses), 0)::bigint,
