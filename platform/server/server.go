@@ -535,15 +535,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, closers ...func(con
 	return err
 }
 
-// ListenAndServe listens on addr and calls Serve.
-func (s *Server) ListenAndServe(ctx context.Context, addr string, closers ...func(context.Context) error) error {
-	ln, err := Listen(ctx, addr, false)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, ln, closers...)
-}
-
 // Listen opens a TCP listener on addr. With reusePort, SO_REUSEPORT lets a
 // new process of the same service (and user) listen on the same address
 // before the old one drains, so a restart on one host leaves no moment

@@ -160,9 +160,7 @@ func (s *Server) Requests() []*Request {
 	return append([]*Request(nil), s.requests...)
 }
 
-// InFlight is how many requests are being answered now; MaxInFlight the
-// most at any moment.
-func (s *Server) InFlight() int64    { return s.inflight.Load() }
+// MaxInFlight is the most requests answered at any moment.
 func (s *Server) MaxInFlight() int64 { return s.maxInflight.Load() }
 
 // Canceled counts requests whose client went away before the answer ended.

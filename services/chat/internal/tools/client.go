@@ -86,11 +86,6 @@ func NewClient(o ClientOptions) (*Client, error) {
 	return c, nil
 }
 
-// Breakers lists the upstream breakers (for health reports).
-func (c *Client) Breakers() []*breaker.Breaker {
-	return []*breaker.Breaker{c.breakers[Credential], c.breakers[Stats]}
-}
-
 // route is one read endpoint a tool may call, with the role the gateway
 // requires for it. Paths are templates: {} is one path segment.
 type route struct {

@@ -52,14 +52,13 @@ func (s *Service) retryDelay(jobID int64, attempt int) time.Duration {
 
 // target is what one attempt needs.
 type target struct {
-	status     string
-	url        string
-	secret     string
-	webhookID  string
-	disabled   bool
-	event      events.Row
-	attempts   int
-	failingFor *time.Time
+	status    string
+	url       string
+	secret    string
+	webhookID string
+	disabled  bool
+	event     events.Row
+	attempts  int
 }
 
 func (s *Service) loadTarget(ctx context.Context, deliveryID string) (*target, error) {

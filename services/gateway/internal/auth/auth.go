@@ -159,9 +159,6 @@ func NewStore(keys []Key) *Store {
 	return s
 }
 
-// Len is the number of configured keys.
-func (s *Store) Len() int { return len(s.byHash) }
-
 // Lookup returns the key whose secret is presented. The comparison is a map
 // lookup on the SHA-256 of the secret: timing can at most reveal a prefix of
 // a hash, which does not help forge a secret (preimage resistance), so no
