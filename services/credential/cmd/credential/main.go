@@ -80,9 +80,12 @@ func run(ctx context.Context) error {
 	engine := checks.New(opts)
 	sems = append(sems, engine.Semaphores()...)
 
-	// Continuous monitoring: every exclusion import re-screens all providers.
+	// Continuous monitoring: every exclusion import re-screens all providers,
+	// as a River job inserted in the transaction that activates the version.
 	imports := importer.New(deps.Pool, deps.Log).WithMetrics(deps.Metrics)
-	imports.OnExclusionsImported = monitor.New(deps.Pool, deps.Metrics, deps.Log).Hook
+	mon := monitor.New(deps.Pool, deps.Metrics, deps.Log)
+	mon.JobTimeout = cfg.RescreenJobTimeout
+	imports.OnActivate = mon.Enqueue
 	imports.ShrinkRatio = cfg.ImportShrinkMinRatio
 	imports.LicenseStatuses = licenseStatuses
 	// Imports a crash left 'loading' are failed now ('interrupted'); one
@@ -106,12 +109,14 @@ func run(ctx context.Context) error {
 		Jobs: []batch.Jobs{
 			{Register: hooks.Register, Queues: hooks.Queues()},
 			{Register: daily.Register, Queues: daily.Queues(), Periodic: daily.Periodic()},
+			{Register: mon.Register, Queues: mon.Queues()},
 		},
 	})
 	if err != nil {
 		return err
 	}
 	hooks.Attach(batches.Client())
+	mon.Attach(batches.Client())
 
 	srv := server.New(server.Options{
 		Service: "credential", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,

@@ -9,10 +9,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
 	"github.com/provcred/credential/internal/events"
 	"github.com/provcred/credential/internal/sources"
@@ -26,6 +28,11 @@ type Monitor struct {
 	log *slog.Logger
 	// newExclusions is credential_new_exclusions_total.
 	newExclusions prometheus.Counter
+	// client inserts re-screen jobs (Attach).
+	client *river.Client[pgx.Tx]
+	// JobTimeout bounds one re-screen attempt (RESCREEN_JOB_TIMEOUT; 10
+	// minutes when zero).
+	JobTimeout time.Duration
 }
 
 // New returns a Monitor, registering credential_new_exclusions_total in reg.

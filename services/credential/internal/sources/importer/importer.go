@@ -103,6 +103,11 @@ type Importer struct {
 	// continuous monitoring). It runs after the commit, so its error does not
 	// undo the import; it is logged and reported in the record's hook_error.
 	OnExclusionsImported func(ctx context.Context, source string, importID int64) error
+	// OnActivate, when set, runs in the transaction that activates an LEIE
+	// or SAM version, full or delta, before it commits (main wires it to
+	// monitor.Enqueue: the re-screen job exists exactly when the version
+	// does). Its error fails the import.
+	OnActivate func(ctx context.Context, tx pgx.Tx, source string, importID int64) error
 	// LicenseStatuses classifies a license roster's status words; the words
 	// it does not know are reported on the import record (zero value: the
 	// default table).
@@ -218,18 +223,45 @@ type Record struct {
 	// UnknownStatuses are a license roster's status words the status table
 	// does not know (each such license needs review when checked).
 	UnknownStatuses []licenses.UnknownStatus `json:"unknown_statuses,omitempty"`
+	// Rescreen is the re-screen job of an LEIE or SAM version: its progress and result.
+	Rescreen *Rescreen `json:"rescreen,omitempty"`
+}
+
+// Rescreen is the progress and result of a version's re-screen job
+// (monitor.RescreenArgs), kept on the import record.
+type Rescreen struct {
+	// Status is queued, running, done or failed (after its last attempt).
+	Status        string     `json:"status"`
+	JobID         *int64     `json:"job_id,omitempty"`
+	Attempts      *int       `json:"attempts,omitempty"`
+	Providers     *int64     `json:"providers,omitempty"`
+	Screened      *int64     `json:"screened,omitempty"`
+	Flagged       *int64     `json:"flagged,omitempty"`
+	ReviewsOpened *int64     `json:"reviews_opened,omitempty"`
+	Reinstated    *int64     `json:"reinstated,omitempty"`
+	Error         *string    `json:"error,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 }
 
 const recordCols = `id, source, status, kind, version, file_name, sha256, bytes, encoding, file_date, row_count, file_rows,
 	rows_added, rows_removed, rows_replaced, rows_unmatched, error, error_line,
-	actor, load_ms, index_ms, swap_ms, started_at, finished_at, activated_at, unknown_statuses`
+	actor, load_ms, index_ms, swap_ms, started_at, finished_at, activated_at, unknown_statuses,
+	rescreen_status, rescreen_job_id, rescreen_attempts, rescreen_total, rescreen_screened, rescreen_flagged,
+	rescreen_reviews_opened, rescreen_reinstated, rescreen_error, rescreen_finished_at`
 
 func scanRecord(row pgx.Row) (*Record, error) {
 	r := &Record{}
+	rs := &Rescreen{}
+	var rsStatus *string
 	var added, removed, replaced, unmatched *int64
 	err := row.Scan(&r.ID, &r.Source, &r.Status, &r.Kind, &r.Version, &r.FileName, &r.SHA256, &r.Bytes, &r.Encoding,
 		&r.FileDate, &r.Rows, &r.FileRows, &added, &removed, &replaced, &unmatched, &r.Error, &r.ErrorLine, &r.Actor,
-		&r.LoadMS, &r.IndexMS, &r.SwapMS, &r.StartedAt, &r.FinishedAt, &r.ActivatedAt, &r.UnknownStatuses)
+		&r.LoadMS, &r.IndexMS, &r.SwapMS, &r.StartedAt, &r.FinishedAt, &r.ActivatedAt, &r.UnknownStatuses,
+		&rsStatus, &rs.JobID, &rs.Attempts, &rs.Providers, &rs.Screened, &rs.Flagged, &rs.ReviewsOpened, &rs.Reinstated,
+		&rs.Error, &rs.FinishedAt)
+	if rsStatus != nil {
+		rs.Status, r.Rescreen = *rsStatus, rs
+	}
 	if added != nil && removed != nil && replaced != nil && unmatched != nil {
 		r.Changes = &Changes{Added: *added, Removed: *removed, Replaced: *replaced, Unmatched: *unmatched}
 	}
@@ -641,6 +673,11 @@ func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Form
 	if err := events.Write(ctx, tx, events.Event{Type: events.ImportActivated,
 		Link: "/admin/imports/" + strconv.FormatInt(id, 10), Data: eventData}); err != nil {
 		return st, err
+	}
+	if sources.IsExclusion(req.Source) && im.OnActivate != nil {
+		if err := im.OnActivate(ctx, tx, req.Source, id); err != nil {
+			return st, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return st, fmt.Errorf("commit: %w", err)
