@@ -112,6 +112,20 @@ func (h *Header) Find(name string) int {
 	return -1
 }
 
+// Bind reads a file's header and finds its required columns: the first
+// step of every format's Bind.
+func Bind(header []string, required ...string) (*Header, []int, error) {
+	h, err := NewHeader(header)
+	if err != nil {
+		return nil, nil, err
+	}
+	idx, err := h.Require(required...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, idx, nil
+}
+
 // Require returns the indexes of names, or an error naming every missing column.
 func (h *Header) Require(names ...string) ([]int, error) {
 	idx := make([]int, len(names))

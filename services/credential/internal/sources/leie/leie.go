@@ -99,11 +99,7 @@ type Parser struct {
 
 // Bind implements sources.Format: every column of the published header is required.
 func (Format) Bind(header []string) (sources.RowParser, error) {
-	h, err := sources.NewHeader(header)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := h.Require(Columns...)
+	h, idx, err := sources.Bind(header, Columns...)
 	if err != nil {
 		return nil, err
 	}

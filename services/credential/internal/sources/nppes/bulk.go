@@ -113,11 +113,7 @@ type BulkParser struct {
 // Bind implements sources.Format: the five identity columns are required, the
 // rest are used when present.
 func (BulkFormat) Bind(header []string) (sources.RowParser, error) {
-	h, err := sources.NewHeader(header)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := h.Require(required...)
+	h, idx, err := sources.Bind(header, required...)
 	if err != nil {
 		return nil, err
 	}

@@ -40,11 +40,7 @@ type Parser struct {
 
 // Bind implements sources.Format.
 func (Format) Bind(header []string) (sources.RowParser, error) {
-	h, err := sources.NewHeader(header)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := h.Require(required...)
+	h, idx, err := sources.Bind(header, required...)
 	if err != nil {
 		return nil, err
 	}
