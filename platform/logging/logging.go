@@ -24,6 +24,20 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+type clientKey struct{}
+
+// WithClientRequestID returns a context carrying the X-Request-Id the
+// client chose (kept apart from the platform's own request id).
+func WithClientRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, clientKey{}, id)
+}
+
+// ClientRequestID returns the client's own request id in ctx, or "".
+func ClientRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(clientKey{}).(string)
+	return id
+}
+
 // New returns a JSON logger writing to w at the given level.
 func New(w io.Writer, service, level string) *slog.Logger {
 	var lv slog.Level

@@ -57,7 +57,12 @@ type Check struct {
 
 // Options configure New.
 type Options struct {
-	Service         string
+	Service string
+	// OwnRequestIDs (the gateway, the edge) makes every request's
+	// X-Request-Id here, at random; an id the client sent is kept apart as
+	// X-Client-Request-Id, so nobody outside chooses the id the logs and
+	// the audit log are keyed by. Services take the gateway's.
+	OwnRequestIDs bool
 	Logger          *slog.Logger
 	Metrics         *metrics.Registry
 	Tracer          trace.TracerProvider
@@ -164,11 +169,17 @@ func New(o Options) *Server {
 	app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		o.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", fmt.Sprint(e), "path", c.Route().Path)
 	}}))
-	app.Use(dropBadRequestID)
-	app.Use(requestid.New(requestid.Config{Header: HeaderRequestID, ContextKey: "requestid"}))
+	app.Use(s.clientRequestID)
+	// Random ids (fiber's default generator is a counter on a random seed:
+	// consecutive requests get consecutive ids, which tell anyone the
+	// platform's request rate and let them guess others' ids).
+	app.Use(requestid.New(requestid.Config{Header: HeaderRequestID, ContextKey: "requestid", Generator: utils.UUIDv4}))
 	app.Use(tracing.Middleware(o.Tracer))
 	app.Use(func(c *fiber.Ctx) error {
 		ctx := logging.WithRequestID(c.UserContext(), RequestID(c))
+		if id := c.Request().Header.Peek(HeaderClientRequestID); len(id) > 0 {
+			ctx = logging.WithClientRequestID(ctx, string(id))
+		}
 		if o.RequestTimeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, o.RequestTimeout)
@@ -268,20 +279,43 @@ func (s *Server) limitUnstreamedBodies(c *fiber.Ctx) error {
 // maxRequestIDLen bounds a caller's X-Request-Id (a UUID is 36).
 const maxRequestIDLen = 128
 
-// dropBadRequestID removes an incoming X-Request-Id that is too long or has
-// anything but visible ASCII, so requestid makes a fresh one: the id goes
-// into every log line, the audit log and onward to the services.
-func dropBadRequestID(c *fiber.Ctx) error {
-	id := c.Request().Header.Peek(HeaderRequestID)
-	ok := len(id) <= maxRequestIDLen
+// HeaderClientRequestID carries, from the gateway on, the X-Request-Id a
+// client chose; the audit log keeps it next to the platform's own id.
+const HeaderClientRequestID = "X-Client-Request-Id"
+
+// validRequestID: up to maxRequestIDLen visible ASCII characters (the id
+// goes into every log line, the audit log and onward to the services).
+func validRequestID(id []byte) bool {
+	if len(id) > maxRequestIDLen {
+		return false
+	}
 	for _, b := range id {
 		if b <= ' ' || b > '~' {
-			ok = false
-			break
+			return false
 		}
 	}
-	if !ok {
-		c.Request().Header.Del(HeaderRequestID)
+	return true
+}
+
+// clientRequestID sorts out the ids a request arrives with. At the edge
+// (OwnRequestIDs) the client's X-Request-Id, when valid, moves to
+// X-Client-Request-Id and requestid makes ours; a service keeps the
+// gateway's X-Request-Id and X-Client-Request-Id. Invalid ones are dropped.
+func (s *Server) clientRequestID(c *fiber.Ctx) error {
+	h := &c.Request().Header
+	if s.opts.OwnRequestIDs {
+		h.Del(HeaderClientRequestID)
+		if id := h.Peek(HeaderRequestID); len(id) > 0 && validRequestID(id) {
+			h.SetBytesV(HeaderClientRequestID, id)
+		}
+		h.Del(HeaderRequestID)
+		return c.Next()
+	}
+	if !validRequestID(h.Peek(HeaderRequestID)) {
+		h.Del(HeaderRequestID)
+	}
+	if !validRequestID(h.Peek(HeaderClientRequestID)) {
+		h.Del(HeaderClientRequestID)
 	}
 	return c.Next()
 }

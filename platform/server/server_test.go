@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/logging"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
 )
@@ -232,6 +233,79 @@ func TestActorAndRequestID(t *testing.T) {
 		if got == bad || len(got) != 36 || string(b) != "anonymous|"+got {
 			t.Fatalf("X-Request-Id %q: answered %q with body %q", bad, got, b)
 		}
+	}
+}
+
+// TestRequestIDsAreRandomAndOurs: the ids made here are random (Fiber's
+// default is a counter on a random seed, so consecutive requests got ids
+// differing in a few digits); at the edge (OwnRequestIDs) a client's
+// X-Request-Id never becomes ours but is kept as X-Client-Request-Id, which
+// the handler's context carries (the audit log records it).
+func TestRequestIDsAreRandomAndOurs(t *testing.T) {
+	var logs bytes.Buffer
+	echo := func(c *fiber.Ctx) error {
+		return c.SendString(RequestID(c) + "|" + c.Get(HeaderClientRequestID) + "|" + logging.ClientRequestID(c.UserContext()))
+	}
+	get := func(s *Server, hdr map[string]string) (string, []string) {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/ids", nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := s.App.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Header.Get(HeaderRequestID), strings.Split(string(b), "|")
+	}
+	edge := newTestServer(t, &logs, func(o *Options) { o.OwnRequestIDs = true })
+	edge.App.Get("/ids", echo)
+	svc := newTestServer(t, &logs, nil)
+	svc.App.Get("/ids", echo)
+
+	tails := map[string]bool{}
+	for range 200 {
+		id, _ := get(edge, nil)
+		if len(id) != 36 {
+			t.Fatalf("id %q", id)
+		}
+		// Any 12 hex digits repeating across 200 random UUIDs is a 2^-40 event.
+		for _, part := range []string{id[:8], id[24:]} {
+			if tails[part] {
+				t.Fatalf("id %q repeats %q of an earlier one: ids are not random", id, part)
+			}
+			tails[part] = true
+		}
+	}
+
+	tests := []struct {
+		name       string
+		s          *Server
+		hdr        map[string]string
+		keepsOurs  string // "" when the id must be made here
+		wantClient string
+	}{
+		{"edge: the client's id is kept apart", edge, map[string]string{HeaderRequestID: "client-77"}, "", "client-77"},
+		{"edge: a forged X-Client-Request-Id is dropped", edge, map[string]string{HeaderClientRequestID: "forged"}, "", ""},
+		{"edge: both: the client's X-Request-Id wins", edge, map[string]string{HeaderRequestID: "mine", HeaderClientRequestID: "forged"}, "", "mine"},
+		{"edge: an invalid client id is dropped", edge, map[string]string{HeaderRequestID: "two words"}, "", ""},
+		{"service: the gateway's ids are kept", svc, map[string]string{HeaderRequestID: "gw-1", HeaderClientRequestID: "client-77"}, "gw-1", "client-77"},
+		{"service: an invalid client id is dropped", svc, map[string]string{HeaderRequestID: "gw-1", HeaderClientRequestID: "a\tb"}, "gw-1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, body := get(tt.s, tt.hdr)
+			if tt.keepsOurs != "" && id != tt.keepsOurs {
+				t.Fatalf("X-Request-Id %q, want %q", id, tt.keepsOurs)
+			}
+			if tt.keepsOurs == "" && (len(id) != 36 || id == tt.hdr[HeaderRequestID]) {
+				t.Fatalf("X-Request-Id %q: the client chose it", id)
+			}
+			if len(body) != 3 || body[0] != id || body[1] != tt.wantClient || body[2] != tt.wantClient {
+				t.Fatalf("handler saw %q, want id %q and client id %q in header and context", body, id, tt.wantClient)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/logging"
 )
 
 // Entry is one audit record. Before and After are marshalled to JSON; nil
@@ -43,8 +44,11 @@ func Write(ctx context.Context, db database.Execer, e Entry) error {
 	if actor == "" {
 		actor = "system"
 	}
-	_, err = db.Exec(ctx, `INSERT INTO audit_log (actor, event, provider_id, entity, entity_id, before, after, request_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, actor, e.Event, provider, e.Entity, e.EntityID, before, after, e.RequestID)
+	// The client's own id rides in the request's context (platform/server),
+	// so every writer records it without passing it along.
+	_, err = db.Exec(ctx, `INSERT INTO audit_log (actor, event, provider_id, entity, entity_id, before, after, request_id, client_request_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, actor, e.Event, provider, e.Entity, e.EntityID, before, after, e.RequestID,
+		logging.ClientRequestID(ctx))
 	if err != nil {
 		return fmt.Errorf("write audit entry %s: %w", e.Event, err)
 	}

@@ -24,6 +24,9 @@ type Record struct {
 	Before     json.RawMessage `json:"before"`
 	After      json.RawMessage `json:"after"`
 	RequestID  string          `json:"request_id,omitempty"`
+	// ClientRequestID is the X-Request-Id the client sent, if any (never
+	// the key the platform's logs are searched by).
+	ClientRequestID string `json:"client_request_id,omitempty"`
 }
 
 // Filter narrows Query; empty fields do not filter.
@@ -59,7 +62,7 @@ func Query(ctx context.Context, pool *pgxpool.Pool, f Filter, beforeID int64, li
 	if beforeID > 0 {
 		where = append(where, "id < "+arg(beforeID))
 	}
-	sql := `SELECT id, at, actor, event, provider_id, entity, entity_id, before, after, request_id FROM audit_log`
+	sql := `SELECT id, at, actor, event, provider_id, entity, entity_id, before, after, request_id, client_request_id FROM audit_log`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -73,7 +76,7 @@ func Query(ctx context.Context, pool *pgxpool.Pool, f Filter, beforeID int64, li
 	for rows.Next() {
 		var r Record
 		var before, after []byte
-		if err := rows.Scan(&r.ID, &r.At, &r.Actor, &r.Event, &r.ProviderID, &r.Entity, &r.EntityID, &before, &after, &r.RequestID); err != nil {
+		if err := rows.Scan(&r.ID, &r.At, &r.Actor, &r.Event, &r.ProviderID, &r.Entity, &r.EntityID, &before, &after, &r.RequestID, &r.ClientRequestID); err != nil {
 			return nil, fmt.Errorf("scan audit entry: %w", err)
 		}
 		r.Before, r.After = nullable(before), nullable(after)

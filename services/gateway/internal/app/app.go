@@ -121,7 +121,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 
 	g.Server = server.New(server.Options{
 		Service: Service, Logger: d.Logger, Metrics: g.Metrics, Tracer: d.Tracer,
-		BodyLimit: cfg.BodyLimitBytes,
+		BodyLimit: cfg.BodyLimitBytes, OwnRequestIDs: true,
 		// Only the import routes stream; the server caps every other body.
 		StreamPaths:     routes.StreamPrefixes(),
 		ShutdownTimeout: cfg.ShutdownTimeout,

@@ -341,8 +341,10 @@ func TestForwardedHeaders(t *testing.T) {
 	}
 	got := e.credential.lastReq()
 	checks := map[string]string{
-		"X-Actor-Id": "reader-1", "X-Actor-Role": "reader", "Authorization": "", "X-Request-Id": "req-123",
+		"X-Actor-Id": "reader-1", "X-Actor-Role": "reader", "Authorization": "",
 		"Traceparent": tp, "X-Forwarded-For": "198.51.100.1, 127.0.0.1",
+		// The client's id travels apart from ours (the audit log keeps both).
+		"X-Client-Request-Id": "req-123",
 	}
 	for h, want := range checks {
 		if v := got.Header.Get(h); v != want {
@@ -352,8 +354,15 @@ func TestForwardedHeaders(t *testing.T) {
 			t.Errorf("upstream saw %d X-Actor-Id values", len(got.Header.Values(h)))
 		}
 	}
-	if r.header.Get("X-Request-Id") != "req-123" {
-		t.Errorf("response X-Request-Id = %q", r.header.Get("X-Request-Id"))
+	// The gateway makes every request id itself, at random: a client
+	// cannot choose the id logs and the audit log are keyed by.
+	if id := r.header.Get("X-Request-Id"); id == "req-123" || len(id) != 36 || got.Header.Get("X-Request-Id") != id {
+		t.Errorf("response X-Request-Id = %q, upstream saw %q", id, got.Header.Get("X-Request-Id"))
+	}
+	// A client cannot pose as the gateway's client id either.
+	e.do("GET", "/providers", e.keys.reader, nil, map[string]string{"X-Client-Request-Id": "forged"})
+	if v := e.credential.lastReq().Header.Get("X-Client-Request-Id"); v != "" {
+		t.Errorf("a client's X-Client-Request-Id reached the service: %q", v)
 	}
 	// Without one, the gateway makes a request id and forwards it.
 	r = e.do("GET", "/providers", e.keys.reader, nil, nil)
