@@ -62,7 +62,7 @@ type Options struct {
 	// X-Request-Id here, at random; an id the client sent is kept apart as
 	// X-Client-Request-Id, so nobody outside chooses the id the logs and
 	// the audit log are keyed by. Services take the gateway's.
-	OwnRequestIDs bool
+	OwnRequestIDs   bool
 	Logger          *slog.Logger
 	Metrics         *metrics.Registry
 	Tracer          trace.TracerProvider
