@@ -17,6 +17,8 @@ import (
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/internalauth"
+	"github.com/provcred/platform/server"
 )
 
 type api struct {
@@ -35,6 +37,8 @@ func newAPI(t *testing.T) (*api, *providers.Store) {
 		}
 		return c.Status(ae.Status).JSON(ae)
 	}})
+	// The identity the platform server would have verified.
+	app.Use(server.WithIdentity(internalauth.Identity{Actor: "key_admin", Role: "admin"}))
 	(&providers.Handler{Store: store}).Routes(app)
 	return &api{t, app}, store
 }
@@ -62,7 +66,7 @@ const ann = `{"id":"provider_001","npi":"1234567893","first_name":"Ann","last_na
 func TestCRUDAndAudit(t *testing.T) {
 	t.Parallel()
 	a, _ := newAPI(t)
-	st, p := a.do("POST", "/providers", ann, "X-Actor-Id", "key_admin")
+	st, p := a.do("POST", "/providers", ann)
 	if st != 201 || p["id"] != "provider_001" || p["verification_stale"] != true {
 		t.Fatalf("create: %d %v", st, p)
 	}
@@ -77,13 +81,13 @@ func TestCRUDAndAudit(t *testing.T) {
 	}
 	upd := strings.Replace(ann, `"Lee"`, `"Lee-Smith"`, 1)
 	upd = strings.Replace(upd, `"licenses":[{"state":"CA","number":"A123","type":"MD","expires_on":"2027-06-30"}]`, `"licenses":[]`, 1)
-	if st, body := a.do("PUT", "/providers/provider_001", upd, "X-Actor-Id", "key_admin"); st != 200 || body["last_name"] != "Lee-Smith" || len(body["licenses"].([]any)) != 0 {
+	if st, body := a.do("PUT", "/providers/provider_001", upd); st != 200 || body["last_name"] != "Lee-Smith" || len(body["licenses"].([]any)) != 0 {
 		t.Fatalf("put: %d %v", st, body)
 	}
 	if st, body := a.do("PUT", "/providers/nobody", strings.Replace(ann, `"id":"provider_001",`, "", 1)); st != 404 || body["code"] != "not_found" {
 		t.Fatalf("put unknown: %d %v", st, body)
 	}
-	if st, _ := a.do("DELETE", "/providers/provider_001", "", "X-Actor-Id", "key_admin"); st != 204 {
+	if st, _ := a.do("DELETE", "/providers/provider_001", ""); st != 204 {
 		t.Fatalf("delete: %d", st)
 	}
 	if st, _ := a.do("GET", "/providers/provider_001", ""); st != 404 {

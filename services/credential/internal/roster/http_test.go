@@ -16,8 +16,10 @@ import (
 	"github.com/provcred/credential/internal/roster"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/semaphore"
+	"github.com/provcred/platform/server"
 )
 
 func TestImportUpsertsAndAudits(t *testing.T) {
@@ -39,11 +41,12 @@ func TestImportUpsertsAndAudits(t *testing.T) {
 		}
 		return c.Status(ae.Status).JSON(ae)
 	}})
+	// The identity the platform server would have verified.
+	app.Use(server.WithIdentity(internalauth.Identity{Actor: "key_admin", Role: "admin"}))
 	app.Post("/providers/import", roster.ImportHandler(store, sem, 100, 1<<20))
 	post := func(ctype, body string) (int, map[string]any) {
 		req := httptest.NewRequest("POST", "/providers/import", strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
-		req.Header.Set("X-Actor-Id", "key_admin")
 		resp, err := app.Test(req, 10000)
 		if err != nil {
 			t.Fatal(err)
