@@ -308,7 +308,9 @@ func TestLLMFailureModes(t *testing.T) {
 		}
 		return llmtest.Reply{Tokens: []string{"fine"}, PromptTokens: 12, CompletionTokens: 1}
 	})
-	e := newEnv(t, model, map[string]string{"LLM_TIMEOUT": "300ms", "LLM_BREAKER_FAILURES": "3"})
+	// 1s: well past a scripted answer even on a loaded machine (300ms
+	// timed the first answer out at a load average of 28).
+	e := newEnv(t, model, map[string]string{"LLM_TIMEOUT": "1s", "LLM_BREAKER_FAILURES": "3"})
 
 	r := e.post(t, "key_a", `{"message":"What is SAM?"}`)
 	if r.status != 200 || r.body["answer"] != "fine" {
@@ -327,8 +329,8 @@ func TestLLMFailureModes(t *testing.T) {
 	if r := e.post(t, "key_a", `{"message":"x"}`); r.status != 504 || r.body["code"] != "llm_timeout" {
 		t.Fatalf("stall: %d %s", r.status, r.raw)
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("stall took %s", el)
+	if el := time.Since(start); el > 4*time.Second {
+		t.Fatalf("stall took %s, want about LLM_TIMEOUT (1s), far below CHAT_TURN_TIMEOUT (10s)", el)
 	}
 	set("429")
 	r = e.post(t, "key_a", `{"message":"secret question about Dr. Okafor"}`)
@@ -424,9 +426,11 @@ func TestBreakerOpensOnRepeated500sAndCloses(t *testing.T) {
 func TestConcurrencyCap(t *testing.T) {
 	t.Parallel()
 	model := startModel(t, func(*llmtest.Request) llmtest.Reply {
-		return llmtest.Reply{Delay: 1500 * time.Millisecond, Tokens: []string{"ok"}}
+		return llmtest.Reply{Delay: time.Second, Tokens: []string{"ok"}}
 	})
-	e := newEnv(t, model, map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "5", "LLM_QUEUE_WAIT": "200ms"})
+	// The five admitted calls hold their slots for 1s, five times the
+	// queue wait; LLM_TIMEOUT leaves room for a loaded machine.
+	e := newEnv(t, model, map[string]string{"MAX_CONCURRENT_LLM_REQUESTS": "5", "LLM_QUEUE_WAIT": "200ms", "LLM_TIMEOUT": "5s"})
 	var wg sync.WaitGroup
 	results := make(chan reply, 20)
 	for i := 0; i < 20; i++ {
