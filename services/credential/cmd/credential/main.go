@@ -71,6 +71,7 @@ func run(ctx context.Context) error {
 
 	// The stores, built once and passed to whatever reads or writes them.
 	providerStore := providers.NewStore(deps.Pool)
+	providerStore.StaleAfter = cfg.VerificationMaxAge // the one setting: providers' verification_stale and verification.stale events
 	runs := results.NewStore(deps.Pool)
 	// A run's possible matches open review items in the run's transaction.
 	runs.OnSave(reviews.Open)

@@ -52,7 +52,10 @@ type Webhooks struct {
 	// on the due date (there is no grace period).
 	RecredentialWindows []int `env:"RECREDENTIAL_WINDOWS" envDefault:"120,90,30,0" envSeparator:","`
 	// VerificationMaxAge: a provider's last verification older than this
-	// raises verification.stale (NCQA: 120 days; 90 for a CVO).
+	// makes its decision stale — the providers API's verification_stale and
+	// the verification.stale event read this one setting (NCQA's 2025 limit
+	// for accreditation: 120 days; 90 for a CVO). The stats service has its
+	// own setting of the same name and default for its reports.
 	VerificationMaxAge time.Duration `env:"VERIFICATION_MAX_AGE" envDefault:"2880h"`
 }
 

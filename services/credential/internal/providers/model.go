@@ -88,7 +88,8 @@ type Provider struct {
 	LastVerifiedAt     *time.Time `json:"last_verified_at"`
 	ApprovedAt         *time.Time `json:"approved_at"`
 	ExclusionFlaggedAt *time.Time `json:"exclusion_flagged_at"`
-	// VerificationStale is true when the last verification is older than StaleAfter.
+	// VerificationStale is true when the last verification is older than
+	// VERIFICATION_MAX_AGE (Store.StaleAfter), or there was none.
 	VerificationStale bool `json:"verification_stale"`
 	// RecredentialDueOn is RecredentialAfter past the approval.
 	RecredentialDueOn *Date     `json:"recredential_due_on"`
@@ -96,17 +97,13 @@ type Provider struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 }
 
-// Policy windows from the credentialing rules.
-const (
-	// StaleAfter: a verification older than this must be redone.
-	StaleAfter = 120 * 24 * time.Hour
-	// RecredentialMonths after approval, recredentialing falls due.
-	RecredentialMonths = 36
-)
+// RecredentialMonths after approval, recredentialing falls due.
+const RecredentialMonths = 36
 
-// derive fills the computed fields as of now.
-func (p *Provider) derive(now time.Time) {
-	p.VerificationStale = p.LastVerifiedAt == nil || now.Sub(*p.LastVerifiedAt) > StaleAfter
+// derive fills the computed fields as of now; a verification older than
+// staleAfter (VERIFICATION_MAX_AGE) must be redone.
+func (p *Provider) derive(now time.Time, staleAfter time.Duration) {
+	p.VerificationStale = p.LastVerifiedAt == nil || now.Sub(*p.LastVerifiedAt) > staleAfter
 	p.RecredentialDueOn = nil
 	if p.ApprovedAt != nil {
 		d := Date{Time: p.ApprovedAt.UTC().AddDate(0, RecredentialMonths, 0).Truncate(24 * time.Hour)}

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/provcred/credential/internal/config"
+
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/platform/database"
 	"github.com/provcred/platform/domain"
@@ -22,10 +24,16 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// StaleAfter is VERIFICATION_MAX_AGE: a provider's last verification
+	// older than this makes its decision stale (verification_stale). NewStore
+	// sets the setting's default; main sets the configured value.
+	StaleAfter time.Duration
 }
 
-// NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, now: time.Now} }
+// NewStore returns a Store on pool, with VERIFICATION_MAX_AGE at its default.
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, now: time.Now, StaleAfter: config.Defaults().VerificationMaxAge}
+}
 
 // Actor identifies who makes a change, for the audit log.
 type Actor struct {
@@ -60,7 +68,7 @@ func (s *Store) scan(row pgx.Row) (*Provider, error) {
 	if err := json.Unmarshal(licenses, &p.Licenses); err != nil {
 		return nil, fmt.Errorf("decode licenses of %s: %w", p.ID, err)
 	}
-	p.derive(s.now())
+	p.derive(s.now(), s.StaleAfter)
 	return &p, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/provcred/credential/internal/config"
 )
 
 var now = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
@@ -109,15 +111,23 @@ func TestDerive(t *testing.T) {
 	verified := now.Add(-121 * 24 * time.Hour)
 	approved := time.Date(2024, 3, 15, 10, 0, 0, 0, time.UTC)
 	p := Provider{LastVerifiedAt: &verified, ApprovedAt: &approved}
-	p.derive(now)
+	maxAge := config.Defaults().VerificationMaxAge
+	if maxAge != 120*24*time.Hour {
+		t.Fatalf("VERIFICATION_MAX_AGE defaults to %s, not 120 days", maxAge)
+	}
+	p.derive(now, maxAge)
 	if !p.VerificationStale || p.RecredentialDueOn.String() != "2027-03-15" {
 		t.Fatalf("stale=%v due=%v", p.VerificationStale, p.RecredentialDueOn)
 	}
 	fresh := now.Add(-119 * 24 * time.Hour)
 	p = Provider{LastVerifiedAt: &fresh}
-	p.derive(now)
+	p.derive(now, maxAge)
 	if p.VerificationStale || p.RecredentialDueOn != nil {
 		t.Fatalf("fresh: %+v", p)
+	}
+	// A CVO's 90 days: the same verification is stale.
+	if p.derive(now, 90*24*time.Hour); !p.VerificationStale {
+		t.Fatalf("90 days: %+v", p)
 	}
 }
 

@@ -35,6 +35,6 @@ func run(ctx context.Context) error {
 	(&reports.Handler{Reader: reader, Cache: cache.New(cache.Options{
 		TTL: cfg.CacheTTL, MaxEntries: cfg.CacheMaxEntries, MaxSize: reports.MaxCacheRows,
 		LoadTimeout: cfg.StatementTimeout + cfg.StatementTimeout/2,
-	}, deps.Metrics)}).Routes(srv.App)
+	}, deps.Metrics), VerificationMaxAge: cfg.VerificationMaxAge}).Routes(srv.App)
 	return deps.Serve(ctx, srv, cfg.HTTPAddr)
 }

@@ -25,6 +25,11 @@ type Config struct {
 	CacheTTL time.Duration `env:"STATS_CACHE_TTL" envDefault:"30s"`
 	// CacheMaxEntries bounds the answers kept (least recently used go first).
 	CacheMaxEntries int `env:"STATS_CACHE_MAX_ENTRIES" envDefault:"1000"`
+	// VerificationMaxAge: a provider's last verification older than this is
+	// stale in /stats/summary and /stats/expiring?kind=verification. The
+	// credential service has a setting of the same name and default (its
+	// providers API and verification.stale events): set both together.
+	VerificationMaxAge time.Duration `env:"VERIFICATION_MAX_AGE" envDefault:"2880h"`
 }
 
 // Validate checks the settings.
@@ -47,6 +52,9 @@ func (c Config) Validate() error {
 	if c.CacheMaxEntries < 1 {
 		return fmt.Errorf("STATS_CACHE_MAX_ENTRIES: must be at least 1, got %d", c.CacheMaxEntries)
 	}
+	if err := config.Positive("VERIFICATION_MAX_AGE", c.VerificationMaxAge); err != nil {
+		return err
+	}
 	if c.ReportingSchema == "" {
 		return fmt.Errorf("REPORTING_SCHEMA: must not be empty")
 	}
@@ -59,4 +67,13 @@ func (c Config) Public() map[string]any {
 	out := config.Public(c)
 	out["read_replica"] = c.ReplicaURL != ""
 	return out
+}
+
+// Defaults is every setting at its struct-tag default (tests and benchmarks).
+func Defaults() Config {
+	c, err := config.Parse[Config](map[string]string{})
+	if err != nil {
+		panic(err) // the tags themselves are invalid: a programming error
+	}
+	return c
 }

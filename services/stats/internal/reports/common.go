@@ -48,13 +48,13 @@ func seconds(v *float64) *float64 {
 	return &r
 }
 
-// staleSQL counts, as of $1, the providers verified longer ago than the
-// policy's limit and those never verified, from the verification tallies
+// staleSQL counts, as of $1, the providers verified longer ago than $2
+// (VERIFICATION_MAX_AGE) and those never verified, from the verification tallies
 // (by UTC day): the days before the cutoff's day, plus the providers of that
 // one day verified before the cutoff, read through providers_last_verified_idx
 // (a scan of every stale provider took 310 ms at 100,000 providers under the
 // benchmark's load; docs/benchmarks.md).
-const staleSQL = `WITH c AS (SELECT $1::timestamptz - pol.verification_max_age AS cutoff FROM policy pol)
+const staleSQL = `WITH c AS (SELECT $1::timestamptz - $2::interval AS cutoff)
 	SELECT (SELECT coalesce(sum(t.providers), 0) FROM verification_tallies t, c
 	        WHERE t.verified_on < (c.cutoff AT TIME ZONE 'UTC')::date)::bigint
 	     + (SELECT count(*) FROM providers p, c

@@ -80,7 +80,11 @@ type expiringParams struct {
 	Table       string          `json:"table"`
 	// All: the whole list (a CSV download), not a page.
 	All bool `json:"all"`
+	// MaxAge is VERIFICATION_MAX_AGE (set by the handler, part of the cache key).
+	MaxAge time.Duration `json:"max_age"`
 }
+
+func (p *expiringParams) setMaxAge(d time.Duration) { p.MaxAge = d }
 
 // expiringCursor is the keyset position: the sort time (expiry or due date
 // as midnight UTC, or last verification), provider, and the item within it.
@@ -162,9 +166,7 @@ func runExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Time
 		State: p.State, csvPart: p.Table, Counts: map[string]map[string]int64{}}
 	t := p.Today.Time()
 	b := &pgx.Batch{}
-	b.Queue(`SELECT extract(epoch FROM verification_max_age)::bigint / 86400 FROM policy`).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&out.StalenessLimitDays)
-	})
+	out.StalenessLimitDays = int(p.MaxAge / (24 * time.Hour))
 	// Licenses are counted from their tallies (by expiry date); the others
 	// read their expiry or due-date index.
 	for _, c := range []struct {
@@ -199,7 +201,7 @@ func runExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Time
 			return nil
 		})
 	}
-	b.Queue(staleSQL, now).QueryRow(func(row pgx.Row) error {
+	b.Queue(staleSQL, now, p.MaxAge).QueryRow(func(row pgx.Row) error {
 		var stale, never int64
 		if err := row.Scan(&stale, &never); err != nil {
 			return err
@@ -285,7 +287,7 @@ func listExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Tim
 		// Never verified sorts as -infinity: the condition and the order are
 		// both on the expression providers_verification_order_idx holds.
 		where = append(where, "coalesce(p.last_verified_at, '-infinity') < "+a.add(now)+"::timestamptz + "+
-			a.add(p.Within)+"::int * interval '1 day' - pol.verification_max_age")
+			a.add(p.Within)+"::int * interval '1 day' - "+a.add(p.MaxAge)+"::interval")
 		if c := p.After; c != nil {
 			var t any = c.T
 			if c.Never {
@@ -294,9 +296,10 @@ func listExpiring(ctx context.Context, tx pgx.Tx, p expiringParams, now time.Tim
 			where = append(where, fmt.Sprintf("(coalesce(p.last_verified_at, '-infinity'), p.provider_id) > (%s::timestamptz, %s)",
 				a.add(t), a.add(c.P)))
 		}
-		sql = fmt.Sprintf(`SELECT %s, '', '', '', 0, NULL::date, p.last_verified_at + pol.verification_max_age,
+		maxAge := a.add(p.MaxAge)
+		sql = fmt.Sprintf(`SELECT %s, '', '', '', 0, NULL::date, p.last_verified_at + `+maxAge+`::interval,
 				NULL::timestamptz, p.last_verified_at
-			FROM providers p CROSS JOIN policy pol
+			FROM providers p
 			WHERE %s ORDER BY coalesce(p.last_verified_at, '-infinity'), p.provider_id LIMIT %s`,
 			expiringColumns, strings.Join(where, " AND "), a.add(limit))
 	}

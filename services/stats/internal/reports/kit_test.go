@@ -40,6 +40,7 @@ type kit struct {
 type kitOptions struct {
 	ttl     time.Duration
 	timeout time.Duration
+	maxAge  time.Duration // VERIFICATION_MAX_AGE; zero: the default
 	// url and searchPath of the database the reports read (default: the
 	// seeded database, as its owner).
 	readURL string
@@ -97,7 +98,7 @@ func (k *kit) serve(o kitOptions) {
 	log := slog.New(slog.NewTextHandler(testLog{k.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	k.srv = server.New(server.Options{Service: "stats", Logger: log, Metrics: k.reg, BodyLimit: 1 << 20, RequestTimeout: 20 * time.Second})
 	(&Handler{Reader: reader, Cache: cache.New(cache.Options{TTL: o.ttl, MaxEntries: 100, MaxSize: MaxCacheRows,
-		LoadTimeout: o.timeout + time.Second}, k.reg)}).Routes(k.srv.App)
+		LoadTimeout: o.timeout + time.Second}, k.reg), VerificationMaxAge: o.maxAge}).Routes(k.srv.App)
 }
 
 // testLog shows the service's warnings and errors in the test's output.

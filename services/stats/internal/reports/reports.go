@@ -20,6 +20,7 @@ import (
 
 	"github.com/provcred/platform/apierr"
 	"github.com/provcred/stats/internal/cache"
+	"github.com/provcred/stats/internal/config"
 	"github.com/provcred/stats/internal/params"
 	"github.com/provcred/stats/internal/replica"
 	"github.com/provcred/stats/internal/sheet"
@@ -29,6 +30,19 @@ import (
 type Handler struct {
 	Reader *replica.Reader
 	Cache  *cache.Cache
+	// VerificationMaxAge is VERIFICATION_MAX_AGE: older verifications are
+	// stale in /stats/summary and /stats/expiring (zero: the setting's default).
+	VerificationMaxAge time.Duration
+}
+
+// maxAgeSetter is a report's parameters that depend on VERIFICATION_MAX_AGE.
+type maxAgeSetter interface{ setMaxAge(time.Duration) }
+
+func (h *Handler) maxAge() time.Duration {
+	if h.VerificationMaxAge > 0 {
+		return h.VerificationMaxAge
+	}
+	return config.Defaults().VerificationMaxAge
 }
 
 // Meta is what every answer says about itself: when it was read, from
@@ -86,6 +100,9 @@ func serve[P any](h *Handler, c *fiber.Ctx, rep report[P]) error {
 	p, err := rep.parse(q, h.Reader.Now())
 	if err != nil {
 		return err
+	}
+	if m, ok := any(&p).(maxAgeSetter); ok {
+		m.setMaxAge(h.maxAge())
 	}
 	key, err := json.Marshal(p)
 	if err != nil {

@@ -34,7 +34,11 @@ type Summary struct {
 type summaryParams struct {
 	TZ    string      `json:"tz"`
 	Today params.Date `json:"today"`
+	// MaxAge is VERIFICATION_MAX_AGE (set by the handler, part of the cache key).
+	MaxAge time.Duration `json:"max_age"`
 }
+
+func (p *summaryParams) setMaxAge(d time.Duration) { p.MaxAge = d }
 
 var summaryReport = report[summaryParams]{
 	name:   "summary",
@@ -50,7 +54,7 @@ var summaryReport = report[summaryParams]{
 // service's tallies (reporting.*_tallies, kept by its triggers): summing a
 // few thousand rows instead of scanning 100,000 providers and their
 // licenses (178 ms uncached at that size; docs/benchmarks.md). Stale: never
-// verified, or longer ago than the policy's limit (staleSQL). Due: the recredentialing date falls within 90 days (or
+// verified, or longer ago than VERIFICATION_MAX_AGE (staleSQL). Due: the recredentialing date falls within 90 days (or
 // has passed). A license is expired the day after its expiry date; expiring
 // within 90 days: it lapses before today + 90. The other counts read their
 // own index.
@@ -78,7 +82,7 @@ func runSummary(ctx context.Context, tx pgx.Tx, p summaryParams, now time.Time) 
 	count := func(dest *int64, sql string, args ...any) {
 		b.Queue(sql, args...).QueryRow(func(row pgx.Row) error { return row.Scan(dest) })
 	}
-	b.Queue(staleSQL, now).QueryRow(func(row pgx.Row) error {
+	b.Queue(staleSQL, now, p.MaxAge).QueryRow(func(row pgx.Row) error {
 		var stale, never int64
 		err := row.Scan(&stale, &never)
 		s.VerificationStale = stale + never
