@@ -112,6 +112,15 @@ curl -fsS -X POST "$GW/providers/import" -H "Authorization: Bearer $ADMIN_KEY" -
   --data-binary @"$DEMO/providers.csv" >/dev/null || { echo "loading demo providers failed" >&2; exit 1; }
 import_source leie UPDATED.csv
 import_source sam sam_exclusions.csv
+# Each exclusion import queued a re-screen job (possible matches by name and
+# date of birth open review items): wait for them, so GET /reviews has them.
+for src in leie sam; do
+  for _ in $(seq 1 100); do
+    curl -fsS "$GW/admin/imports?source=$src&limit=1" -H "Authorization: Bearer $ADMIN_KEY" \
+      | grep -q '"rescreen":{"status":"\(done\|failed\)"' && break
+    sleep 0.2
+  done
+done
 FIRST=$(head -2 "$DEMO/providers.csv" | tail -1 | cut -d, -f1)
 
 cat <<TXT
@@ -127,6 +136,9 @@ Try:
   curl -s $GW/health/concurrency
   curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/providers?limit=5"
   curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/$FIRST
+  curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/reviews?limit=5"        # possible matches to clear or confirm
+  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d '{"resolution":"cleared","note":"other DOB on the license file"}' $GW/reviews/<id>/resolve
   bin/credctl batch submit --file $DEMO/providers.csv --url $GW --api-key $ADMIN_KEY
 
 TXT
