@@ -12,11 +12,12 @@ import (
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/credential/internal/events"
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/domain"
 )
 
 // Domain errors; the HTTP layer picks the status.
 var (
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = domain.ErrNotFound
 	// ErrDisabled: the endpoint is disabled; enable it first.
 	ErrDisabled = errors.New("the webhook is disabled")
 )

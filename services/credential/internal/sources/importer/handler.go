@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/platform/apierr"
@@ -163,9 +162,6 @@ func (h *Handler) get(c *fiber.Ctx) error {
 		return apierr.NotFound("no such import")
 	}
 	rec, err := h.Importer.Get(c.UserContext(), id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return apierr.NotFound("no such import")
-	}
 	if err != nil {
 		return err
 	}

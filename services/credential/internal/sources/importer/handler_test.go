@@ -139,7 +139,7 @@ func TestHandler(t *testing.T) {
 		t.Errorf("get: %d %v", st, body)
 	}
 	st, body = call(t, "GET", base+fmt.Sprintf("/admin/imports/%d", 999999), "")
-	if st != 404 {
+	if st != 404 || body["code"] != "not_found" || body["detail"] != "no such import" {
 		t.Errorf("get missing: %d %v", st, body)
 	}
 }

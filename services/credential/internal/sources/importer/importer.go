@@ -37,6 +37,7 @@ import (
 	"github.com/provcred/credential/internal/sources/licenses"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/sources/sam"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/text"
 )
@@ -805,10 +806,13 @@ func (im *Importer) markFailed(ctx context.Context, id int64, st stats, cause er
 		im.Log.Error("record failed import", "import_id", id, "err", err.Error())
 	}
 }
-
+// Get returns one import record, or a domain.NotFound error.
 // Get returns one import record.
 func (im *Importer) Get(ctx context.Context, id int64) (*Record, error) {
 	rec, err := scanRecord(im.DB.QueryRow(ctx, `SELECT `+recordCols+` FROM source_imports WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.NotFound("no such import")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("import %d: %w", id, err)
 	}
