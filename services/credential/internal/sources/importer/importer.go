@@ -806,6 +806,7 @@ func (im *Importer) markFailed(ctx context.Context, id int64, st stats, cause er
 		im.Log.Error("record failed import", "import_id", id, "err", err.Error())
 	}
 }
+
 // Get returns one import record, or a domain.NotFound error.
 // Get returns one import record.
 func (im *Importer) Get(ctx context.Context, id int64) (*Record, error) {
