@@ -808,7 +808,6 @@ func (im *Importer) markFailed(ctx context.Context, id int64, st stats, cause er
 }
 
 // Get returns one import record, or a domain.NotFound error.
-// Get returns one import record.
 func (im *Importer) Get(ctx context.Context, id int64) (*Record, error) {
 	rec, err := scanRecord(im.DB.QueryRow(ctx, `SELECT `+recordCols+` FROM source_imports WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
