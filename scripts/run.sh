@@ -137,7 +137,7 @@ Try:
   curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/providers?limit=5"
   curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/$FIRST
   curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/reviews?limit=5"        # possible matches to clear or confirm
-  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+  curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \\
     -d '{"resolution":"cleared","note":"other DOB on the license file"}' $GW/reviews/<id>/resolve
   bin/credctl batch submit --file $DEMO/providers.csv --url $GW --api-key $ADMIN_KEY
 
