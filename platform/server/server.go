@@ -16,6 +16,7 @@ import (
 	"net"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/trace"
 
@@ -79,6 +81,11 @@ type Options struct {
 	// StreamReadTimeout replaces ReadTimeout on StreamPaths, whose uploads
 	// may stream for long (default 2h; the gateway decides who may do so).
 	StreamReadTimeout time.Duration
+	// UnavailableLogInterval: a 503 (shedding, an open breaker, a busy
+	// semaphore) is logged the first time, then at most one summary line
+	// per interval per code with the count since (default 10s);
+	// http_server_unavailable_total counts every one.
+	UnavailableLogInterval time.Duration
 	// Semaphores appear in /health/concurrency as "<name>_semaphore".
 	Semaphores []*semaphore.Semaphore
 	// Checks run for /readyz and /health.
@@ -108,6 +115,11 @@ type Server struct {
 	opts     Options
 	inflight atomic.Int64
 	draining atomic.Bool
+
+	// unavailable counts every 503 by code; unavailableLog samples their
+	// log lines (a 30 s outage behind the gateway once wrote 317k lines).
+	unavailable    *prometheus.CounterVec
+	unavailableLog *sampler
 }
 
 // New builds the app with the platform middleware and endpoints installed.
@@ -119,7 +131,12 @@ func New(o Options) *Server {
 	if o.StreamReadTimeout <= 0 {
 		o.StreamReadTimeout = 2 * time.Hour
 	}
-	s := &Server{opts: o}
+	if o.UnavailableLogInterval <= 0 {
+		o.UnavailableLogInterval = 10 * time.Second
+	}
+	s := &Server{opts: o, unavailableLog: &sampler{interval: o.UnavailableLogInterval, m: map[string]*sampleState{}}}
+	s.unavailable = o.Metrics.CounterVec("http_server_unavailable_total",
+		"Requests answered 503 (shed, breaker open, service down, busy), by error code; their log lines are sampled.", "code")
 	if o.Tracer == nil {
 		o.Tracer = trace.NewNoopTracerProvider()
 		s.opts.Tracer = o.Tracer
@@ -434,14 +451,54 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	default:
 		out = apierr.Internal()
 	}
-	if out.Status >= 500 {
+	switch {
+	case out.Status == fiber.StatusServiceUnavailable:
+		s.unavailable.WithLabelValues(out.Code).Inc()
+		if ok, suppressed := s.unavailableLog.take(out.Code, time.Now()); ok {
+			s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
+				"method", c.Method(), "status", out.Status, "code", out.Code, "err", err.Error(),
+				"suppressed_since_last", suppressed, "sample_interval", s.opts.UnavailableLogInterval.String())
+		}
+	case out.Status >= 500:
 		s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
 			"method", c.Method(), "status", out.Status, "code", out.Code, "err", err.Error())
-	} else {
+	default:
 		s.opts.Logger.InfoContext(c.UserContext(), "request rejected", "route", c.Route().Path,
 			"method", c.Method(), "status", out.Status, "code", out.Code)
 	}
 	return c.Status(out.Status).JSON(out)
+}
+
+// sampler lets one log line per code through per interval and counts the
+// rest, so an outage costs a few lines, not one per refused request.
+type sampler struct {
+	interval time.Duration
+	mu       sync.Mutex
+	m        map[string]*sampleState // by error code: a small fixed set
+}
+
+type sampleState struct {
+	last       time.Time
+	suppressed int64
+}
+
+// take says whether to log this one, and how many went unlogged since the
+// last line.
+func (s *sampler) take(code string, now time.Time) (bool, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m[code]
+	if st == nil {
+		st = &sampleState{}
+		s.m[code] = st
+	}
+	if !st.last.IsZero() && now.Sub(st.last) < s.interval {
+		st.suppressed++
+		return false, 0
+	}
+	n := st.suppressed
+	st.last, st.suppressed = now, 0
+	return true, n
 }
 
 func fromFiber(fe *fiber.Error) *apierr.Error {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -487,6 +488,60 @@ func TestTrustedProxyClientIP(t *testing.T) {
 	}
 	if r := e.do("GET", "/providers", "", nil, xff("198.51.100.2")); r.status != 401 {
 		t.Fatalf("another client behind the same proxy was limited: %d", r.status)
+	}
+}
+
+// lockedBuffer collects log lines written from many handlers at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestUnavailableIsCountedNotLoggedEach: with a real upstream down, every
+// 503 was an ERROR line of its own (a 30 s outage wrote 317k lines). Now
+// each is counted and the log gets the first and then one line per interval
+// with the count since.
+func TestUnavailableIsCountedNotLoggedEach(t *testing.T) {
+	var logs lockedBuffer
+	e := start(t, map[string]string{"CREDENTIAL_URL": deadURL(t), "BREAKER_FAILURES": "3"},
+		Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	const n = 300
+	var wg sync.WaitGroup
+	for w := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / 10 {
+				req, _ := http.NewRequest("GET", e.url+"/providers", nil)
+				req.Header.Set("Authorization", "Bearer "+e.keys.reader)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 503 {
+					t.Errorf("worker %d: %d", w, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if v, _ := e.gw.Metrics.Value("http_server_unavailable_total", "code=upstream_unavailable"); v != n {
+		t.Fatalf("http_server_unavailable_total{code=upstream_unavailable} = %v, want %d", v, n)
+	}
+	lines := strings.Count(logs.String(), `"code":"upstream_unavailable"`)
+	// The first, and a summary each 10 s should the machine be that slow.
+	if lines < 1 || lines > 3 {
+		t.Fatalf("%d log lines for %d refusals:\n%s", lines, n, logs.String())
 	}
 }
 
