@@ -23,6 +23,7 @@ import (
 	"github.com/provcred/chat/internal/cite"
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/platform/breaker"
+	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/text"
 )
@@ -257,7 +258,7 @@ var catalog = []tool{
 			"q":         map[string]any{"type": "string", "description": "Part of a name, or an NPI."},
 			"state":     stateProp,
 			"specialty": map[string]any{"type": "string"},
-			"decision":  map[string]any{"type": "string", "enum": []string{"approved", "denied", "needs_review", "incomplete"}},
+			"decision":  map[string]any{"type": "string", "enum": domain.Decisions},
 			"limit":     limitProp,
 		})}},
 	{role: "reader", run: getProvider, def: llm.Tool{Name: GetProvider,
@@ -318,9 +319,7 @@ func (a *listArgs) query() (url.Values, error) {
 	case len(a.Q) > 200 || len(a.Specialty) > 200:
 		return nil, invalidError{"q", "is too long"}
 	}
-	switch a.Decision {
-	case "", "approved", "denied", "needs_review", "incomplete":
-	default:
+	if a.Decision != "" && !domain.Decision(a.Decision).Valid() {
 		return nil, invalidError{"decision", "must be approved, denied, needs_review or incomplete"}
 	}
 	if a.Limit == 0 {
@@ -356,7 +355,7 @@ func listNeedingReview(ctx context.Context, s *Set, raw json.RawMessage) (any, [
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, nil, err
 	}
-	return s.listProviders(ctx, listArgs{State: a.State, Limit: a.Limit, Decision: "needs_review"})
+	return s.listProviders(ctx, listArgs{State: a.State, Limit: a.Limit, Decision: string(domain.NeedsReview)})
 }
 
 func (s *Set) listProviders(ctx context.Context, a listArgs) (any, []cite.Record, error) {
