@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -158,6 +161,43 @@ func (d *Deps) initInternal(ctx context.Context, base config.Base) error {
 	return nil
 }
 
+// CheckArgs decides on a service's command line before anything starts: a
+// binary that ignored its arguments once started a keyless gateway for
+// `gateway --help`, and `credential --help` would have migrated the default
+// database. -h/--help prints the usage (0); an unknown flag or argument
+// prints it to stderr (2); otherwise -1: go on. Settings come only from the
+// environment.
+func CheckArgs(name string, commands, args []string, stdout, stderr io.Writer) int {
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: %s", name)
+		for _, c := range commands {
+			fmt.Fprintf(w, "\n       %s %s", name, c)
+		}
+		fmt.Fprintf(w, "\n\nServes HTTP; every setting comes from the environment (see the service's README and\n"+
+			"docs/operations.md).")
+		if slices.Contains(commands, "migrate") {
+			fmt.Fprint(w, " `migrate` applies the database migrations and exits.")
+		}
+		fmt.Fprintln(w)
+	}
+	switch {
+	case len(args) == 0:
+		return -1
+	case len(args) == 1 && slices.Contains(commands, args[0]):
+		return -1
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help"):
+		usage(stdout)
+		return 0
+	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "%s: unknown flag %q\n", name, args[0])
+	} else {
+		fmt.Fprintf(stderr, "%s: unknown argument %q\n", name, strings.Join(args, " "))
+	}
+	usage(stderr)
+	return 2
+}
+
 // setCursorSecret keys the list cursors. In Kubernetes a missing secret is
 // an error: each replica would make its own key and a client's next page,
 // sent to another replica, would be 400 invalid_cursor.
@@ -192,9 +232,20 @@ func (d *Deps) Serve(ctx context.Context, srv *server.Server, addr string, close
 	return srv.Serve(ctx, ln, all...)
 }
 
-// Main runs fn with a context that ends on SIGTERM/SIGINT and exits 1 with
-// one JSON log line if it fails.
+// Main runs a service with a database: `<name>` serves, `<name> migrate`
+// applies its migrations and exits (see Init). Anything else is refused
+// before anything starts (CheckArgs).
 func Main(name string, fn func(ctx context.Context) error) {
+	MainWith(name, []string{"migrate"}, fn)
+}
+
+// MainWith is Main for a service whose only extra arguments are commands
+// (nil: none). It runs fn with a context that ends on SIGTERM/SIGINT and
+// exits 1 with one JSON log line if it fails.
+func MainWith(name string, commands []string, fn func(ctx context.Context) error) {
+	if code := CheckArgs(name, commands, os.Args[1:], os.Stdout, os.Stderr); code >= 0 {
+		os.Exit(code)
+	}
 	ctx, stop := server.SignalContext()
 	defer stop()
 	if err := fn(ctx); err != nil {

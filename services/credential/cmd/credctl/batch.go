@@ -113,7 +113,7 @@ func batchSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	asJSON := fs.Bool("json", false, "print the final progress as JSON")
 	timeout := fs.Duration("timeout", 24*time.Hour, "stop following after this long (the batch keeps running)")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return parseError(err)
 	}
 	given := 0
 	for _, s := range []string{*file, *ids, *idsFile} {
@@ -298,7 +298,7 @@ func batchStatus(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	base, apiKey := connFlags(fs)
 	asJSON := fs.Bool("json", false, "print the progress as JSON")
 	if err := fs.Parse(reorder(args)); err != nil {
-		return errUsage
+		return parseError(err)
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, batchUsage)
@@ -319,7 +319,7 @@ func batchCancel(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	base, apiKey := connFlags(fs)
 	if err := fs.Parse(reorder(args)); err != nil {
-		return errUsage
+		return parseError(err)
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, batchUsage)

@@ -34,7 +34,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fs.Bool("json", false, "print the import record as JSON")
 	timeout := fs.Duration("timeout", 2*time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return parseError(err)
 	}
 	if *source == "" || *file == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "credctl import: --source and --file are required")

@@ -34,6 +34,15 @@ var commands = map[string]command{}
 // errUsage makes main exit 2 (the flag package already printed the usage).
 var errUsage = errors.New("usage")
 
+// parseError is what a command returns when its flags do not parse: -h is
+// flag.ErrHelp (exit 0, the flags were printed), anything else errUsage.
+func parseError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
+	return errUsage
+}
+
 // Global connection settings shared by the commands: flags override these
 // environment variables.
 const (
@@ -96,7 +105,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.Run(ctx, args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // asked for: the flags were printed
+		}
+		if errors.Is(err, errUsage) {
 			return 2
 		}
 		fmt.Fprintf(stderr, "credctl %s: %v\n", args[0], err)

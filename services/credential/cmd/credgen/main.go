@@ -31,6 +31,11 @@ func main() {
 	deltas := flag.Bool("deltas", false, "also write the LEIE supplements and the NPPES weekly increment")
 	win := flag.Bool("windows-1252", false, "write licenses.csv in Windows-1252 with a trailing DOS end-of-file byte")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "credgen: unknown argument %q\n", flag.Arg(0))
+		flag.Usage()
+		os.Exit(2)
+	}
 	if *n < 1 {
 		fmt.Fprintln(os.Stderr, "credgen: -providers must be at least 1")
 		os.Exit(2)

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,7 +24,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "keygen" {
 		os.Exit(keygen(os.Args[2:]))
 	}
-	service.Main(app.Service, run)
+	service.MainWith(app.Service, nil, run)
 }
 
 func run(ctx context.Context) error {
@@ -49,6 +50,14 @@ func keygen(args []string) int {
 	id := fs.String("id", "", "key id (shown as the actor in the audit log)")
 	role := fs.String("role", "", "reader, operator or admin")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "keygen: unknown argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	r, err := auth.ParseRole(*role)

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -127,6 +128,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 		keys = append(keys, more...)
+	}
+	if len(keys) == 0 {
+		// Every request would be 401: a gateway started by mistake (it once
+		// started for `gateway --help`) must not look like a working one.
+		return errors.New("API_KEYS/API_KEYS_FILE: no API keys; make one with `gateway keygen --id ID --role admin`")
 	}
 	if err := auth.CheckUnique(keys); err != nil {
 		return fmt.Errorf("API_KEYS/API_KEYS_FILE: %w", err)

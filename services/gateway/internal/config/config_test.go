@@ -12,8 +12,19 @@ import (
 	"github.com/provcred/gateway/internal/auth"
 )
 
+// withKey is env plus one API key: a gateway without keys does not start.
+func withKey(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	_, entry, err := auth.Generate("k", auth.RoleReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["API_KEYS"] = entry
+	return env
+}
+
 func TestDefaults(t *testing.T) {
-	c, err := config.Parse[Config](map[string]string{})
+	c, err := config.Parse[Config](withKey(t, map[string]string{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +94,9 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"BREAKER_OPEN_TIMEOUT": "0s"}, "BREAKER_OPEN_TIMEOUT"},
 		{map[string]string{"HTTP_ADDR": "8000"}, "HTTP_ADDR"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		// Every request would be 401 (it once started for `gateway --help`).
+		{map[string]string{}, "no API keys"},
+		{map[string]string{"API_KEYS": " , "}, "no API keys"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

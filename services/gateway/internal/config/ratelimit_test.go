@@ -9,7 +9,7 @@ import (
 )
 
 func TestRateLimitSettings(t *testing.T) {
-	c, err := config.Parse[Config](map[string]string{})
+	c, err := config.Parse[Config](withKey(t, map[string]string{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestRateLimitSettings(t *testing.T) {
 	if c.Public()["rate_limit_backend"] != "local" {
 		t.Fatal("public config: backend")
 	}
-	c, err = config.Parse[Config](map[string]string{"REDIS_URL": "redis://:s3cret@redis:6380/1", "RATE_LIMIT_CHAT": "5/1s,burst=2"})
+	c, err = config.Parse[Config](withKey(t, map[string]string{"REDIS_URL": "redis://:s3cret@redis:6380/1", "RATE_LIMIT_CHAT": "5/1s,burst=2"}))
 	if err != nil {
 		t.Fatal(err)
 	}
