@@ -55,6 +55,9 @@ type Gateway struct {
 
 	rl   *ratelimit.Metrics
 	shed prometheus.Counter
+
+	// stop ends the API_KEYS_FILE watch (Close).
+	stop context.CancelFunc
 }
 
 // Deps are the optional collaborators (tests inject a clock or limiter).
@@ -80,6 +83,16 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, log: d.Logger, Metrics: d.Metrics,
 		keys: auth.NewStore(cfg.Keys), upstreams: map[string]*proxy.Upstream{},
+	}
+	watchCtx, stop := context.WithCancel(context.Background())
+	g.stop = stop
+	if cfg.APIKeysFile != "" {
+		fixed, _ := auth.ParseKeys(cfg.APIKeys, "API_KEYS") // validated with the configuration
+		failed := g.Metrics.CounterVec("gateway_api_keys_reload_failures_total",
+			"Reads of a changed API_KEYS_FILE that failed (unreadable, invalid, no keys); the keys in force were kept.").WithLabelValues()
+		g.Metrics.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gateway_api_keys", Help: "API keys in force."}, func() float64 { return float64(g.keys.Len()) }))
+		go g.keys.WatchFile(watchCtx, cfg.APIKeysFile, fixed, max(cfg.APIKeysReload, 10*time.Millisecond), d.Logger, failed.Inc)
 	}
 	g.shed = g.Metrics.CounterVec("gateway_shed_requests_total",
 		"Requests refused with 503 overloaded because MAX_CONCURRENT_CONNECTIONS were in flight.").WithLabelValues()
@@ -185,6 +198,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close drops the idle upstream connections (a closer for the drain).
 func (g *Gateway) Close(context.Context) error {
+	g.stop()
 	for _, u := range g.upstreams {
 		u.Close()
 	}

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -542,6 +544,59 @@ func TestUnavailableIsCountedNotLoggedEach(t *testing.T) {
 	// The first, and a summary each 10 s should the machine be that slow.
 	if lines < 1 || lines > 3 {
 		t.Fatalf("%d log lines for %d refusals:\n%s", lines, n, logs.String())
+	}
+}
+
+// TestAPIKeysFileReloads: keys were read once at start; a Kubernetes
+// Secret update (an atomic swap of the mounted file) now takes effect
+// without a restart, and a bad file keeps the keys in force.
+func TestAPIKeysFileReloads(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keys")
+	swap := func(content string) { // as the kubelet does: write aside, rename over
+		t.Helper()
+		tmp := filepath.Join(dir, "..new")
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secretA, entryA, _ := auth.Generate("file-a", auth.RoleReader)
+	secretB, entryB, _ := auth.Generate("file-b", auth.RoleReader)
+	swap(entryA + "\n")
+	e := start(t, map[string]string{"API_KEYS_FILE": file, "API_KEYS_RELOAD_INTERVAL": "20ms"}, Deps{})
+	status := func(key string) int { return e.do("GET", "/providers", key, nil, nil).status }
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 5s: %s", what)
+			}
+		}
+	}
+	if status(secretA) != 200 || status(secretB) != 401 {
+		t.Fatalf("at start: a %d, b %d", status(secretA), status(secretB))
+	}
+	swap(entryB + "\n") // a revoked and a new key
+	waitFor("the new file in force", func() bool { return status(secretB) == 200 && status(secretA) == 401 })
+	if status(e.keys.admin) != 200 {
+		t.Fatal("API_KEYS entries must stay in force")
+	}
+	for _, bad := range []string{"garbage", "file-c:reader:not-a-hash\n"} {
+		before, _ := e.gw.Metrics.Value("gateway_api_keys_reload_failures_total")
+		swap(bad)
+		waitFor("the failure counted", func() bool {
+			v, _ := e.gw.Metrics.Value("gateway_api_keys_reload_failures_total")
+			return v > before
+		})
+		if status(secretB) != 200 {
+			t.Fatalf("file %q: the keys in force were dropped", bad)
+		}
+	}
+	if v, _ := e.gw.Metrics.Value("gateway_api_keys"); v != 4 {
+		t.Fatalf("gateway_api_keys = %v, want 4 (3 from API_KEYS, 1 from the file)", v)
 	}
 }
 

@@ -5,13 +5,19 @@
 package auth
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // Role is what a key may do. Roles are ordered: each includes the ones below.
@@ -145,30 +151,83 @@ func CheckUnique(keys []Key) error {
 	return nil
 }
 
-// Store looks presented keys up by hash.
+// Store looks presented keys up by hash. Its keys can be replaced while it
+// serves (API_KEYS_FILE reloads).
 type Store struct {
-	byHash map[string]Key
+	byHash atomic.Pointer[map[string]Key]
 }
 
 // NewStore indexes keys.
 func NewStore(keys []Key) *Store {
-	s := &Store{byHash: make(map[string]Key, len(keys))}
-	for _, k := range keys {
-		s.byHash[k.Hash] = k
-	}
+	s := &Store{}
+	s.Replace(keys)
 	return s
 }
 
+// Replace puts keys in force at once, for every lookup after it.
+func (s *Store) Replace(keys []Key) {
+	m := make(map[string]Key, len(keys))
+	for _, k := range keys {
+		m[k.Hash] = k
+	}
+	s.byHash.Store(&m)
+}
+
+// Len is the number of keys in force.
+func (s *Store) Len() int { return len(*s.byHash.Load()) }
+
 // Lookup returns the key whose secret is presented. The comparison is a map
-// lookup on the SHA-256 of the secret: timing can at most reveal a prefix of
-// a hash, which does not help forge a secret (preimage resistance), so no
-// constant-time compare is needed.
+// lookup on the secret's SHA-256, so its timing says nothing about the
+// stored hashes.
 func (s *Store) Lookup(secret string) (Key, bool) {
 	if secret == "" {
 		return Key{}, false
 	}
-	k, ok := s.byHash[Hash(secret)]
+	k, ok := (*s.byHash.Load())[Hash(secret)]
 	return k, ok
+}
+
+// WatchFile reads path every interval and, when its content changed and
+// holds valid keys, puts them in force together with fixed (the API_KEYS
+// entries). A Kubernetes Secret mounted as a file is swapped atomically
+// (a symlink) when the Secret changes, so a new or revoked key takes effect
+// within the kubelet's sync period plus interval, without a restart. A file
+// that cannot be read or parsed, or leaves no key at all, keeps the keys in
+// force: it is logged at error and counted by failed. Returns when ctx ends.
+func (s *Store) WatchFile(ctx context.Context, path string, fixed []Key, interval time.Duration, log *slog.Logger, failed func()) {
+	last, _ := os.ReadFile(path) // what the configuration read at start
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && bytes.Equal(b, last) {
+			continue
+		}
+		var keys []Key
+		if err == nil {
+			last = b // a bad file is reported once, not every interval
+			keys, err = ParseKeys(string(b), "API_KEYS_FILE")
+		}
+		if err == nil {
+			keys = append(append([]Key{}, fixed...), keys...)
+			err = CheckUnique(keys)
+		}
+		if err == nil && len(keys) == 0 {
+			err = errors.New("no API keys left")
+		}
+		if err != nil {
+			failed()
+			log.Error("API_KEYS_FILE not reloaded; keeping the keys in force", "file", path, "err", err.Error(), "keys", s.Len())
+			continue
+		}
+		s.Replace(keys)
+		log.Info("API_KEYS_FILE reloaded", "file", path, "keys", len(keys))
+	}
 }
 
 // Hash is the hex SHA-256 of a secret, as configured in API_KEYS.

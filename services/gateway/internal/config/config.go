@@ -49,6 +49,9 @@ type Config struct {
 
 	APIKeys     string `env:"API_KEYS" secret:"true"`
 	APIKeysFile string `env:"API_KEYS_FILE" secret:"true"`
+	// APIKeysReload is how often API_KEYS_FILE is read again for changes
+	// (a Kubernetes Secret update), applied without a restart.
+	APIKeysReload time.Duration `env:"API_KEYS_RELOAD_INTERVAL" envDefault:"5s"`
 
 	BreakerFailures    uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
