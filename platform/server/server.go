@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/signal"
 	"strings"
 	"sync"
@@ -86,6 +87,13 @@ type Options struct {
 	// per interval per code with the count since (default 10s);
 	// http_server_unavailable_total counts every one.
 	UnavailableLogInterval time.Duration
+	// MaxConnsPerIP caps the connections one client address (an IPv6
+	// client: its /64) holds open at once; past it a new connection gets a
+	// 429 too_many_connections and is closed (0: no cap). ConnExempt
+	// exempts addresses (the gateway's trusted proxies, whose connections
+	// carry many clients).
+	MaxConnsPerIP int
+	ConnExempt    func(netip.Addr) bool
 	// Semaphores appear in /health/concurrency as "<name>_semaphore".
 	Semaphores []*semaphore.Semaphore
 	// Checks run for /readyz and /health.
@@ -120,6 +128,7 @@ type Server struct {
 	// log lines (a 30 s outage behind the gateway once wrote 317k lines).
 	unavailable    *prometheus.CounterVec
 	unavailableLog *sampler
+	connsRefused   prometheus.Counter
 }
 
 // New builds the app with the platform middleware and endpoints installed.
@@ -135,6 +144,8 @@ func New(o Options) *Server {
 		o.UnavailableLogInterval = 10 * time.Second
 	}
 	s := &Server{opts: o, unavailableLog: &sampler{interval: o.UnavailableLogInterval, m: map[string]*sampleState{}}}
+	s.connsRefused = o.Metrics.CounterVec("http_server_connections_refused_total",
+		"Connections closed at once because their address held MAX_CONNS_PER_IP open already.").WithLabelValues()
 	s.unavailable = o.Metrics.CounterVec("http_server_unavailable_total",
 		"Requests answered 503 (shed, breaker open, service down, busy), by error code; their log lines are sampled.", "code")
 	if o.Tracer == nil {
@@ -607,6 +618,10 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // never half-handled: the client may safely send it again elsewhere, which
 // the gateway does.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, closers ...func(context.Context) error) error {
+	if s.opts.MaxConnsPerIP > 0 {
+		ln = &connLimiter{Listener: ln, max: s.opts.MaxConnsPerIP, exempt: s.opts.ConnExempt,
+			refused: s.connsRefused, open: map[netip.Addr]int{}}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.App.Listener(ln) }()
 	s.opts.Logger.Info("listening", "addr", ln.Addr().String())

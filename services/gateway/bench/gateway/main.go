@@ -133,7 +133,7 @@ func drive(duration time.Duration, rounds int, warmup time.Duration, conc int, c
 		"API_KEYS="+entry, "LOG_LEVEL=warn", "INTERNAL_AUTH_KEYS="+internalKeys,
 		"REDIS_URL="+redisURL, fmt.Sprintf("RATE_LIMIT_KEY_PREFIX=bench:%d:", os.Getpid()),
 		// A limit no client reaches: every request is a Redis decision.
-		"RATE_LIMIT_REQUESTS_PER_MINUTE=60000000", "MAX_CONCURRENT_CONNECTIONS=10000",
+		"RATE_LIMIT_REQUESTS_PER_MINUTE=60000000", "MAX_CONCURRENT_CONNECTIONS=10000", "MAX_CONNS_PER_IP=0", // every client is on loopback
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+sink.Addr().String())
 	gwProc := start("gateway", gw, gwAddr)
 	waitRedis(gwAddr)
@@ -144,7 +144,7 @@ func drive(duration time.Duration, rounds int, warmup time.Duration, conc int, c
 	local.Env = append(os.Environ(),
 		"HTTP_ADDR="+localAddr, "CREDENTIAL_URL=http://"+upAddr, "STATS_URL=http://"+upAddr, "CHAT_URL=http://"+upAddr,
 		"API_KEYS="+entry, "LOG_LEVEL=warn", "REDIS_URL=", "REDIS_ADDRS=", "INTERNAL_AUTH_KEYS="+internalKeys,
-		"RATE_LIMIT_REQUESTS_PER_MINUTE=60000000", "MAX_CONCURRENT_CONNECTIONS=10000",
+		"RATE_LIMIT_REQUESTS_PER_MINUTE=60000000", "MAX_CONCURRENT_CONNECTIONS=10000", "MAX_CONNS_PER_IP=0", // every client is on loopback
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+sink.Addr().String())
 	localProc := start("gateway-local", local, localAddr)
 

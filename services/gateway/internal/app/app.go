@@ -135,6 +135,14 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	g.Server = server.New(server.Options{
 		Service: Service, Logger: d.Logger, Metrics: g.Metrics, Tracer: d.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, OwnRequestIDs: true,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, ConnExempt: func(a netip.Addr) bool {
+			for _, p := range cfg.Proxies {
+				if p.Contains(a) {
+					return true
+				}
+			}
+			return false
+		},
 		// Only the import routes stream; the server caps every other body.
 		StreamPaths:     routes.StreamPrefixes(),
 		ShutdownTimeout: cfg.ShutdownTimeout,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -597,6 +598,63 @@ func TestAPIKeysFileReloads(t *testing.T) {
 	}
 	if v, _ := e.gw.Metrics.Value("gateway_api_keys"); v != 4 {
 		t.Fatalf("gateway_api_keys = %v, want 4 (3 from API_KEYS, 1 from the file)", v)
+	}
+}
+
+// TestConnectionsPerIPAreCapped: one address could hold any number of
+// idle sockets open (3000 were accepted). Past MAX_CONNS_PER_IP a new one
+// gets a JSON 429 and is closed; closing one makes room again.
+func TestConnectionsPerIPAreCapped(t *testing.T) {
+	e := start(t, map[string]string{"MAX_CONNS_PER_IP": "5"}, Deps{})
+	addr := strings.TrimPrefix(e.url, "http://")
+	var held []net.Conn
+	for range 5 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		t.Cleanup(func() { c.Close() })
+	}
+	// The listener counts a connection when it accepts it: make sure all
+	// five were (each answers a request) before the sixth comes.
+	for _, c := range held {
+		if _, err := c.Write([]byte("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("held connection: %v %v", resp, err)
+		}
+	}
+	sixth, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sixth.Close()
+	_ = sixth.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(sixth), nil)
+	if err != nil {
+		t.Fatalf("the sixth connection got no answer: %v", err)
+	}
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 429 || body["code"] != "too_many_connections" {
+		t.Fatalf("sixth connection: %d %v", resp.StatusCode, body)
+	}
+	if v, _ := e.gw.Metrics.Value("http_server_connections_refused_total"); v != 1 {
+		t.Fatalf("http_server_connections_refused_total = %v, want 1", v)
+	}
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r := e.do("GET", "/livez", "", nil, nil); r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no room after a connection closed")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	ImportBodyLimitBytes int64 `env:"IMPORT_BODY_LIMIT_BYTES" envDefault:"10737418240"`
 
 	MaxConcurrentConnections int `env:"MAX_CONCURRENT_CONNECTIONS" envDefault:"1000"`
+	// MaxConnsPerIP caps the connections one client address (IPv6: its
+	// /64) holds open; TRUSTED_PROXIES are exempt (0: no cap).
+	MaxConnsPerIP int `env:"MAX_CONNS_PER_IP" envDefault:"256"`
 	RateLimit
 
 	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
@@ -95,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ImportBodyLimitBytes < 0 {
 		return fmt.Errorf("IMPORT_BODY_LIMIT_BYTES: must be 0 (unlimited) or positive, got %d", c.ImportBodyLimitBytes)
+	}
+	if c.MaxConnsPerIP < 0 {
+		return fmt.Errorf("MAX_CONNS_PER_IP: must be 0 (no cap) or more, got %d", c.MaxConnsPerIP)
 	}
 	if c.MaxConcurrentConnections < 1 {
 		return fmt.Errorf("MAX_CONCURRENT_CONNECTIONS: must be at least 1, got %d", c.MaxConcurrentConnections)

@@ -83,6 +83,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"STATS_TIMEOUT": "-1s"}, "STATS_TIMEOUT"},
 		{map[string]string{"IMPORT_TIMEOUT": "0s"}, "IMPORT_TIMEOUT"},
 		{map[string]string{"MAX_CONCURRENT_CONNECTIONS": "0"}, "MAX_CONCURRENT_CONNECTIONS"},
+		{map[string]string{"MAX_CONNS_PER_IP": "-1"}, "MAX_CONNS_PER_IP"},
 		{map[string]string{"RATE_LIMIT_REQUESTS_PER_MINUTE": "0"}, "RATE_LIMIT_REQUESTS_PER_MINUTE"},
 		{map[string]string{"RATE_LIMIT_BURST": "-2"}, "RATE_LIMIT_BURST"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
