@@ -24,9 +24,9 @@ type Config struct {
 	// Listen address; the gateway's own default differs from Base's.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8000"`
 
-	CredentialURL string `env:"CREDENTIAL_URL" envDefault:"http://127.0.0.1:8001"`
-	StatsURL      string `env:"STATS_URL" envDefault:"http://127.0.0.1:8002"`
-	ChatURL       string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8003"`
+	CredentialURL string `env:"CREDENTIAL_URL" envDefault:"http://127.0.0.1:8001" secret:"true"` // where services live: not for the open /health/concurrency
+	StatsURL      string `env:"STATS_URL" envDefault:"http://127.0.0.1:8002" secret:"true"`
+	ChatURL       string `env:"CHAT_URL" envDefault:"http://127.0.0.1:8003" secret:"true"`
 
 	// UpstreamTimeout is the default per-request timeout towards a service;
 	// the per-upstream variables override it when set.
