@@ -160,7 +160,10 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("aggregated concurrency report and docs", func(t *testing.T) {
-		r := c.do("GET", "/health/concurrency", "", nil)
+		if r := c.do("GET", "/health/concurrency", "", nil); r.status != 200 || r.body["status"] != "healthy" || r.body["config"] != nil {
+			t.Fatalf("open report: %d %s", r.status, r.raw)
+		}
+		r := c.do("GET", "/health/concurrency", operatorKey, nil)
 		conc, _ := r.body["concurrency"].(map[string]any)
 		conns, _ := conc["connections"].(map[string]any)
 		ups, _ := r.body["upstreams"].(map[string]any)

@@ -133,7 +133,7 @@ The credentialing platform is up.
   demo files:  $DEMO/
 
 Try:
-  curl -s $GW/health/concurrency
+  curl -s -H "Authorization: Bearer $ADMIN_KEY" $GW/health/concurrency
   curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/providers?limit=5"
   curl -s -X POST -H "Authorization: Bearer $ADMIN_KEY" $GW/credential/$FIRST
   curl -s -H "Authorization: Bearer $ADMIN_KEY" "$GW/reviews?limit=5"        # possible matches to clear or confirm

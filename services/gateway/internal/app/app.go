@@ -369,6 +369,46 @@ func (g *Gateway) limiterStatus() (map[string]any, bool) {
 	return rl, g.redis == nil || g.redis.Healthy()
 }
 
+// mayReadDetails reports whether the request carries an operator or admin key.
+func (g *Gateway) mayReadDetails(c *fiber.Ctx) bool {
+	tok, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok {
+		return false
+	}
+	k, ok := g.keys.Lookup(tok)
+	return ok && k.Role >= auth.RoleOperator
+}
+
+// openConcurrency is /health/concurrency without a key: the overall status
+// and each upstream's status word, judged as the detailed report judges them.
+func (g *Gateway) openConcurrency(reports map[string]any, upstreamsOK bool) map[string]any {
+	_, rlOK := g.limiterStatus()
+	ok := upstreamsOK && rlOK
+	for _, u := range g.upstreams {
+		if u.Breaker().State() != "closed" {
+			ok = false
+		}
+	}
+	status := "healthy"
+	if g.Server.Draining() {
+		status = "draining"
+	} else if !ok {
+		status = "degraded"
+	}
+	ups := map[string]any{}
+	for name, r := range reports {
+		st := "unknown"
+		if m, isMap := r.(map[string]any); isMap {
+			if s, isStr := m["status"].(string); isStr {
+				st = s
+			}
+		}
+		ups[name] = map[string]any{"status": st}
+	}
+	return map[string]any{"service": "gateway", "status": status, "upstreams": ups,
+		"detail": "Send an operator or admin key for the full report (limits, utilization, settings)."}
+}
+
 func (g *Gateway) breakerStates() map[string]string {
 	out := map[string]string{}
 	for _, u := range g.upstreams {
@@ -378,10 +418,16 @@ func (g *Gateway) breakerStates() map[string]string {
 }
 
 // concurrency is the gateway's /health/concurrency: its own figures plus
-// every upstream's report.
+// every upstream's report. The route is open (load balancers and status
+// pages call it without a key), so the open answer is status words only;
+// limits, timeouts, settings and utilization are for an operator or admin
+// key, since they tell an attacker how to stay under every guard.
 func (g *Gateway) concurrency(c *fiber.Ctx) error {
 	ctx := proxy.WithRequestID(c.UserContext(), server.RequestID(c))
 	reports, ok := g.concurrencyProbe.Probe(ctx)
+	if !g.mayReadDetails(c) {
+		return c.JSON(g.openConcurrency(reports, ok))
+	}
 	body := g.Server.ConcurrencyReport(ctx)
 	conc, _ := body["concurrency"].(map[string]any)
 	if conc == nil {

@@ -907,7 +907,7 @@ func TestShedding(t *testing.T) {
 	if r := e.do("GET", "/livez", "", nil, nil); r.status != 200 {
 		t.Fatalf("livez shed: %d", r.status)
 	}
-	r = e.do("GET", "/health/concurrency", "", nil, nil)
+	r = e.do("GET", "/health/concurrency", e.keys.operator, nil, nil)
 	conns := r.body["concurrency"].(map[string]any)["connections"].(map[string]any)
 	if conns["in_use"] != float64(2) || conns["total"] != float64(2) {
 		t.Fatalf("connections %v", conns)
@@ -928,8 +928,25 @@ func TestHealthAggregation(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": "healthy", "service": "credential",
 			"concurrency": map[string]any{"active_tasks": 3, "batch_semaphore": map[string]any{"available": 7, "total": 10}}})
 	})
+	// Open, and with a reader's key: status words only.
+	for _, key := range []string{"", e.keys.reader} {
+		r := e.do("GET", "/health/concurrency", key, nil, nil)
+		if r.status != 200 || r.body["status"] != "degraded" || len(r.body) != 4 || r.body["detail"] == nil {
+			t.Fatalf("open report (key %q): %d %s", key, r.status, r.raw)
+		}
+		ups := r.body["upstreams"].(map[string]any)
+		if len(ups) != 3 || len(ups["credential"].(map[string]any)) != 1 || ups["credential"].(map[string]any)["status"] != "healthy" ||
+			ups["stats"].(map[string]any)["status"] != "unreachable" {
+			t.Fatalf("open report upstreams (key %q): %s", key, r.raw)
+		}
+		for _, secret := range []string{`"config"`, `"concurrency"`, `"system"`, "rate_limit", "timeout", "active_tasks"} {
+			if strings.Contains(string(r.raw), secret) {
+				t.Fatalf("open report (key %q) shows %q: %s", key, secret, r.raw)
+			}
+		}
+	}
 	t0 := time.Now()
-	r := e.do("GET", "/health/concurrency", "", nil, nil)
+	r := e.do("GET", "/health/concurrency", e.keys.operator, nil, nil)
 	if r.status != 200 || r.body["status"] != "degraded" || time.Since(t0) > 2*time.Second {
 		t.Fatalf("%d %s after %s", r.status, r.raw, time.Since(t0))
 	}
@@ -1155,7 +1172,7 @@ func TestLimiterErrorFailsOpen(t *testing.T) {
 	if v, _ := e.gw.Metrics.Value("ratelimit_backend_errors_total"); v != 3 {
 		t.Fatalf("backend errors %v", v)
 	}
-	r := e.do("GET", "/health/concurrency", "", nil, nil)
+	r := e.do("GET", "/health/concurrency", e.keys.operator, nil, nil)
 	rl := r.body["concurrency"].(map[string]any)["rate_limiter"].(map[string]any)
 	if rl["backend"] == "local" {
 		t.Fatalf("rate_limiter %v", rl)
