@@ -541,7 +541,7 @@ func TestSecretsAreReferencedByName(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"gateway":    {"API_KEYS<-credentialing-api-keys", "REDIS_URL<-credentialing-redis"},
+		"gateway":    {"REDIS_URL<-credentialing-redis"},
 		"credential": {"DATABASE_URL<-credentialing-database", "CURSOR_SECRET<-credentialing-cursor"},
 		"chat":       {"DATABASE_URL<-credentialing-database", "CURSOR_SECRET<-credentialing-cursor", "LLM_API_KEY<-credentialing-llm"},
 		"stats":      {"DATABASE_URL<-credentialing-database", "CURSOR_SECRET<-credentialing-cursor", "STATS_DATABASE_URL<-credentialing-database"},
@@ -554,6 +554,39 @@ func TestSecretsAreReferencedByName(t *testing.T) {
 		}
 		if len(refs[svc]) != len(ws) {
 			t.Errorf("%s reads secrets %v, want %v", svc, refs[svc], ws)
+		}
+	}
+	// The API keys are a mounted file, not an environment variable, so a
+	// Secret update reaches the gateway without a restart.
+	for _, d := range chart.OfKind[*appsv1.Deployment](r) {
+		svc := d.Labels["app.kubernetes.io/component"]
+		spec := d.Spec.Template.Spec
+		mounted := ""
+		for _, v := range spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == "credentialing-api-keys" {
+				mounted = v.Name
+			}
+		}
+		file := ""
+		for _, e := range spec.Containers[0].Env {
+			if e.Name == "API_KEYS_FILE" {
+				file = e.Value
+			}
+		}
+		if svc != "gateway" {
+			if mounted != "" || file != "" {
+				t.Errorf("%s mounts the API keys (%q, %q)", svc, mounted, file)
+			}
+			continue
+		}
+		dir := ""
+		for _, m := range spec.Containers[0].VolumeMounts {
+			if m.Name == mounted && m.ReadOnly {
+				dir = m.MountPath
+			}
+		}
+		if mounted == "" || dir == "" || file != dir+"/keys" {
+			t.Errorf("gateway: API keys volume %q mounted at %q, API_KEYS_FILE %q", mounted, dir, file)
 		}
 	}
 }

@@ -117,6 +117,8 @@ seccompProfile:
 
 {{/* Where every pod finds INTERNAL_AUTH_KEYS (a file of the Secret volume). */}}
 {{- define "credentialing.internalAuthDir" -}}/etc/provcred/internal-auth{{- end -}}
+{{- define "credentialing.apiKeysDir" -}}/etc/provcred/api-keys{{- end -}}
+{{- define "credentialing.apiKeysFile" -}}{{ include "credentialing.apiKeysDir" . }}/keys{{- end -}}
 {{- define "credentialing.internalAuthFile" -}}{{ include "credentialing.internalAuthDir" . }}/keys{{- end -}}
 
 {{/* Environment of one service beyond the common part. */}}
@@ -142,7 +144,8 @@ seccompProfile:
 - name: TRUSTED_PROXIES
   value: {{ join "," . | quote }}
 {{- end }}
-{{ include "credentialing.secretEnv" (dict "env" "API_KEYS" "secret" $v.secrets.apiKeys.existingSecret "key" $v.secrets.apiKeys.key) }}
+- name: API_KEYS_FILE
+  value: {{ include "credentialing.apiKeysFile" . }}
 {{- with $v.secrets.redis.existingSecret }}
 {{ include "credentialing.secretEnv" (dict "env" "REDIS_URL" "secret" . "key" $v.secrets.redis.urlKey) }}
 {{- end }}
