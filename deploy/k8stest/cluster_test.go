@@ -296,6 +296,26 @@ current-context: k8stest
 		}
 		return nil
 	})
+	// The apiserver taints every new node not-ready (TaintNodesByCondition);
+	// lifting it once the node is Ready is the node lifecycle controller's
+	// job, which is not run here (it would also evict on missed heartbeats),
+	// so the test lifts it, as that controller would.
+	nodes, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		kept := n.Spec.Taints[:0]
+		for _, taint := range n.Spec.Taints {
+			if taint.Key != corev1.TaintNodeNotReady {
+				kept = append(kept, taint)
+			}
+		}
+		n.Spec.Taints = kept
+		if _, err := c.cs.CoreV1().Nodes().Update(ctx, &n, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("lift the not-ready taint of %s: %v", n.Name, err)
+		}
+	}
 	waitFor(t, "default service account", 60*time.Second, func() error {
 		_, err := c.cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err

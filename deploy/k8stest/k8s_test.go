@@ -234,25 +234,30 @@ func (c *cluster) checkRolledOut(ns, release, tag string) {
 	c.t.Helper()
 	ctx := context.Background()
 	sel := "app.kubernetes.io/instance=" + release
-	deps, err := c.cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if len(deps.Items) != 4 {
-		c.t.Fatalf("%d Deployments, want 4", len(deps.Items))
-	}
-	for _, d := range deps.Items {
-		img := d.Spec.Template.Spec.Containers[0].Image
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
+	// helm --wait returns once enough new pods are ready (maxUnavailable),
+	// while old ones may still terminate: the rollout's end is waited for.
+	waitFor(c.t, "every Deployment rolled out", 90*time.Second, func() error {
+		deps, err := c.cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return err
 		}
-		if !strings.HasSuffix(img, ":"+tag) || d.Status.ReadyReplicas != want || d.Status.UpdatedReplicas != want ||
-			d.Status.ObservedGeneration != d.Generation {
-			c.t.Errorf("%s: image %s ready %d updated %d of %d (generation %d/%d)", d.Name, img,
-				d.Status.ReadyReplicas, d.Status.UpdatedReplicas, want, d.Status.ObservedGeneration, d.Generation)
+		if len(deps.Items) != 4 {
+			return fmt.Errorf("%d Deployments, want 4", len(deps.Items))
 		}
-	}
+		for _, d := range deps.Items {
+			img := d.Spec.Template.Spec.Containers[0].Image
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			if !strings.HasSuffix(img, ":"+tag) || d.Status.ReadyReplicas != want || d.Status.UpdatedReplicas != want ||
+				d.Status.Replicas != want || d.Status.ObservedGeneration != d.Generation {
+				return fmt.Errorf("%s: image %s ready %d updated %d total %d of %d (generation %d/%d)", d.Name, img,
+					d.Status.ReadyReplicas, d.Status.UpdatedReplicas, d.Status.Replicas, want, d.Status.ObservedGeneration, d.Generation)
+			}
+		}
+		return nil
+	})
 	waitFor(c.t, "old pods gone", 90*time.Second, func() error {
 		pods, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel + ",app.kubernetes.io/component!=migrate"})
 		if err != nil {
