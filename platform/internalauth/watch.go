@@ -1,11 +1,11 @@
 package internalauth
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"time"
+
+	"github.com/provcred/platform/filewatch"
 )
 
 // Watch reads path every interval and, when its content changed and
@@ -15,32 +15,18 @@ import (
 // file that does not parse is logged and the keys in use are kept. Watch
 // returns when ctx ends.
 func (k *Keyring) Watch(ctx context.Context, path string, interval time.Duration, log *slog.Logger) {
-	last := k.loaded // what Load read, so a change made since is not missed
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			log.Error("internal auth keys file unreadable; keeping the keys in use", "file", path, "err", err.Error())
-			continue
-		}
-		if bytes.Equal(b, last) {
-			continue
-		}
-		last = b // a bad file is logged once, not every interval
+	// k.loaded is what Load read, so a change made since is not missed.
+	filewatch.Poll(ctx, path, interval, k.loaded, func(b []byte) error {
 		keys, err := ParseKeys(string(b))
 		if err == nil {
 			err = k.SetKeys(keys)
 		}
 		if err != nil {
-			log.Error("internal auth keys file invalid; keeping the keys in use", "file", path, "err", err.Error())
-			continue
+			return err
 		}
 		log.Info("internal auth keys reloaded", "key_ids", k.KeyIDs())
-	}
+		return nil
+	}, func(err error) {
+		log.Error("internal auth keys file not reloaded; keeping the keys in use", "file", path, "err", err.Error())
+	})
 }

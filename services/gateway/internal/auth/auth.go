@@ -5,7 +5,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/provcred/platform/filewatch"
 )
 
 // Role is what a key may do. Roles are ordered: each includes the ones below.
@@ -196,38 +197,25 @@ func (s *Store) Lookup(secret string) (Key, bool) {
 // force: it is logged at error and counted by failed. Returns when ctx ends.
 func (s *Store) WatchFile(ctx context.Context, path string, fixed []Key, interval time.Duration, log *slog.Logger, failed func()) {
 	last, _ := os.ReadFile(path) // what the configuration read at start
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		b, err := os.ReadFile(path)
-		if err == nil && bytes.Equal(b, last) {
-			continue
-		}
-		var keys []Key
-		if err == nil {
-			last = b // a bad file is reported once, not every interval
-			keys, err = ParseKeys(string(b), "API_KEYS_FILE")
-		}
-		if err == nil {
-			keys = append(append([]Key{}, fixed...), keys...)
-			err = CheckUnique(keys)
-		}
-		if err == nil && len(keys) == 0 {
-			err = errors.New("no API keys left")
-		}
+	filewatch.Poll(ctx, path, interval, last, func(b []byte) error {
+		keys, err := ParseKeys(string(b), "API_KEYS_FILE")
 		if err != nil {
-			failed()
-			log.Error("API_KEYS_FILE not reloaded; keeping the keys in force", "file", path, "err", err.Error(), "keys", s.Len())
-			continue
+			return err
+		}
+		keys = append(append([]Key{}, fixed...), keys...)
+		if err := CheckUnique(keys); err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return errors.New("no API keys left")
 		}
 		s.Replace(keys)
 		log.Info("API_KEYS_FILE reloaded", "file", path, "keys", len(keys))
-	}
+		return nil
+	}, func(err error) {
+		failed()
+		log.Error("API_KEYS_FILE not reloaded; keeping the keys in force", "file", path, "err", err.Error(), "keys", s.Len())
+	})
 }
 
 // Hash is the hex SHA-256 of a secret, as configured in API_KEYS.
