@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/provcred/credential/internal/seed"
-	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
@@ -151,16 +151,7 @@ func newProcessSetup(t *testing.T, n int, delay time.Duration, env map[string]st
 func (s *processSetup) load(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(s.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = store.Schema
-	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	s.pool = testdb.Connect(t, s.url)
 	if err := seed.Create(ctx, s.pool, s.ps); err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/provcred/credential/internal/seed"
-	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
@@ -39,16 +37,7 @@ func TestRescreenJobSurvivesSIGKILL(t *testing.T) {
 	first := proctest.Start(t, bin, "credential-1", env)
 	first.WaitReady(t, 90*time.Second)
 
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = store.Schema
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testdb.Connect(t, url)
 	ctx := context.Background()
 	post := func(base, path, ctype, body string) string {
 		t.Helper()

@@ -41,3 +41,21 @@ func New(t testing.TB) (*pgxpool.Pool, string) {
 	}
 	return tpl.NewPool(t)
 }
+
+// Connect opens a pool on an existing credential database at url (one a
+// process under test migrated), on the credential schema; it is closed when
+// the test ends.
+func Connect(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = store.Schema
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}

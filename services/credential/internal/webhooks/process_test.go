@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/provcred/credential/internal/store"
+	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
 	"github.com/provcred/platform/proctest"
@@ -81,16 +79,7 @@ func TestDeliveriesSurviveSIGKILL(t *testing.T) {
 	second := proctest.Start(t, bin, "credential-2", env)
 	second.WaitReady(t, 90*time.Second)
 
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = store.Schema
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testdb.Connect(t, url)
 	var want []string
 	if err := pool.QueryRow(context.Background(), `SELECT array_agg(id) FROM events WHERE type = 'batch.completed.v1'`).Scan(&want); err != nil {
 		t.Fatal(err)
