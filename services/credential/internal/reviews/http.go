@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -89,7 +88,7 @@ func (h *Handler) list(c *fiber.Ctx) error {
 func (h *Handler) item(c *fiber.Ctx) (string, error) {
 	id := c.Params("id")
 	if _, err := uuid.Parse(id); err != nil {
-		return "", apierr.NotFound("review " + id + " does not exist")
+		return "", notFound(id)
 	}
 	return id, nil
 }
@@ -100,9 +99,6 @@ func (h *Handler) get(c *fiber.Ctx) error {
 		return err
 	}
 	it, err := h.Store.Get(c.UserContext(), id)
-	if errors.Is(err, ErrNotFound) {
-		return apierr.NotFound("review " + id + " does not exist")
-	}
 	if err != nil {
 		return err
 	}
@@ -155,17 +151,12 @@ func (h *Handler) resolve(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	actor, req := server.Actor(c), server.RequestID(c)
 	it, err := h.Store.Resolve(ctx, id, Resolution{Resolution: b.Resolution, Note: b.Note, Actor: actor, RequestID: req})
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return apierr.NotFound("review " + id + " does not exist")
-	case errors.Is(err, ErrResolved):
-		return apierr.New(http.StatusConflict, "review_not_open", "review "+id+" is "+it.Status+", not open; it cannot be resolved again")
-	case errors.Is(err, ErrRecordChanged):
+	var conflict *domain.ConflictError
+	if errors.As(err, &conflict) && conflict.Code == CodeRecordChanged {
 		// The item is closed; a new run raises the current row, if it still matches.
 		h.rerun(ctx, it, actor, req)
-		return apierr.New(http.StatusConflict, "review_record_changed",
-			"the "+it.Check+" record of review "+id+" is no longer in the active list (it changed or was removed): the item is superseded and the provider was run again")
-	case err != nil:
+	}
+	if err != nil {
 		return err
 	}
 	return c.JSON(resolved{Review: it, Run: h.rerun(ctx, it, actor, req)})

@@ -35,17 +35,19 @@ const (
 	StatusSuperseded = "superseded"
 )
 
-// Domain errors of Resolve (the HTTP edge maps them).
-var (
-	ErrNotFound = errors.New("no such review item")
-	// ErrResolved: the item is not open any more (resolved, or superseded).
-	ErrResolved = errors.New("the review item is not open")
-	// ErrRecordChanged: the source record the item is about is no longer in
+// The conflict codes Resolve returns (as domain.Conflict errors, which the
+// server's error handler answers with 409 and the code).
+const (
+	// CodeNotOpen: the item is not open any more (resolved, or superseded).
+	CodeNotOpen = "review_not_open"
+	// CodeRecordChanged: the source record the item is about is no longer in
 	// the active version (the row changed or left the list); the item is
 	// closed as superseded and the next run or re-screen raises the
 	// current row, if any.
-	ErrRecordChanged = errors.New("the source record changed since the review was opened")
+	CodeRecordChanged = "review_record_changed"
 )
+
+func notFound(id string) error { return domain.NotFound("review " + id + " does not exist") }
 
 // Candidate is a source record that may be the provider: what the item shows.
 type Candidate struct {
@@ -248,11 +250,11 @@ func (s *Store) List(ctx context.Context, f Filter, cur *Cursor, limit int) ([]*
 	return out, rows.Err()
 }
 
-// Get returns one item, or ErrNotFound.
+// Get returns one item, or a domain.NotFound error.
 func (s *Store) Get(ctx context.Context, id string) (*Item, error) {
 	it, err := scanItem(s.Pool.QueryRow(ctx, `SELECT `+itemCols+` FROM review_items WHERE id = $1::uuid`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, notFound(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("review item %s: %w", id, err)
@@ -269,10 +271,11 @@ type Resolution struct {
 }
 
 // Resolve records res on open item id, with its audit entry (before/after)
-// and review.resolved event, in one transaction. It returns ErrNotFound,
-// ErrResolved (not open: a second resolve; the item is returned), or
-// ErrRecordChanged (the record is not in the source's active version any
-// more: the item is closed as superseded, audited, and returned). The caller
+// and review.resolved event, in one transaction. It returns a
+// domain.NotFound error, or a domain.Conflict with code CodeNotOpen (a
+// second resolve; the item is returned) or CodeRecordChanged (the record is
+// not in the source's active version any more: the item is closed as
+// superseded, audited, and returned). The caller
 // re-decides the provider (a new run) and records it with SetResolvedRun.
 func (s *Store) Resolve(ctx context.Context, id string, res Resolution) (*Item, error) {
 	var out *Item
@@ -280,14 +283,14 @@ func (s *Store) Resolve(ctx context.Context, id string, res Resolution) (*Item, 
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		it, err := scanItem(tx.QueryRow(ctx, `SELECT `+itemCols+` FROM review_items WHERE id = $1::uuid FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			outcome = ErrNotFound
+			outcome = notFound(id)
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("lock review item: %w", err)
 		}
 		if it.Status != StatusOpen {
-			out, outcome = it, ErrResolved
+			out, outcome = it, domain.Conflict(CodeNotOpen, "review "+id+" is "+it.Status+", not open; it cannot be resolved again")
 			return nil
 		}
 		var current bool
@@ -298,7 +301,8 @@ func (s *Store) Resolve(ctx context.Context, id string, res Resolution) (*Item, 
 		status, note, event := res.Resolution, res.Note, "review.resolved"
 		if !current {
 			status, note, event = StatusSuperseded, "the source record changed before the resolution; not resolved", "review.superseded"
-			outcome = ErrRecordChanged
+			outcome = domain.Conflict(CodeRecordChanged, "the "+it.Check+" record of review "+id+
+				" is no longer in the active list (it changed or was removed): the item is superseded and the provider was run again")
 		}
 		var at time.Time
 		if err := tx.QueryRow(ctx, `UPDATE review_items SET status = $2, note = $3, resolved_by = $4, resolved_at = clock_timestamp()
