@@ -110,7 +110,7 @@ func runReplica(dbURL, registry, addr string, workers int) error {
 	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = pool, results.NewStore(pool), people, reg, log
 	opts.NPPES = nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1, Retries: 2})
 	engine := checks.New(opts)
-	sem := semaphore.New("batch", workers, time.Minute, reg)
+	sem := batch.NewSemaphore(workers, reg)
 	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: engine, Providers: people,
 		Semaphore: sem, Metrics: reg, Logger: log, MaxWorkers: workers, MaxProviders: 100000, RosterMaxBytes: 64 << 20,
 		SoftStopTimeout: 5 * time.Second,

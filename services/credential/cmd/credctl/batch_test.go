@@ -43,11 +43,13 @@ func TestBatchCommand(t *testing.T) {
 	people := providers.NewStore(pool)
 	opts := checks.Settings(config.Defaults().Checks)
 	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = pool, results.NewStore(pool), people, reg, log
-	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: checks.New(opts),
-		Providers: people, Metrics: reg, Logger: log, MaxWorkers: 4, MaxProviders: 100,
-		Config: config.Batch{BatchJobTimeout: 10 * time.Second, BatchRescueStuckAfter: time.Minute, BatchSnoozeBase: 100 * time.Millisecond,
-			BatchSnoozeMax: time.Second, BatchMaxAttempts: 2, BatchWaitMax: 10 * time.Second, BatchMetricsInterval: time.Hour,
-			BatchWorkersEnabled: true}})
+	bo := batch.Settings(config.Defaults())
+	bo.Pool, bo.Credentialer, bo.Providers, bo.Metrics, bo.Logger = pool, checks.New(opts), people, reg, log
+	bo.MaxWorkers, bo.MaxProviders, bo.Semaphore = 4, 100, batch.NewSemaphore(4, reg)
+	bo.Config.BatchJobTimeout, bo.Config.BatchRescueStuckAfter = 10*time.Second, time.Minute
+	bo.Config.BatchSnoozeBase, bo.Config.BatchSnoozeMax, bo.Config.BatchMaxAttempts = 100*time.Millisecond, time.Second, 2
+	bo.Config.BatchWaitMax, bo.Config.BatchMetricsInterval = 10*time.Second, time.Hour
+	svc, err := batch.New(bo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func run(ctx context.Context) error {
 
 	// Concurrency limits shown in /health/concurrency.
 	files := semaphore.New("file", cfg.MaxConcurrentFileOperations, 5*time.Second, deps.Metrics)
-	batchSem := semaphore.New("batch", cfg.MaxConcurrentBatchRequests, time.Minute, deps.Metrics)
+	batchSem := batch.NewSemaphore(cfg.MaxConcurrentBatchRequests, deps.Metrics)
 	sems := []*semaphore.Semaphore{batchSem, files}
 
 	// Sources: the NPI registry is the imported bulk table unless the live API is chosen.
@@ -103,16 +103,15 @@ func run(ctx context.Context) error {
 	}
 	daily := expirables.New(deps.Pool, cfg.Webhooks, deps.Metrics, deps.Log)
 
-	batches, err := batch.New(batch.Options{
-		Pool: deps.Pool, Credentialer: engine, Providers: providerStore, Semaphore: batchSem, Files: files,
-		Metrics: deps.Metrics, Logger: deps.Log, Config: cfg.Batch, MaxWorkers: cfg.MaxConcurrentBatchRequests,
-		MaxProviders: cfg.BatchMaxProviders, RosterMaxBytes: cfg.RosterMaxBytes, SoftStopTimeout: cfg.ShutdownTimeout,
-		Jobs: []batch.Jobs{
-			{Register: hooks.Register, Queues: hooks.Queues()},
-			{Register: daily.Register, Queues: daily.Queues(), Periodic: daily.Periodic()},
-			{Register: mon.Register, Queues: mon.Queues()},
-		},
-	})
+	bo := batch.Settings(cfg)
+	bo.Pool, bo.Credentialer, bo.Providers, bo.Semaphore, bo.Files = deps.Pool, engine, providerStore, batchSem, files
+	bo.Metrics, bo.Logger = deps.Metrics, deps.Log
+	bo.Jobs = []batch.Jobs{
+		{Register: hooks.Register, Queues: hooks.Queues()},
+		{Register: daily.Register, Queues: daily.Queues(), Periodic: daily.Periodic()},
+		{Register: mon.Register, Queues: mon.Queues()},
+	}
+	batches, err := batch.New(bo)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provcred/credential/internal/seed"
+	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/domain"
 	"github.com/provcred/platform/metrics"
 )
@@ -630,7 +631,8 @@ func TestStopHandsRunningJobsBack(t *testing.T) {
 	}
 	cred.delay = 0
 	o := e.svc.o // a new replica: its own metrics and semaphore
-	o.Metrics, o.Semaphore = metrics.New("credential"), nil
+	o.Metrics = metrics.New("credential")
+	o.Semaphore = NewSemaphore(o.MaxWorkers, o.Metrics)
 	next, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -730,5 +732,34 @@ func TestBatchCompletedEventIsRaisedOnceWhicheverPathClosesIt(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM events WHERE provider_id IS NOT NULL AND type = 'batch.completed.v1'`); n != 0 {
 		t.Errorf("%d batch events name a provider", n)
+	}
+}
+
+// TestNewRefusesUnusableSettings: New takes its settings as given and
+// names the one it cannot run with instead of substituting a default.
+func TestNewRefusesUnusableSettings(t *testing.T) {
+	t.Parallel()
+	pool, _ := testdb.New(t)
+	reg := metrics.New("credential")
+	for _, tc := range []struct {
+		mutate func(*Options)
+		want   string
+	}{
+		{func(o *Options) { o.MaxWorkers = 0 }, "MaxWorkers"},
+		{func(o *Options) { o.MaxProviders = 0 }, "MaxProviders"},
+		{func(o *Options) { o.RosterMaxBytes = 0 }, "RosterMaxBytes"},
+		{func(o *Options) { o.SoftStopTimeout = -time.Second }, "SoftStopTimeout"},
+		{func(o *Options) { o.Config.BatchMaxAttempts = 0 }, "BATCH_MAX_ATTEMPTS"},
+		{func(o *Options) { o.Config.BatchSnoozeBase = 0 }, "BATCH_SNOOZE_BASE"},
+		{func(o *Options) { o.Config.BatchMetricsInterval = 0 }, "BATCH_METRICS_INTERVAL"},
+		{func(o *Options) { o.Config.BatchJobTimeout = 0 }, "BATCH_JOB_TIMEOUT"},
+		{func(o *Options) { o.Semaphore = nil }, "Semaphore"},
+	} {
+		o := testOptions(pool, nil, nil, reg, nil)
+		o.Credentialer = newScripted(t, pool, nil)
+		tc.mutate(&o)
+		if _, err := New(o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v", tc.want, err)
+		}
 	}
 }

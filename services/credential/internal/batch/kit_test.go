@@ -111,13 +111,32 @@ type env struct {
 	prov *providers.Store
 }
 
+// testConfig is the batch settings at their defaults (the struct tags),
+// with the waits and attempts shortened for tests.
 func testConfig() config.Batch {
-	return config.Batch{
-		BatchJobTimeout: 10 * time.Second, BatchRescueStuckAfter: time.Minute,
-		BatchSnoozeBase: 50 * time.Millisecond, BatchSnoozeMax: 200 * time.Millisecond,
-		BatchMaxAttempts: 3, BatchWaitMax: 20 * time.Second, BatchMetricsInterval: time.Hour,
-		BatchWorkersEnabled: true,
+	c := config.Defaults().Batch
+	c.BatchJobTimeout, c.BatchRescueStuckAfter = 10*time.Second, time.Minute
+	c.BatchSnoozeBase, c.BatchSnoozeMax = 50*time.Millisecond, 200*time.Millisecond
+	c.BatchMaxAttempts, c.BatchWaitMax, c.BatchMetricsInterval = 3, 20*time.Second, time.Hour
+	return c
+}
+
+// testOptions is Options from the service's default configuration (the
+// struct tags, through Settings), with testConfig and small limits; mutate
+// changes them before the semaphore is made for MaxWorkers.
+func testOptions(pool *pgxpool.Pool, cred Credentialer, prov *providers.Store, reg *metrics.Registry, mutate func(*Options)) Options {
+	o := Settings(config.Defaults())
+	o.Pool, o.Credentialer, o.Providers, o.Metrics = pool, cred, prov, reg
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	o.Config = testConfig()
+	o.MaxWorkers, o.MaxProviders, o.RosterMaxBytes, o.SoftStopTimeout = 4, 100, 1<<20, 2*time.Second
+	if mutate != nil {
+		mutate(&o)
 	}
+	if o.Semaphore == nil {
+		o.Semaphore = NewSemaphore(o.MaxWorkers, o.Metrics)
+	}
+	return o
 }
 
 // newEnv builds a service on a fresh migrated database (SQL + River
@@ -131,12 +150,7 @@ func newEnv(t *testing.T, cred Credentialer, mutate func(*Options), start bool) 
 	}
 	reg := metrics.New("credential")
 	e := &env{pool: pool, url: url, reg: reg, prov: providers.NewStore(pool)}
-	o := Options{Pool: pool, Credentialer: cred, Providers: e.prov, Metrics: reg, Config: testConfig(),
-		MaxWorkers: 4, MaxProviders: 100, RosterMaxBytes: 1 << 20, SoftStopTimeout: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if mutate != nil {
-		mutate(&o)
-	}
+	o := testOptions(pool, cred, e.prov, reg, mutate)
 	svc, err := New(o)
 	if err != nil {
 		t.Fatal(err)

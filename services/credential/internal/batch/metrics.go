@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/metrics"
 )
 
@@ -41,11 +42,7 @@ func newMetrics(r *metrics.Registry) *batchMetrics {
 // ends. Each replica samples (one cheap indexed count); dashboards take max.
 func (s *Service) sample(ctx context.Context) {
 	defer close(s.samplerDone)
-	every := s.o.Config.BatchMetricsInterval
-	if every <= 0 {
-		every = 15 * time.Second
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(s.o.Config.BatchMetricsInterval)
 	defer t.Stop()
 	for {
 		if err := s.SampleQueue(ctx); err != nil && ctx.Err() == nil {
@@ -80,5 +77,5 @@ func (s *Service) SampleQueue(ctx context.Context) error {
 }
 
 func (s *Service) riverTable(name string) string {
-	return pgx.Identifier{s.o.Schema, name}.Sanitize()
+	return pgx.Identifier{store.Schema, name}.Sanitize()
 }

@@ -46,14 +46,15 @@ type Credentialer interface {
 	CredentialForBatch(ctx context.Context, providerID, batchID, actor string) (runID string, decision domain.Decision, err error)
 }
 
-// Options configure New.
+// Options configure New. The settings are taken as given (Settings maps
+// the service's configuration onto them); New refuses unusable ones.
 type Options struct {
 	Pool         *pgxpool.Pool
 	Credentialer Credentialer
 	// Providers upserts roster CSV submissions.
 	Providers *providers.Store
 	// Semaphore is the service's `batch` semaphore (shown in
-	// /health/concurrency); each running job holds one permit.
+	// /health/concurrency; NewSemaphore); each running job holds one permit.
 	Semaphore *semaphore.Semaphore
 	// Files, when set, bounds roster parsing like other file operations.
 	Files   *semaphore.Semaphore
@@ -64,13 +65,12 @@ type Options struct {
 	MaxWorkers int
 	// MaxProviders is BATCH_MAX_PROVIDERS.
 	MaxProviders int
-	// RosterMaxBytes caps a CSV or JSON body.
+	// RosterMaxBytes caps a CSV or JSON body (ROSTER_MAX_BYTES).
 	RosterMaxBytes int64
 	// SoftStopTimeout is how long Stop lets running jobs finish before
-	// cancelling them (they are then retried, not counted as attempts).
+	// cancelling them (they are then retried, not counted as attempts);
+	// 0 waits for them (River's meaning).
 	SoftStopTimeout time.Duration
-	// Schema is where River's tables live (default store.Schema).
-	Schema string
 	// Jobs are other packages' River jobs (webhook deliveries, the daily
 	// expirables job): the service has one River client, and theirs run on it.
 	Jobs []Jobs
@@ -111,34 +111,34 @@ type Service struct {
 	now func() time.Time
 }
 
+// Settings is the one place the service's batch settings (BATCH_*,
+// MAX_CONCURRENT_BATCH_REQUESTS, ROSTER_MAX_BYTES, SHUTDOWN_TIMEOUT) become
+// Options; the caller adds the pool, the credentialer, the stores, the
+// semaphores, the metrics and the jobs.
+func Settings(c config.Config) Options {
+	return Options{Config: c.Batch, MaxWorkers: c.MaxConcurrentBatchRequests, MaxProviders: c.BatchMaxProviders,
+		RosterMaxBytes: c.RosterMaxBytes, SoftStopTimeout: c.ShutdownTimeout}
+}
+
+// NewSemaphore is the service's `batch` semaphore: one permit per worker;
+// a job waits up to a minute for one.
+func NewSemaphore(maxWorkers int, reg *metrics.Registry) *semaphore.Semaphore {
+	return semaphore.New("batch", maxWorkers, time.Minute, reg)
+}
+
 // New builds the service; call Start to work jobs and Stop on shutdown.
 func New(o Options) (*Service, error) {
-	if o.Pool == nil || o.Metrics == nil {
-		return nil, errors.New("batch: Pool and Metrics are required")
+	if o.Pool == nil || o.Metrics == nil || o.Semaphore == nil {
+		return nil, errors.New("batch: Pool, Metrics and Semaphore are required")
 	}
 	if o.Credentialer == nil && o.Config.BatchWorkersEnabled {
 		return nil, errors.New("batch: a Credentialer is required when workers are enabled")
 	}
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("batch: %w", err)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.Schema == "" {
-		o.Schema = store.Schema
-	}
-	if o.MaxWorkers < 1 {
-		o.MaxWorkers = 10
-	}
-	if o.MaxProviders < 1 {
-		o.MaxProviders = 50000
-	}
-	if o.RosterMaxBytes <= 0 {
-		o.RosterMaxBytes = 64 << 20
-	}
-	if o.Config.BatchMaxAttempts < 1 {
-		o.Config.BatchMaxAttempts = 5
-	}
-	if o.Semaphore == nil {
-		o.Semaphore = semaphore.New("batch", o.MaxWorkers, time.Minute, o.Metrics)
 	}
 	s := &Service{o: o, pool: o.Pool, log: o.Logger.With("component", "batch"), now: time.Now}
 	s.m = newMetrics(o.Metrics)
@@ -177,7 +177,7 @@ func New(o Options) (*Service, error) {
 		periodic = append(periodic, j.Periodic...)
 	}
 	cfg := &river.Config{
-		Schema:               o.Schema,
+		Schema:               store.Schema,
 		Workers:              workers,
 		JobTimeout:           o.Config.BatchJobTimeout,
 		RescueStuckJobsAfter: o.Config.BatchRescueStuckAfter,
@@ -205,6 +205,24 @@ func New(o Options) (*Service, error) {
 	}
 	s.client = client
 	return s, nil
+}
+
+// validate refuses settings the service cannot run with, naming the
+// option (or, for Config, the variable).
+func (o Options) validate() error {
+	if o.MaxWorkers < 1 {
+		return fmt.Errorf("MaxWorkers must be at least 1, got %d", o.MaxWorkers)
+	}
+	if o.MaxProviders < 1 {
+		return fmt.Errorf("MaxProviders must be at least 1, got %d", o.MaxProviders)
+	}
+	if o.RosterMaxBytes <= 0 {
+		return fmt.Errorf("RosterMaxBytes must be positive, got %d", o.RosterMaxBytes)
+	}
+	if o.SoftStopTimeout < 0 {
+		return fmt.Errorf("SoftStopTimeout must not be negative, got %s", o.SoftStopTimeout)
+	}
+	return o.Config.Validate()
 }
 
 // Client is the River client (for tests and tools).

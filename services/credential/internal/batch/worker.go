@@ -161,16 +161,11 @@ func (w *worker) fail(ctx context.Context, job *river.Job[JobArgs], attempts int
 	return err
 }
 
-// snoozeFor is BATCH_SNOOZE_BASE doubled per attempt, capped at BATCH_SNOOZE_MAX.
+// snoozeFor is BATCH_SNOOZE_BASE doubled per attempt, capped at
+// BATCH_SNOOZE_MAX (New checked that the base is positive and the cap at
+// least the base).
 func (s *Service) snoozeFor(attempt int) time.Duration {
-	d := s.o.Config.BatchSnoozeBase
-	if d <= 0 {
-		d = 30 * time.Second
-	}
-	limit := s.o.Config.BatchSnoozeMax
-	if limit < d {
-		limit = d
-	}
+	d, limit := s.o.Config.BatchSnoozeBase, s.o.Config.BatchSnoozeMax
 	for i := 1; i < attempt && d < limit; i++ {
 		d *= 2
 	}
