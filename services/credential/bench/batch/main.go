@@ -108,7 +108,9 @@ func runReplica(dbURL, registry, addr string, workers int) error {
 	people := providers.NewStore(pool)
 	opts := checks.Settings(config.Defaults().Checks)
 	opts.DB, opts.Runs, opts.Providers, opts.Metrics, opts.Log = pool, results.NewStore(pool), people, reg, log
-	opts.NPPES = nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1, Retries: 2})
+	if opts.NPPES, err = registryClient(registry, reg, workers); err != nil {
+		return err
+	}
 	engine := checks.New(opts)
 	sem := batch.NewSemaphore(workers, reg)
 	svc, err := batch.New(batch.Options{Pool: pool, Credentialer: engine, Providers: people,
@@ -226,7 +228,9 @@ func directRate(ctx context.Context, pool *pgxpool.Pool, registry string, ps []s
 	opts := checks.Settings(config.Defaults().Checks)
 	opts.DB, opts.Runs, opts.Providers, opts.Metrics = pool, results.NewStore(pool), providers.NewStore(pool), reg
 	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.NPPES = nppes.NewClient(registry, reg, nppes.ClientOptions{MaxConcurrent: 2 * workers, CacheTTL: -1, Retries: 2})
+	if opts.NPPES, err = registryClient(registry, reg, workers); err != nil {
+		return 0, 0, err
+	}
 	engine := checks.New(opts)
 	batchID := uuid.NewString()
 	next := make(chan string)
@@ -402,4 +406,13 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// registryClient is the NPI Registry client at the settings' defaults, with
+// two calls in flight per worker, 2 retries and no cache (every lookup
+// reaches the stub registry).
+func registryClient(registry string, reg *metrics.Registry, workers int) (*nppes.Client, error) {
+	o := nppes.Settings(config.Defaults())
+	o.MaxConcurrent, o.Retries, o.CacheTTL = 2*workers, 2, 0
+	return nppes.NewClient(registry, reg, o)
 }

@@ -61,10 +61,10 @@ func run(ctx context.Context) error {
 	// Sources: the NPI registry is the imported bulk table unless the live API is chosen.
 	var registry nppes.Lookup
 	if cfg.NPPESMode == "api" {
-		client := nppes.NewClient(cfg.NPPESAPIURL, deps.Metrics, nppes.ClientOptions{
-			AttemptTimeout: cfg.NPPESTimeout, Retries: cfg.NPPESRetries, Breaker: cfg.Breaker(),
-			MaxConcurrent: cfg.MaxConcurrentBatchRequests * 2,
-		})
+		client, err := nppes.NewClient(cfg.NPPESAPIURL, deps.Metrics, nppes.Settings(cfg))
+		if err != nil {
+			return err
+		}
 		registry = client
 		sems = append(sems, client.Sem)
 	}

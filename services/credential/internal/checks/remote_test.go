@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/results"
 	"github.com/provcred/credential/internal/sources/nppes"
 	"github.com/provcred/credential/internal/sources/sourcestest"
-	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/domain"
 )
 
@@ -88,10 +88,11 @@ func TestNPPESAPIModeFailuresAndBreaker(t *testing.T) {
 	reg := &registry{mode: "ok", stall: 2 * time.Second}
 	srv := httptest.NewServer(reg)
 	defer srv.Close()
-	client := nppes.NewClient(srv.URL, k.reg, nppes.ClientOptions{AttemptTimeout: 150 * time.Millisecond, Retries: 1,
-		Backoff: 5 * time.Millisecond, CacheTTL: -1,
-		// Open long enough that a loaded machine cannot let the probe through early.
-		Breaker: breaker.Settings{ConsecutiveFailures: 4, OpenTimeout: 3 * time.Second}})
+	o := nppes.Settings(config.Defaults())
+	o.AttemptTimeout, o.Retries, o.Backoff, o.CacheTTL = 150*time.Millisecond, 1, 5*time.Millisecond, 0
+	// Open long enough that a loaded machine cannot let the probe through early.
+	o.Breaker.ConsecutiveFailures, o.Breaker.OpenTimeout = 4, 3*time.Second
+	client := must(nppes.NewClient(srv.URL, k.reg, o))
 	e := k.engine(Options{NPPES: client, NPPESDeadline: 5 * time.Second})
 	ctx := context.Background()
 	credential := func() *results.Run {
@@ -185,7 +186,9 @@ func TestNPPESAPINotFoundKeepsTheAnswer(t *testing.T) {
 	reg := &registry{mode: "notfound", notFound: sourcestest.RealData(t, "nppes_api_ropensci_api-a2f836.json")}
 	srv := httptest.NewServer(reg)
 	defer srv.Close()
-	client := nppes.NewClient(srv.URL, k.reg, nppes.ClientOptions{CacheTTL: -1})
+	o := nppes.Settings(config.Defaults())
+	o.CacheTTL = 0
+	client := must(nppes.NewClient(srv.URL, k.reg, o))
 	e := k.engine(Options{NPPES: client, NPPESDeadline: 5 * time.Second})
 	before := time.Now().UTC()
 	run, err := e.Credential(context.Background(), ids[0], RunOptions{Actor: "t"})
@@ -209,8 +212,10 @@ func TestLicenseEndpoint(t *testing.T) {
 	board := &licenseBoard{}
 	srv := httptest.NewServer(board)
 	defer srv.Close()
+	br := config.Defaults().Breaker()
+	br.ConsecutiveFailures, br.OpenTimeout = 2, time.Hour
 	e := k.engine(Options{LicenseEndpoints: map[string]string{"CA": srv.URL + "/verify"}, LicenseTimeout: 150 * time.Millisecond,
-		Breaker: breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour}})
+		Breaker: br})
 	rec := func(state, status, expiry, first string) string {
 		return fmt.Sprintf(`{"state":%q,"license_number":"A12345","license_type":"Physician and Surgeon","status":%q,
 			"expiration_date":%q,"last_name":"Walker","first_name":%q,"middle_name":""}`, state, status, expiry, first)

@@ -22,6 +22,15 @@ type Checks struct {
 	NPPESTimeout time.Duration `env:"NPPES_TIMEOUT" envDefault:"5s"`
 	// NPPESRetries is how many times a timed-out or 5xx NPI Registry call is retried.
 	NPPESRetries int `env:"NPPES_RETRIES" envDefault:"2"`
+	// NPPESBackoff is the wait before the first retry, doubled for each next one; 0 retries at once.
+	NPPESBackoff time.Duration `env:"NPPES_BACKOFF" envDefault:"200ms"`
+	// NPPESMaxWait bounds the wait for a permit of the NPI Registry
+	// semaphore (2 × MAX_CONCURRENT_BATCH_REQUESTS calls in flight).
+	NPPESMaxWait time.Duration `env:"NPPES_MAX_WAIT" envDefault:"10s"`
+	// NPPESCacheTTL keeps the records the NPI Registry found this long; 0 disables the cache.
+	NPPESCacheTTL time.Duration `env:"NPPES_CACHE_TTL" envDefault:"5m"`
+	// NPPESCacheSize bounds the cache's records.
+	NPPESCacheSize int `env:"NPPES_CACHE_SIZE" envDefault:"10000"`
 	// LicenseVerifyURLs lists per-state license verification endpoints,
 	// "CA=https://...,NY=https://..."; states not listed use the imported roster.
 	LicenseVerifyURLs string `env:"LICENSE_VERIFY_URLS" secret:"true"`
@@ -127,6 +136,15 @@ func (c Checks) Validate() error {
 	if c.NPPESRetries < 0 || c.NPPESRetries > 10 {
 		return fmt.Errorf("NPPES_RETRIES: must be from 0 to 10, got %d", c.NPPESRetries)
 	}
+	if c.NPPESBackoff < 0 {
+		return fmt.Errorf("NPPES_BACKOFF: must not be negative, got %s", c.NPPESBackoff)
+	}
+	if c.NPPESCacheTTL < 0 {
+		return fmt.Errorf("NPPES_CACHE_TTL: must not be negative (0 disables the cache), got %s", c.NPPESCacheTTL)
+	}
+	if c.NPPESCacheSize < 1 {
+		return fmt.Errorf("NPPES_CACHE_SIZE: must be at least 1, got %d", c.NPPESCacheSize)
+	}
 	if _, err := c.LicenseEndpoints(); err != nil {
 		return err
 	}
@@ -142,7 +160,7 @@ func (c Checks) Validate() error {
 	if c.BreakerHalfOpenRequests < 1 {
 		return fmt.Errorf("BREAKER_HALF_OPEN_REQUESTS: must be at least 1, got %d", c.BreakerHalfOpenRequests)
 	}
-	return config.Positive("NPPES_TIMEOUT", c.NPPESTimeout, "LICENSE_VERIFY_TIMEOUT", c.LicenseVerifyTimeout,
+	return config.Positive("NPPES_TIMEOUT", c.NPPESTimeout, "NPPES_MAX_WAIT", c.NPPESMaxWait, "LICENSE_VERIFY_TIMEOUT", c.LicenseVerifyTimeout,
 		"SOURCE_QUERY_TIMEOUT", c.SourceQueryTimeout, "CHECK_MAX_WAIT", c.CheckMaxWait,
 		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout)
 }

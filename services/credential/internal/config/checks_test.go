@@ -32,6 +32,11 @@ func TestChecksConfig(t *testing.T) {
 		{name: "status word of no class", env: map[string]string{"LICENSE_STATUS_WORDS": "Retired=gone"}, bad: "LICENSE_STATUS_WORDS"},
 		{name: "status word without class", env: map[string]string{"LICENSE_STATUS_WORDS": "Retired"}, bad: "LICENSE_STATUS_WORDS"},
 		{name: "zero concurrency", env: map[string]string{"CHECK_CONCURRENCY": "0"}, bad: "CHECK_CONCURRENCY"},
+		{name: "no nppes cache", env: map[string]string{"NPPES_CACHE_TTL": "0s", "NPPES_BACKOFF": "0s"}},
+		{name: "negative nppes cache ttl", env: map[string]string{"NPPES_CACHE_TTL": "-1s"}, bad: "NPPES_CACHE_TTL"},
+		{name: "zero nppes cache size", env: map[string]string{"NPPES_CACHE_SIZE": "0"}, bad: "NPPES_CACHE_SIZE"},
+		{name: "zero nppes max wait", env: map[string]string{"NPPES_MAX_WAIT": "0s"}, bad: "NPPES_MAX_WAIT"},
+		{name: "negative nppes backoff", env: map[string]string{"NPPES_BACKOFF": "-1ms"}, bad: "NPPES_BACKOFF"},
 		{name: "zero breaker failures", env: map[string]string{"BREAKER_CONSECUTIVE_FAILURES": "0"}, bad: "BREAKER_CONSECUTIVE_FAILURES"},
 	} {
 		cfg, err := platformcfg.Parse[Config](c.env)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
@@ -46,27 +47,60 @@ func (e *APIError) Error() string {
 	return "nppes api: " + strings.Join(parts, "; ")
 }
 
-// ClientOptions tune the API client; zero values get the defaults.
+// ClientOptions tune the API client. They are taken as given (Settings
+// maps the service's NPPES_* settings onto them); NewClient refuses
+// unusable ones.
 type ClientOptions struct {
-	// AttemptTimeout bounds one HTTP attempt. Default 5s.
+	// AttemptTimeout bounds one HTTP attempt (NPPES_TIMEOUT).
 	AttemptTimeout time.Duration
-	// Retries after the first attempt, only on timeouts and 5xx (as given:
-	// 0 is none; NPPES_RETRIES).
+	// Retries after the first attempt, only on timeouts and 5xx; 0 is none
+	// (NPPES_RETRIES).
 	Retries int
-	// Backoff before the first retry, doubled for each next one. Default 200ms.
+	// Backoff before the first retry, doubled for each next one; 0 retries
+	// at once (NPPES_BACKOFF).
 	Backoff time.Duration
-	// Breaker settings for the "nppes_api" breaker.
+	// Breaker settings for the "nppes_api" breaker (BREAKER_*).
 	Breaker breaker.Settings
-	// MaxConcurrent bounds calls in flight (semaphore "nppes_api"). Default 10.
+	// MaxConcurrent bounds calls in flight (semaphore "nppes_api").
 	MaxConcurrent int
-	// MaxWait bounds the wait for a semaphore permit. Default 10s.
+	// MaxWait bounds the wait for a semaphore permit (NPPES_MAX_WAIT).
 	MaxWait time.Duration
-	// CacheTTL keeps found records this long. Default 5m; negative disables the cache.
+	// CacheTTL keeps found records this long; 0 disables the cache
+	// (NPPES_CACHE_TTL).
 	CacheTTL time.Duration
-	// CacheSize bounds the cache's entries. Default 10000.
+	// CacheSize bounds the cache's entries (NPPES_CACHE_SIZE).
 	CacheSize int
-	// HTTP is the client used. Default: a client with no overall timeout (the attempts have theirs).
+	// HTTP is the client used. Nil: a client with no overall timeout (the attempts have theirs).
 	HTTP *http.Client
+}
+
+// Settings is the one place the service's NPPES_* and BREAKER_* settings
+// become ClientOptions: MaxConcurrent allows two registry calls per batch
+// worker (MAX_CONCURRENT_BATCH_REQUESTS).
+func Settings(c config.Config) ClientOptions {
+	return ClientOptions{AttemptTimeout: c.NPPESTimeout, Retries: c.NPPESRetries, Backoff: c.NPPESBackoff,
+		Breaker: c.Breaker(), MaxConcurrent: 2 * c.MaxConcurrentBatchRequests, MaxWait: c.NPPESMaxWait,
+		CacheTTL: c.NPPESCacheTTL, CacheSize: c.NPPESCacheSize}
+}
+
+func (o ClientOptions) validate() error {
+	switch {
+	case o.AttemptTimeout <= 0:
+		return fmt.Errorf("AttemptTimeout must be positive, got %s", o.AttemptTimeout)
+	case o.Retries < 0:
+		return fmt.Errorf("Retries must not be negative, got %d", o.Retries)
+	case o.Backoff < 0:
+		return fmt.Errorf("Backoff must not be negative, got %s", o.Backoff)
+	case o.MaxConcurrent < 1:
+		return fmt.Errorf("MaxConcurrent must be at least 1, got %d", o.MaxConcurrent)
+	case o.MaxWait <= 0:
+		return fmt.Errorf("MaxWait must be positive, got %s", o.MaxWait)
+	case o.CacheTTL < 0:
+		return fmt.Errorf("CacheTTL must not be negative (0 disables the cache), got %s", o.CacheTTL)
+	case o.CacheTTL > 0 && o.CacheSize < 1:
+		return fmt.Errorf("CacheSize must be at least 1 when the cache is on, got %d", o.CacheSize)
+	}
+	return nil
 }
 
 // Client looks NPIs up in the live NPI Registry API v2.1.
@@ -83,24 +117,9 @@ type Client struct {
 // NewClient returns a client for the registry at base (e.g.
 // https://npiregistry.cms.hhs.gov), registering its breaker and semaphore,
 // both named "nppes_api", in reg.
-func NewClient(base string, reg *metrics.Registry, o ClientOptions) *Client {
-	if o.AttemptTimeout <= 0 {
-		o.AttemptTimeout = 5 * time.Second
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 200 * time.Millisecond
-	}
-	if o.MaxConcurrent <= 0 {
-		o.MaxConcurrent = 10
-	}
-	if o.MaxWait <= 0 {
-		o.MaxWait = 10 * time.Second
-	}
-	if o.CacheTTL == 0 {
-		o.CacheTTL = 5 * time.Minute
-	}
-	if o.CacheSize <= 0 {
-		o.CacheSize = 10000
+func NewClient(base string, reg *metrics.Registry, o ClientOptions) (*Client, error) {
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("%s client: %w", Name, err)
 	}
 	hc := o.HTTP
 	if hc == nil {
@@ -115,7 +134,7 @@ func NewClient(base string, reg *metrics.Registry, o ClientOptions) *Client {
 	if o.CacheTTL > 0 {
 		c.cache = newTTLCache(o.CacheSize, o.CacheTTL)
 	}
-	return c
+	return c, nil
 }
 
 type cached struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
 )
@@ -34,15 +35,20 @@ const (
 	errorsOn200 = `{"Errors":[{"description":"Field number requires number to be exactly 10 digits","field":"number","number":"04"}]}`
 )
 
-func newClient(t *testing.T, url string, o ClientOptions) *Client {
+// newClient is a client at the settings' defaults (the struct tags, through
+// Settings) with short attempts and backoff; set changes them.
+func newClient(t *testing.T, url string, set func(*ClientOptions)) *Client {
 	t.Helper()
-	if o.AttemptTimeout == 0 {
-		o.AttemptTimeout = 300 * time.Millisecond
+	o := Settings(config.Defaults())
+	o.AttemptTimeout, o.Backoff = 300*time.Millisecond, 5*time.Millisecond
+	if set != nil {
+		set(&o)
 	}
-	if o.Backoff == 0 {
-		o.Backoff = 5 * time.Millisecond
+	c, err := NewClient(url, metrics.New("test"), o)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return NewClient(url, metrics.New("test"), o)
+	return c
 }
 
 func serve(t *testing.T, h http.HandlerFunc) *httptest.Server {
@@ -89,7 +95,7 @@ func TestLookupShapes(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprint(w, tt.body)
 			})
-			rec, raw, err := newClient(t, s.URL, ClientOptions{}).Lookup(context.Background(), "1234567893")
+			rec, raw, err := newClient(t, s.URL, nil).Lookup(context.Background(), "1234567893")
 			if gotQuery != "/api/?version=2.1&number=1234567893" {
 				t.Errorf("query %s", gotQuery)
 			}
@@ -117,7 +123,7 @@ func TestErrorsOn200NotRetried(t *testing.T) {
 		calls.Add(1)
 		fmt.Fprint(w, errorsOn200)
 	})
-	c := newClient(t, s.URL, ClientOptions{Breaker: breaker.Settings{ConsecutiveFailures: 1}})
+	c := newClient(t, s.URL, func(o *ClientOptions) { o.Breaker.ConsecutiveFailures = 1 })
 	for i := 0; i < 3; i++ {
 		_, _, err := c.Lookup(context.Background(), "123")
 		var ae *APIError
@@ -137,7 +143,7 @@ func Test4xxNotRetried(t *testing.T) {
 		calls.Add(1)
 		http.Error(w, "bad", http.StatusBadRequest)
 	})
-	_, _, err := newClient(t, s.URL, ClientOptions{}).Lookup(context.Background(), "1234567893")
+	_, _, err := newClient(t, s.URL, nil).Lookup(context.Background(), "1234567893")
 	var se *breaker.StatusError
 	if !errors.As(err, &se) || se.Code != 400 || calls.Load() != 1 {
 		t.Fatalf("err %v, calls %d: want one 400 attempt", err, calls.Load())
@@ -156,8 +162,10 @@ func TestRetriesThenBreakerOpensThenHeals(t *testing.T) {
 		}
 		fmt.Fprint(w, foundNumberString)
 	})
-	c := newClient(t, s.URL, ClientOptions{Retries: 2, CacheTTL: -1,
-		Breaker: breaker.Settings{ConsecutiveFailures: 5, OpenTimeout: 200 * time.Millisecond}})
+	c := newClient(t, s.URL, func(o *ClientOptions) {
+		o.Retries, o.CacheTTL = 2, 0
+		o.Breaker.ConsecutiveFailures, o.Breaker.OpenTimeout = 5, 200*time.Millisecond
+	})
 	ctx := context.Background()
 
 	_, _, err := c.Lookup(ctx, "1234567893")
@@ -196,7 +204,7 @@ func TestStallTimesOut(t *testing.T) {
 	})
 	defer close(release)
 	// Long enough for the retry to reach the server on a loaded machine.
-	c := newClient(t, s.URL, ClientOptions{AttemptTimeout: 300 * time.Millisecond, Retries: 1})
+	c := newClient(t, s.URL, func(o *ClientOptions) { o.Retries = 1 })
 	start := time.Now()
 	_, _, err := c.Lookup(context.Background(), "1234567893")
 	if !breaker.IsTimeout(err) || calls.Load() != 2 {
@@ -215,7 +223,7 @@ func TestCache(t *testing.T) {
 		npi := r.URL.Query().Get("number")
 		fmt.Fprint(w, strings.Replace(foundNumberString, "1234567893", npi, 1))
 	})
-	c := newClient(t, s.URL, ClientOptions{CacheTTL: time.Minute, CacheSize: 2})
+	c := newClient(t, s.URL, func(o *ClientOptions) { o.CacheTTL, o.CacheSize = time.Minute, 2 })
 	now := time.Now()
 	c.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -257,4 +265,42 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("decoded %+v without error for another NPI", rec)
 		}
 	})
+}
+
+// TestNewClientTakesOptionsAsGiven: an unusable option is an error naming
+// it, not a default; CacheTTL 0 is no cache.
+func TestNewClientTakesOptionsAsGiven(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		set  func(*ClientOptions)
+		want string
+	}{
+		{func(o *ClientOptions) { o.AttemptTimeout = 0 }, "AttemptTimeout"},
+		{func(o *ClientOptions) { o.Retries = -1 }, "Retries"},
+		{func(o *ClientOptions) { o.Backoff = -time.Millisecond }, "Backoff"},
+		{func(o *ClientOptions) { o.MaxConcurrent = 0 }, "MaxConcurrent"},
+		{func(o *ClientOptions) { o.MaxWait = 0 }, "MaxWait"},
+		{func(o *ClientOptions) { o.CacheTTL = -time.Second }, "CacheTTL"},
+		{func(o *ClientOptions) { o.CacheSize = 0 }, "CacheSize"},
+	} {
+		o := Settings(config.Defaults())
+		tc.set(&o)
+		if _, err := NewClient("http://registry", metrics.New("test"), o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v", tc.want, err)
+		}
+	}
+	var calls atomic.Int32
+	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		fmt.Fprint(w, foundNumberString)
+	})
+	c := newClient(t, s.URL, func(o *ClientOptions) { o.CacheTTL, o.CacheSize = 0, 0 })
+	for range 2 {
+		if _, _, err := c.Lookup(context.Background(), "1234567893"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Errorf("%d calls for 2 lookups without a cache", calls.Load())
+	}
 }

@@ -121,7 +121,7 @@ func TestNotFoundKeepsTheAnswer(t *testing.T) {
 	t.Parallel()
 	body := sourcestest.RealData(t, "nppes_api_ropensci_api-a2f836.json")
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) })
-	c := newClient(t, s.URL, ClientOptions{})
+	c := newClient(t, s.URL, nil)
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	c.now = func() time.Time { return at }
 	_, raw, err := c.Lookup(context.Background(), "1720377294")
