@@ -84,8 +84,10 @@ func run(leieRows, nppesRows, runs int, adminURL, dir string) error {
 	}
 	// Generate the files (a small roster; the bulk is unrelated rows, as in the real lists).
 	const providers = 1000
-	g := gen.New(gen.Options{Providers: providers, Seed: 42, AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		LEIEExtra: max(leieRows-providers/7, 1), NPPESExtra: max(nppesRows-providers, 1), SAMExtra: 1, LicenseExtra: 1})
+	o := gen.DefaultOptions(providers)
+	o.Seed, o.AsOf = 42, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	o.LEIEExtra, o.NPPESExtra, o.SAMExtra, o.LicenseExtra = max(leieRows-providers/7, 1), max(nppesRows-providers, 1), 1, 1
+	g := gen.New(o)
 	leiePath, nppesPath := filepath.Join(dir, gen.FileLEIE), filepath.Join(dir, gen.FileNPPES)
 	t0 := time.Now()
 	if err := writeFile(leiePath, g.WriteLEIE); err != nil {

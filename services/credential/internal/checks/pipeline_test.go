@@ -32,7 +32,9 @@ func TestPipelineAgainstGenerator(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	k := newKit(t)
-	g := gen.New(gen.Options{Providers: 120, Seed: 20261127})
+	o := gen.DefaultOptions(120)
+	o.Seed = 20261127
+	g := gen.New(o)
 	e := k.engine(Options{})
 	files := semaphore.New("file", 4, 5*time.Second, k.reg)
 	srv := server.New(server.Options{Service: "credential", Logger: k.log, Metrics: k.reg, BodyLimit: 1 << 20,

@@ -76,18 +76,18 @@ var edgeCases = []Case{ExcludedLEIE, ExcludedSAM, LEIENameDOB, LEIEReinstated, L
 	LicenseExpired, LicenseRevoked, LicenseOtherState, NPIDeactivated, NameCase, NamePunctuation, NameSuffix,
 	NameMiddleInitial}
 
-// Options size and seed the data.
+// Options size and seed the data. New takes them as given: start from
+// DefaultOptions.
 type Options struct {
 	Providers int
 	Seed      uint64
 	// AsOf is the day the data is "current" on: expiries, exclusions and
-	// reinstatements are placed relative to it. Default: today (UTC).
+	// reinstatements are placed relative to it (its time of day is dropped).
 	AsOf time.Time
 	// EdgeRate is the share of providers given an edge case (at least one of
-	// each case when there are enough providers). Default 0.15.
+	// each case when there are enough providers).
 	EdgeRate float64
 	// Extra rows of unrelated records in each source, as in the real files.
-	// Defaults: NPPES 2×providers, LEIE 1×, SAM 0.5×, licenses 0.5×.
 	NPPESExtra, LEIEExtra, SAMExtra, LicenseExtra int
 	// Deltas also writes the files published between full lists: the LEIE
 	// supplements of the month before AsOf and the NPPES increment of the
@@ -119,27 +119,19 @@ type Generator struct {
 	used      map[string]bool // normalized last|first of roster names: unrelated rows avoid them
 }
 
-// New builds the roster for o.
+// DefaultOptions are the options for a roster of providers (seed 0): the
+// data current today (UTC), an edge case for 15% of the providers, and
+// unrelated rows in each source as in the real files: NPPES 2×providers,
+// LEIE 1× (at least 20), SAM and licenses 0.5× (at least 10).
+func DefaultOptions(providers int) Options {
+	return Options{Providers: providers, AsOf: time.Now().UTC(), EdgeRate: 0.15,
+		NPPESExtra: 2 * providers, LEIEExtra: max(providers, 20),
+		SAMExtra: max(providers/2, 10), LicenseExtra: max(providers/2, 10)}
+}
+
+// New builds the roster for o, taken as given (0 extra rows are none).
 func New(o Options) *Generator {
-	if o.AsOf.IsZero() {
-		o.AsOf = time.Now().UTC()
-	}
 	o.AsOf = time.Date(o.AsOf.Year(), o.AsOf.Month(), o.AsOf.Day(), 0, 0, 0, 0, time.UTC)
-	if o.EdgeRate <= 0 {
-		o.EdgeRate = 0.15
-	}
-	if o.NPPESExtra == 0 {
-		o.NPPESExtra = 2 * o.Providers
-	}
-	if o.LEIEExtra == 0 {
-		o.LEIEExtra = max(o.Providers, 20)
-	}
-	if o.SAMExtra == 0 {
-		o.SAMExtra = max(o.Providers/2, 10)
-	}
-	if o.LicenseExtra == 0 {
-		o.LicenseExtra = max(o.Providers/2, 10)
-	}
 	g := &Generator{o: o, used: map[string]bool{}}
 	r := g.rng(0)
 	cases := make([]Case, o.Providers)

@@ -3,9 +3,13 @@ package gen
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +29,66 @@ import (
 
 var asOf = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 
+// options are DefaultOptions for n providers with seed and the fixed asOf.
+func options(n int, seed uint64) Options {
+	o := DefaultOptions(n)
+	o.Seed, o.AsOf = seed, asOf
+	return o
+}
+
+// TestSameBytesAsBefore pins WriteAll's bytes for one seed and as-of day:
+// digests of what credgen wrote for `-providers 37 -seed 9 -as-of
+// 2026-11-27 -deltas -windows-1252` before DefaultOptions replaced New's
+// zero-value defaults. A change to the generator's output changes them.
+func TestSameBytesAsBefore(t *testing.T) {
+	t.Parallel()
+	o := options(37, 9)
+	o.Deltas, o.Windows1252 = true, true
+	paths, err := WriteAll(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"2610EXCL.csv":                        "1c6d274fd4de773a45491e7a95c50197292e5dc849fecdd7d18fe60c7c7336aa",
+		"2610REIN.csv":                        "5c4c6bd28a9fc2e589a1f4a8af3b2bb07f054775f6b1b9f267264cf0b3638400",
+		"UPDATED.csv":                         "0666c65ac2b5a4c2b0eddb6a895739546781ae34e4c6612b3ca252aaf36c774a",
+		"expected.csv":                        "f7d27d4450e1cc11289c6030cd3d10a3b3d18d20a2430ed07f73d7a50dd12856",
+		"licenses.csv":                        "e5d39c603018a6f67e5094f8e98ae23205eaf2b6b31c6db568f5c1e0ff773d45",
+		"npidata_pfile.csv":                   "cf388a4f2fe1d92e5df5fd5e46e1f7d46ebd3310451a290e07f754bad420edbf",
+		"npidata_pfile_20261120-20261126.csv": "978670f384714319528ad1661e612b790524e84cb51412d21d9fdb3eba3390e8",
+		"providers.csv":                       "1089146fa339d648d86284e1476a44f084e8d2dd0444dcff4ba502a5b8f9d2b8",
+		"sam_exclusions.csv":                  "646f5f1c28953eb33483dd7224f5309fe85350608768d26b6a381a9bac087263",
+	}
+	if len(paths) != len(want) {
+		t.Fatalf("wrote %v, want %d files", paths, len(want))
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); got != want[filepath.Base(p)] {
+			t.Errorf("%s: sha256 %s, want %s", filepath.Base(p), got, want[filepath.Base(p)])
+		}
+	}
+}
+
+// TestExtrasAsGiven: 0 unrelated rows are none (New substitutes nothing).
+func TestExtrasAsGiven(t *testing.T) {
+	t.Parallel()
+	o := options(30, 5)
+	o.NPPESExtra, o.LEIEExtra, o.SAMExtra, o.LicenseExtra = 0, 0, 0, 0
+	g := New(o)
+	roster := strings.Count(render(t, g.WriteNPPES), "\n") - 1 // less the header
+	if roster != o.Providers {
+		t.Errorf("NPPES rows %d with no extras, want one per provider (%d)", roster, o.Providers)
+	}
+	d := DefaultOptions(30)
+	if d.NPPESExtra != 60 || d.LEIEExtra != 30 || d.SAMExtra != 15 || d.LicenseExtra != 15 || d.EdgeRate != 0.15 {
+		t.Errorf("DefaultOptions(30) = %+v", d)
+	}
+}
+
 func render(t *testing.T, write func(io.Writer) error) string {
 	t.Helper()
 	var b bytes.Buffer
@@ -43,9 +107,9 @@ func all(t *testing.T, g *Generator) map[string]string {
 
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
-	a := all(t, New(Options{Providers: 120, Seed: 7, AsOf: asOf}))
-	b := all(t, New(Options{Providers: 120, Seed: 7, AsOf: asOf}))
-	c := all(t, New(Options{Providers: 120, Seed: 8, AsOf: asOf}))
+	a := all(t, New(options(120, 7)))
+	b := all(t, New(options(120, 7)))
+	c := all(t, New(options(120, 8)))
 	for k := range a {
 		if a[k] != b[k] {
 			t.Errorf("%s differs between two runs with the same seed", k)
@@ -58,7 +122,7 @@ func TestDeterministic(t *testing.T) {
 
 func TestRosterIsValid(t *testing.T) {
 	t.Parallel()
-	g := New(Options{Providers: 300, Seed: 1, AsOf: asOf})
+	g := New(options(300, 1))
 	recs, err := csv.NewReader(strings.NewReader(render(t, g.WriteRoster))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +161,7 @@ func TestRosterIsValid(t *testing.T) {
 
 func TestFilesParse(t *testing.T) {
 	t.Parallel()
-	g := New(Options{Providers: 200, Seed: 3, AsOf: asOf})
+	g := New(options(200, 3))
 	files := all(t, g)
 	for name, f := range map[string]sources.Format{"nppes": nppes.BulkFormat{}, "leie": leie.Format{}, "sam": sam.Format{}, "licenses": licenses.Format{}} {
 		rows, err := sourcestest.ParseAll(f, files[name])
@@ -124,7 +188,7 @@ func TestEdgeCasesInTheDatabase(t *testing.T) {
 	t.Parallel()
 	pool, _ := testdb.New(t)
 	ctx := context.Background()
-	g := New(Options{Providers: 150, Seed: 11, AsOf: asOf})
+	g := New(options(150, 11))
 	files := all(t, g)
 	im := importer.New(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for src, key := range map[string]string{sources.NPPES: "nppes", sources.LEIE: "leie", sources.SAM: "sam", sources.Licenses: "licenses"} {

@@ -234,7 +234,7 @@ func TestLEIESupplementsGenerated(t *testing.T) {
 	im, pool := newImporter(t)
 	ctx := context.Background()
 	im.OnExclusionsImported = monitor.New(pool, metrics.New("credential"), im.Log).Hook
-	g := gen.New(gen.Options{Providers: 200, Seed: 5, AsOf: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)})
+	g := gen.New(genOptions(200, 5))
 	newly, reinstated := g.NewlyExcluded(), g.Reinstated()
 	if len(newly) < 2 || len(reinstated) < 1 {
 		t.Fatalf("%d newly excluded, %d reinstated: the generator chose too few", len(newly), len(reinstated))
@@ -308,7 +308,7 @@ func TestNPPESIncrementGenerated(t *testing.T) {
 	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
-	g := gen.New(gen.Options{Providers: 150, Seed: 9, AsOf: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)})
+	g := gen.New(genOptions(150, 9))
 	deact := g.NewlyDeactivated()
 	if len(deact) < 2 {
 		t.Fatalf("%d NPIs deactivated: the generator chose too few", len(deact))
@@ -503,7 +503,7 @@ func TestWindows1252Import(t *testing.T) {
 	t.Parallel()
 	im, pool := newImporter(t)
 	ctx := context.Background()
-	g := gen.New(gen.Options{Providers: 300, Seed: 2, AsOf: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)})
+	g := gen.New(genOptions(300, 2))
 	var b bytes.Buffer
 	w := gen.Windows1252(&b)
 	if err := g.WriteLicenses(w); err != nil {
@@ -632,7 +632,7 @@ func TestShrunkListsAreRefused(t *testing.T) {
 	t.Run("generated list cut short", func(t *testing.T) {
 		t.Parallel()
 		im, pool := newImporter(t)
-		g := gen.New(gen.Options{Providers: 300, Seed: 4, AsOf: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)})
+		g := gen.New(genOptions(300, 4))
 		file := render(t, g.WriteLEIE)
 		full, err := im.Import(ctx, Request{Source: sources.LEIE, FileName: "UPDATED.csv", Body: strings.NewReader(file)})
 		if err != nil {
@@ -670,4 +670,11 @@ func TestShrunkListsAreRefused(t *testing.T) {
 			t.Errorf("active version %+v, want the 335-row list", v)
 		}
 	})
+}
+
+// genOptions are gen.DefaultOptions for n providers with seed, current on 2026-11-27.
+func genOptions(n int, seed uint64) gen.Options {
+	o := gen.DefaultOptions(n)
+	o.Seed, o.AsOf = seed, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	return o
 }
