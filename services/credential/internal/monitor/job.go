@@ -46,10 +46,7 @@ type rescreenWorker struct {
 // Timeout: a re-screen reads every provider; it is not a batch item. River
 // rescues an attempt whose process died only after this has passed.
 func (w *rescreenWorker) Timeout(*river.Job[RescreenArgs]) time.Duration {
-	if w.m.JobTimeout > 0 {
-		return w.m.JobTimeout
-	}
-	return 10 * time.Minute
+	return w.m.JobTimeout
 }
 
 func (w *rescreenWorker) Work(ctx context.Context, job *river.Job[RescreenArgs]) error {

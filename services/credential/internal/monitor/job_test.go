@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/reviews"
 	"github.com/provcred/credential/internal/seed"
@@ -168,3 +169,18 @@ func TestRescreenJobOpensPossibleMatchesAndNotesReinstatements(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRescreenTimeoutAsGiven: New starts from RESCREEN_JOB_TIMEOUT's
+// default (its struct tag); the job's timeout is JobTimeout as set.
+func TestRescreenTimeoutAsGiven(t *testing.T) {
+	t.Parallel()
+	m := New(nil, metrics.New("credential"), nil)
+	w := &rescreenWorker{m: m}
+	if got := w.Timeout(nil); got != config.Defaults().RescreenJobTimeout {
+		t.Errorf("default timeout %s", got)
+	}
+	m.JobTimeout = 3 * time.Minute
+	if got := w.Timeout(nil); got != 3*time.Minute {
+		t.Errorf("timeout %s, want 3m", got)
+	}
+}

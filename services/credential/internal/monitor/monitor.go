@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/events"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/exclusions"
@@ -30,8 +31,8 @@ type Monitor struct {
 	newExclusions prometheus.Counter
 	// client inserts re-screen jobs (Attach).
 	client *river.Client[pgx.Tx]
-	// JobTimeout bounds one re-screen attempt (RESCREEN_JOB_TIMEOUT; 10
-	// minutes when zero).
+	// JobTimeout bounds one re-screen attempt, as given (RESCREEN_JOB_TIMEOUT:
+	// New sets the setting's default; main sets the configured value).
 	JobTimeout time.Duration
 }
 
@@ -43,7 +44,7 @@ func New(db *pgxpool.Pool, reg *metrics.Registry, log *slog.Logger) *Monitor {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "credential_new_exclusions_total",
 		Help: "Providers newly found excluded by continuous monitoring after an exclusion list import."})
 	reg.Registerer.MustRegister(c)
-	return &Monitor{db: db, log: log, newExclusions: c}
+	return &Monitor{db: db, log: log, newExclusions: c, JobTimeout: config.Defaults().RescreenJobTimeout}
 }
 
 // rescreenSQL is one set-based statement: the join of providers with the

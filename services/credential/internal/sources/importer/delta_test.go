@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/gen"
 	"github.com/provcred/credential/internal/monitor"
 	"github.com/provcred/credential/internal/sources"
@@ -375,13 +376,13 @@ func TestShrinkGuard(t *testing.T) {
 		allow   bool
 		refused bool
 	}{
-		{"to 4 of 10", DefaultShrinkRatio, 4, false, true},
-		{"to 4 of 10, allowed", DefaultShrinkRatio, 4, true, false},
-		{"to 5 of 10", DefaultShrinkRatio, 5, false, false},
+		{"to 4 of 10", config.Defaults().ImportShrinkMinRatio, 4, false, true},
+		{"to 4 of 10, allowed", config.Defaults().ImportShrinkMinRatio, 4, true, false},
+		{"to 5 of 10", config.Defaults().ImportShrinkMinRatio, 5, false, false},
 		{"to 4 of 10, threshold 30%", 0.3, 4, false, false},
 		{"to 2 of 10, threshold 30%", 0.3, 2, false, true},
 		{"to 1 of 10, guard off", 0, 1, false, false},
-		{"growing", DefaultShrinkRatio, 30, false, false},
+		{"growing", config.Defaults().ImportShrinkMinRatio, 30, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

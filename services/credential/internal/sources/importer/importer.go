@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/provcred/credential/internal/audit"
+	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/events"
 	"github.com/provcred/credential/internal/sources"
 	"github.com/provcred/credential/internal/sources/leie"
@@ -90,10 +91,6 @@ func Formats() map[string]sources.Format {
 	}
 }
 
-// DefaultShrinkRatio is the shrink guard's default: a full list must keep
-// at least half of the active version's rows.
-const DefaultShrinkRatio = 0.5
-
 // Importer loads source files into the database.
 type Importer struct {
 	DB      *pgxpool.Pool
@@ -113,11 +110,12 @@ type Importer struct {
 	// it does not know are reported on the import record (zero value: the
 	// default table).
 	LicenseStatuses licenses.StatusTable
-	// MaintenanceWorkMem is used to build the version's indexes (default 256MB).
+	// MaintenanceWorkMem is used to build the version's indexes (New sets 256MB).
 	MaintenanceWorkMem string
 	// ShrinkRatio: a full list with fewer rows than this share of the active
 	// version's is refused (ShrinkError) unless the request allows it.
-	// 0 disables the guard. New sets DefaultShrinkRatio.
+	// 0 disables the guard. New sets IMPORT_SHRINK_MIN_RATIO's default; main
+	// sets the configured value.
 	ShrinkRatio float64
 
 	imports *prometheus.CounterVec // credential_source_imports_total{source,outcome}
@@ -155,7 +153,8 @@ func New(db *pgxpool.Pool, log *slog.Logger) *Importer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Importer{DB: db, Log: log, Formats: Formats(), MaintenanceWorkMem: "256MB", ShrinkRatio: DefaultShrinkRatio}
+	return &Importer{DB: db, Log: log, Formats: Formats(), MaintenanceWorkMem: "256MB",
+		ShrinkRatio: config.Defaults().ImportShrinkMinRatio}
 }
 
 // Request is one file to import.
@@ -499,12 +498,8 @@ func (im *Importer) load(ctx context.Context, conn *pgxpool.Conn, f sources.Form
 	// The data is only visible once the swap commits, and a crash before that
 	// loses nothing the previous version does not still hold: no need to wait
 	// for the WAL flush.
-	mwm := im.MaintenanceWorkMem
-	if mwm == "" {
-		mwm = "256MB"
-	}
 	if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true),
-		set_config('maintenance_work_mem', $1, true)`, mwm); err != nil {
+		set_config('maintenance_work_mem', $1, true)`, im.MaintenanceWorkMem); err != nil {
 		return st, fmt.Errorf("session settings: %w", err)
 	}
 	// The source's lock (held by this session) keeps the active version
