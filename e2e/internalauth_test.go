@@ -130,7 +130,7 @@ func TestInternalAuth(t *testing.T) {
 	stale := proctest.Keyring()
 	stale.Now = func() time.Time { return time.Now().Add(-2 * time.Minute) }
 	forgedKeys, _ := internalauth.ParseKeys("proctest:" + strings.Repeat("f", 43))
-	forged, _ := internalauth.NewKeyring(forgedKeys, 0)
+	forged, _ := internalauth.NewKeyring(forgedKeys, 30*time.Second)
 	claimed := internalauth.Identity{Actor: "ceo", Role: "admin", RequestID: "rid-attack"}
 	attacks := []struct {
 		name string

@@ -31,14 +31,28 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("remote answered HTTP %d", e.Code) }
 
-// Settings tune one breaker.
+// Settings tune one breaker. Every field must be set: the values come from
+// a service's configuration, where their defaults live.
 type Settings struct {
-	// ConsecutiveFailures trips the breaker. Default 5.
+	// ConsecutiveFailures trips the breaker (at least 1).
 	ConsecutiveFailures uint32
-	// OpenTimeout is how long it stays open before a half-open probe. Default 10s.
+	// OpenTimeout is how long it stays open before a half-open probe (positive).
 	OpenTimeout time.Duration
-	// HalfOpenRequests are let through while half-open. Default 1.
+	// HalfOpenRequests are let through while half-open (at least 1).
 	HalfOpenRequests uint32
+}
+
+// Validate reports a setting a breaker cannot work with.
+func (s Settings) Validate() error {
+	switch {
+	case s.ConsecutiveFailures < 1:
+		return fmt.Errorf("breaker: ConsecutiveFailures must be at least 1, got %d", s.ConsecutiveFailures)
+	case s.OpenTimeout <= 0:
+		return fmt.Errorf("breaker: OpenTimeout must be positive, got %s", s.OpenTimeout)
+	case s.HalfOpenRequests < 1:
+		return fmt.Errorf("breaker: HalfOpenRequests must be at least 1, got %d", s.HalfOpenRequests)
+	}
+	return nil
 }
 
 // Breaker guards one remote dependency.
@@ -51,16 +65,13 @@ type Breaker struct {
 	closed   prometheus.Counter
 }
 
-// New makes the breaker called name and registers its series.
+// New makes the breaker called name and registers its series. It panics
+// on Settings that fail Validate, as time.NewTicker does on a bad period:
+// they come from validated configuration, so one is a programming error
+// (gobreaker would otherwise quietly put its own defaults in).
 func New(name string, s Settings, m *metrics.Registry) *Breaker {
-	if s.ConsecutiveFailures == 0 {
-		s.ConsecutiveFailures = 5
-	}
-	if s.OpenTimeout == 0 {
-		s.OpenTimeout = 10 * time.Second
-	}
-	if s.HalfOpenRequests == 0 {
-		s.HalfOpenRequests = 1
+	if err := s.Validate(); err != nil {
+		panic(fmt.Sprintf("breaker %s: %v", name, err))
 	}
 	b := &Breaker{state: m.BreakerState.WithLabelValues(name), closed: m.BreakerTransitions.WithLabelValues(name, "closed")}
 	b.state.Set(0)

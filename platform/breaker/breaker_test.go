@@ -25,7 +25,7 @@ func TestClassification(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := metrics.New("test")
-			b := New("dep", Settings{ConsecutiveFailures: 3, OpenTimeout: time.Hour}, m)
+			b := New("dep", Settings{ConsecutiveFailures: 3, OpenTimeout: time.Hour, HalfOpenRequests: 1}, m)
 			for i := 0; i < 3; i++ {
 				_ = b.Do(context.Background(), func(context.Context) error { return tt.err })
 			}
@@ -38,7 +38,7 @@ func TestClassification(t *testing.T) {
 
 func TestCallerCancelDoesNotTrip(t *testing.T) {
 	m := metrics.New("test")
-	b := New("dep", Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour}, m)
+	b := New("dep", Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1}, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := b.Do(ctx, func(ctx context.Context) error { return ctx.Err() })
@@ -56,7 +56,7 @@ func TestCallerCancelDoesNotTrip(t *testing.T) {
 func TestOpenHalfOpenClosedWithMetrics(t *testing.T) {
 	m := metrics.New("test")
 	// Open long enough that a loaded machine cannot reach half-open early.
-	b := New("nppes", Settings{ConsecutiveFailures: 2, OpenTimeout: 500 * time.Millisecond}, m)
+	b := New("nppes", Settings{ConsecutiveFailures: 2, OpenTimeout: 500 * time.Millisecond, HalfOpenRequests: 1}, m)
 	fail := func(context.Context) error { return &StatusError{Code: 500} }
 	calls := 0
 	ok := func(context.Context) error { calls++; return nil }
@@ -84,7 +84,7 @@ func TestOpenHalfOpenClosedWithMetrics(t *testing.T) {
 
 func TestExcludedErrorsDoNotCount(t *testing.T) {
 	m := metrics.New("test")
-	b := New("dep", Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour}, m)
+	b := New("dep", Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour, HalfOpenRequests: 1}, m)
 	stale := errors.New("pooled connection closed by the peer")
 	fail := errors.New("connection refused")
 	for i, step := range []struct {
@@ -112,7 +112,7 @@ func TestExcludedErrorsDoNotCount(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	m := metrics.New("test")
-	b := New("dep", Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour}, m)
+	b := New("dep", Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1}, m)
 	if b.Reset() {
 		t.Fatal("Reset of a closed breaker reported a change")
 	}
@@ -140,5 +140,40 @@ func TestReset(t *testing.T) {
 	}
 	if v, _ := m.Value("circuit_breaker_transitions_total", "name=dep", "to=open"); v != 2 {
 		t.Fatalf("open transitions = %v", v)
+	}
+}
+
+// Settings are taken as given: one a breaker cannot work with is refused,
+// not quietly replaced by gobreaker's own defaults.
+func TestSettingsValidate(t *testing.T) {
+	t.Parallel()
+	good := Settings{ConsecutiveFailures: 1, OpenTimeout: time.Millisecond, HalfOpenRequests: 1}
+	for _, c := range []struct {
+		name string
+		s    Settings
+		ok   bool
+	}{
+		{"all set", good, true},
+		{"no failures", Settings{OpenTimeout: time.Second, HalfOpenRequests: 1}, false},
+		{"no open timeout", Settings{ConsecutiveFailures: 5, HalfOpenRequests: 1}, false},
+		{"negative open timeout", Settings{ConsecutiveFailures: 5, OpenTimeout: -time.Second, HalfOpenRequests: 1}, false},
+		{"no half-open requests", Settings{ConsecutiveFailures: 5, OpenTimeout: time.Second}, false},
+		{"zero", Settings{}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if err := c.s.Validate(); (err == nil) != c.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, c.ok)
+			}
+			if c.ok {
+				return
+			}
+			defer func() {
+				if recover() == nil {
+					t.Fatal("New accepted invalid settings")
+				}
+			}()
+			New("dep", c.s, metrics.New("test"))
+		})
 	}
 }

@@ -33,6 +33,15 @@ type Base struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// RequestTimeout bounds one request's handler.
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
+	// ReadTimeout bounds reading one request, body included, so a slow or
+	// stalled client cannot hold a connection; import routes get
+	// ImportTimeout instead.
+	ReadTimeout time.Duration `env:"READ_TIMEOUT" envDefault:"60s"`
+	// ImportTimeout bounds one import (a roster or bulk source upload, a
+	// batch with its roster): the gateway's read of the upload and its wait
+	// for the answer, the service's read of the stream and the import's own
+	// work. One value end to end, so no hop gives up before another.
+	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m"`
 	// OTLPEndpoint turns tracing on when set (standard OTel variable).
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 	// CursorSecret keys the list cursors (platform/page): at least 32 bytes,
@@ -84,7 +93,8 @@ func (b Base) Validate() error {
 	if err := b.InternalAuth().Check(); err != nil {
 		return err
 	}
-	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout)
+	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout,
+		"READ_TIMEOUT", b.ReadTimeout, "IMPORT_TIMEOUT", b.ImportTimeout)
 }
 
 // Database holds the database settings of a service that has one (the
@@ -93,11 +103,21 @@ type Database struct {
 	// DatabaseURL is the PostgreSQL connection string (pgx format); it may
 	// hold a password, so /health/concurrency never shows it.
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/credentialing?sslmode=disable" secret:"true"`
-	// DatabaseMaxConns caps the pgx pool per replica; 0 lets the service
-	// size it from its own concurrency settings.
+	// DatabaseMaxConns caps the pgx pool per replica; 0 (automatic) lets
+	// the service size it from its own concurrency settings (PoolSize).
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 	// DatabaseConnectTimeout bounds the start-up retries for the database.
 	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s"`
+}
+
+// PoolSize is DATABASE_MAX_CONNS or, when it is 0 (automatic), 10
+// connections for the API and background work plus busy: what the
+// service's own concurrency settings can hold at once.
+func (d Database) PoolSize(busy int32) int32 {
+	if d.DatabaseMaxConns > 0 {
+		return d.DatabaseMaxConns
+	}
+	return 10 + busy
 }
 
 // Validate checks the database settings.

@@ -44,8 +44,11 @@ func Text(s *string) *zeronull.Text { return (*zeronull.Text)(s) }
 type Options struct {
 	URL string
 	// SearchPath is the schema list, own schema first, e.g. "credential".
-	SearchPath     string
-	MaxConns       int32
+	SearchPath string
+	// MaxConns caps the pool (at least 1).
+	MaxConns int32
+	// ConnectTimeout bounds the retries at start (DATABASE_CONNECT_TIMEOUT;
+	// 0 tries once).
 	ConnectTimeout time.Duration
 	Tracer         trace.TracerProvider
 	Logger         *slog.Logger
@@ -61,9 +64,10 @@ func Connect(ctx context.Context, o Options) (*pgxpool.Pool, error) {
 		// The URL may hold a password: never echo it.
 		return nil, fmt.Errorf("DATABASE_URL: cannot parse the connection string")
 	}
-	if o.MaxConns > 0 {
-		cfg.MaxConns = o.MaxConns
+	if o.MaxConns < 1 {
+		return nil, fmt.Errorf("DATABASE_MAX_CONNS: the pool needs at least 1 connection, got %d", o.MaxConns)
 	}
+	cfg.MaxConns = o.MaxConns
 	if o.SearchPath != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = o.SearchPath
 	}
@@ -71,11 +75,7 @@ func Connect(ctx context.Context, o Options) (*pgxpool.Pool, error) {
 		cfg.ConnConfig.Tracer = tracing.NewPgxTracer(o.Tracer)
 	}
 	cfg.AfterConnect = o.AfterConnect
-	timeout := o.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(o.ConnectTimeout)
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -47,9 +47,6 @@ const (
 const Code = "unauthenticated_internal"
 
 const (
-	// DefaultMaxSkew is how far a signature's timestamp may be from the
-	// verifier's clock, either way.
-	DefaultMaxSkew = 30 * time.Second
 	// MaxMaxSkew bounds the setting: a longer window is a longer replay window.
 	MaxMaxSkew = 5 * time.Minute
 	// MinSecretLen is the shortest secret accepted, in bytes.
@@ -141,12 +138,10 @@ type Keyring struct {
 	Now func() time.Time
 }
 
-// NewKeyring builds a keyring; maxSkew 0 means DefaultMaxSkew.
+// NewKeyring builds a keyring; maxSkew (INTERNAL_AUTH_MAX_SKEW) is how far
+// a signature's timestamp may be from the verifier's clock, either way.
 func NewKeyring(keys []Key, maxSkew time.Duration) (*Keyring, error) {
-	if maxSkew == 0 {
-		maxSkew = DefaultMaxSkew
-	}
-	if maxSkew < 0 || maxSkew > MaxMaxSkew {
+	if maxSkew <= 0 || maxSkew > MaxMaxSkew {
 		return nil, fmt.Errorf("max skew %s: want more than 0 and at most %s", maxSkew, MaxMaxSkew)
 	}
 	k := &Keyring{maxSkew: maxSkew, Now: time.Now}

@@ -3,6 +3,7 @@ package proctest
 import (
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/provcred/platform/internalauth"
 )
@@ -28,7 +29,7 @@ func Keyring() *internalauth.Keyring {
 	if err != nil {
 		panic(err)
 	}
-	k, err := internalauth.NewKeyring(keys, 0)
+	k, err := internalauth.NewKeyring(keys, 30*time.Second)
 	if err != nil {
 		panic(err)
 	}

@@ -65,28 +65,27 @@ type Options struct {
 	// X-Request-Id here, at random; an id the client sent is kept apart as
 	// X-Client-Request-Id, so nobody outside chooses the id the logs and
 	// the audit log are keyed by. Services take the gateway's.
-	OwnRequestIDs   bool
-	Logger          *slog.Logger
-	Metrics         *metrics.Registry
-	Tracer          trace.TracerProvider
-	BodyLimit       int
+	OwnRequestIDs bool
+	Logger        *slog.Logger
+	Metrics       *metrics.Registry
+	Tracer        trace.TracerProvider
+	BodyLimit     int
+	// ShutdownTimeout bounds the drain of in-flight requests (SHUTDOWN_TIMEOUT;
+	// 0 stops at once).
 	ShutdownTimeout time.Duration
-	// RequestTimeout bounds a handler's context (0: none).
+	// RequestTimeout bounds a handler's context (REQUEST_TIMEOUT; 0: none).
 	RequestTimeout time.Duration
 	// StreamPaths are path prefixes whose handlers read large uploads as a
 	// stream (c.Request().BodyStream()); every other route still gets
 	// BodyLimit, enforced here.
 	StreamPaths []string
-	// ReadTimeout bounds reading one request, body included (default 60s).
+	// ReadTimeout bounds reading one request, body included (READ_TIMEOUT;
+	// 0: none).
 	ReadTimeout time.Duration
 	// StreamReadTimeout replaces ReadTimeout on StreamPaths, whose uploads
-	// may stream for long (default 2h; the gateway decides who may do so).
+	// may stream for long: the service's IMPORT_TIMEOUT, the one the
+	// gateway gives the same routes (0: ReadTimeout applies).
 	StreamReadTimeout time.Duration
-	// UnavailableLogInterval: a 503 (shedding, an open breaker, a busy
-	// semaphore) is logged the first time, then at most one summary line
-	// per interval per code with the count since (default 10s);
-	// http_server_unavailable_total counts every one.
-	UnavailableLogInterval time.Duration
 	// MaxConnsPerIP caps the connections one client address (an IPv6
 	// client: its /64) holds open at once; past it a new connection gets a
 	// 429 too_many_connections and is closed (0: no cap). ConnExempt
@@ -134,16 +133,7 @@ type Server struct {
 // New builds the app with the platform middleware and endpoints installed.
 // Register the service's routes on s.App afterwards.
 func New(o Options) *Server {
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = 60 * time.Second
-	}
-	if o.StreamReadTimeout <= 0 {
-		o.StreamReadTimeout = 2 * time.Hour
-	}
-	if o.UnavailableLogInterval <= 0 {
-		o.UnavailableLogInterval = 10 * time.Second
-	}
-	s := &Server{opts: o, unavailableLog: &sampler{interval: o.UnavailableLogInterval, m: map[string]*sampleState{}}}
+	s := &Server{opts: o, unavailableLog: &sampler{interval: unavailableLogInterval, m: map[string]*sampleState{}}}
 	s.connsRefused = o.Metrics.CounterVec("http_server_connections_refused_total",
 		"Connections closed at once because their address held MAX_CONNS_PER_IP open already.").WithLabelValues()
 	s.unavailable = o.Metrics.CounterVec("http_server_unavailable_total",
@@ -468,7 +458,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		if ok, suppressed := s.unavailableLog.take(out.Code, time.Now()); ok {
 			s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
 				"method", c.Method(), "status", out.Status, "code", out.Code, "err", err.Error(),
-				"suppressed_since_last", suppressed, "sample_interval", s.opts.UnavailableLogInterval.String())
+				"suppressed_since_last", suppressed, "sample_interval", s.unavailableLog.interval.String())
 		}
 	case out.Status >= 500:
 		s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
@@ -479,6 +469,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	return c.Status(out.Status).JSON(out)
 }
+
+// unavailableLogInterval: a 503 (shedding, an open breaker, a busy
+// semaphore) is logged the first time, then at most one summary line per
+// interval per code with the count since; http_server_unavailable_total
+// counts every one. (A 30 s outage behind the gateway once wrote 317k lines.)
+const unavailableLogInterval = 10 * time.Second
 
 // sampler lets one log line per code through per interval and counts the
 // rest, so an outage costs a few lines, not one per refused request.
@@ -635,11 +631,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, closers ...func(con
 	}
 	s.draining.Store(true)
 	s.opts.Logger.Info("shutting down: draining in-flight requests", "timeout", s.opts.ShutdownTimeout.String())
-	timeout := s.opts.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = 20 * time.Second
-	}
-	err := s.App.ShutdownWithTimeout(timeout)
+	err := s.App.ShutdownWithTimeout(s.opts.ShutdownTimeout)
 	if err != nil {
 		s.opts.Logger.Warn("drain incomplete", "err", err.Error())
 	}

@@ -35,7 +35,7 @@ type Database struct {
 	Config config.Database
 	// Schema is the service's own schema; migrations land there.
 	Schema string
-	// SearchPath for the pool; defaults to Schema.
+	// SearchPath for the pool, own schema first.
 	SearchPath string
 	// Migrations are NNNN_name.sql files (nil: none).
 	Migrations fs.FS
@@ -43,8 +43,9 @@ type Database struct {
 	Extra func(ctx context.Context, pool *pgxpool.Pool) error
 	// URL overrides Config.DatabaseURL (e.g. a read replica).
 	URL string
-	// DefaultMaxConns sizes the pool when DATABASE_MAX_CONNS is 0 (default 10).
-	DefaultMaxConns int32
+	// MaxConns sizes the pool: Config.PoolSize of what the service's
+	// concurrency can hold.
+	MaxConns int32
 }
 
 // Deps are the shared pieces a service is built from.
@@ -88,15 +89,7 @@ func Init(ctx context.Context, name string, base config.Base, db *Database) (*De
 	if db.URL != "" {
 		url = db.URL
 	}
-	path := db.SearchPath
-	if path == "" {
-		path = db.Schema
-	}
-	maxConns := db.Config.DatabaseMaxConns
-	if maxConns == 0 {
-		maxConns = max(db.DefaultMaxConns, 10)
-	}
-	pool, err := database.Connect(ctx, database.Options{URL: url, SearchPath: path, MaxConns: maxConns,
+	pool, err := database.Connect(ctx, database.Options{URL: url, SearchPath: db.SearchPath, MaxConns: db.MaxConns,
 		ConnectTimeout: db.Config.DatabaseConnectTimeout, Tracer: tp, Logger: d.Log})
 	if err != nil {
 		return nil, err

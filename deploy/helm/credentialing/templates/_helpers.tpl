@@ -98,6 +98,10 @@ seccompProfile:
   value: {{ $v.config.logLevel | quote }}
 - name: REQUEST_TIMEOUT
   value: {{ $v.config.requestTimeout | quote }}
+- name: READ_TIMEOUT
+  value: {{ $v.config.readTimeout | quote }}
+- name: IMPORT_TIMEOUT
+  value: {{ $v.config.importTimeout | quote }}
 - name: SHUTDOWN_TIMEOUT
   value: {{ .svc.drainTimeout | quote }}
 - name: MAX_CONCURRENT_FILE_OPERATIONS
@@ -138,8 +142,6 @@ seccompProfile:
   value: {{ $svc.rateLimitRequestsPerMinute | quote }}
 - name: UPSTREAM_TIMEOUT
   value: {{ $svc.upstreamTimeout | quote }}
-- name: IMPORT_TIMEOUT
-  value: {{ $svc.importTimeout | quote }}
 {{- with $svc.trustedProxies }}
 - name: TRUSTED_PROXIES
   value: {{ join "," . | quote }}

@@ -106,7 +106,7 @@ func run(n int, delay time.Duration, nTokens int, tokenDelay time.Duration, admi
 	if err != nil {
 		return err
 	}
-	if internalRing, err = internalauth.NewKeyring(keys, 0); err != nil {
+	if internalRing, err = internalauth.NewKeyring(keys, 30*time.Second); err != nil {
 		return err
 	}
 	h, err := chat.New(cfg, pool, m, quiet, internalRing)
@@ -131,7 +131,7 @@ func run(n int, delay time.Duration, nTokens int, tokenDelay time.Duration, admi
 	defer stop()
 
 	direct := llm.New(llm.Options{BaseURL: model.URL, Model: "scripted", Timeout: time.Minute,
-		Breaker: breaker.New("bench", breaker.Settings{}, metrics.New("bench"))})
+		Breaker: breaker.New("bench", breaker.Settings{ConsecutiveFailures: 5, OpenTimeout: 10 * time.Second, HalfOpenRequests: 1}, metrics.New("bench"))})
 	req := llm.Request{Messages: []llm.Message{{Role: llm.RoleSystem, Content: "You are a bench."}, {Role: llm.RoleUser, Content: "What is the LEIE?"}}}
 
 	type target struct {

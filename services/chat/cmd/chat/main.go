@@ -18,7 +18,8 @@ func main() { service.Main("chat", run) }
 
 func run(ctx context.Context) error {
 	cfg := config.MustLoad[chatcfg.Config]()
-	deps, err := service.Init(ctx, "chat", cfg.Base, &service.Database{Config: cfg.Database, Schema: history.Schema, Migrations: history.Migrations()})
+	deps, err := service.Init(ctx, "chat", cfg.Base, &service.Database{Config: cfg.Database,
+		Schema: history.Schema, SearchPath: history.Schema, Migrations: history.Migrations(), MaxConns: cfg.PoolSize(0)})
 	if err != nil {
 		return err
 	}
@@ -28,7 +29,7 @@ func run(ctx context.Context) error {
 	}
 	srv := server.New(server.Options{
 		Service: "chat", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
-		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout,
+		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout, ReadTimeout: cfg.ReadTimeout,
 		// A turn has its own bound; the request's must exceed it plus the queue wait.
 		RequestTimeout: cfg.LLMQueueWait + cfg.TurnTimeout + cfg.RequestTimeout,
 		Semaphores:     []*semaphore.Semaphore{h.Sem},

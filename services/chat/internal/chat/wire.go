@@ -31,10 +31,10 @@ func New(cfg chatcfg.Config, pool *pgxpool.Pool, m *metrics.Registry, log *slog.
 	}
 	client := llm.New(llm.Options{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
 		Timeout: cfg.LLMTimeout, MaxTokens: cfg.LLMMaxTokens, HTTP: &http.Client{},
-		Breaker: breaker.New("llm", breaker.Settings{ConsecutiveFailures: cfg.LLMBreakerFailures, OpenTimeout: cfg.LLMBreakerOpen}, m)})
+		Breaker: breaker.New("llm", cfg.LLMBreaker(), m)})
 	toolClient, err := tools.NewClient(tools.ClientOptions{CredentialURL: cfg.CredentialURL, StatsURL: cfg.StatsURL,
 		Timeout: cfg.ToolTimeout, Metrics: m, Signer: signer,
-		Breaker: breaker.Settings{ConsecutiveFailures: cfg.ToolBreakerFailures, OpenTimeout: cfg.ToolBreakerOpen}})
+		Breaker: cfg.ToolBreaker()})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/config"
 )
 
@@ -130,4 +131,15 @@ func (c Config) Public() map[string]any {
 	out := config.Public(c)
 	out["llm_configured"] = c.Configured()
 	return out
+}
+
+// LLMBreaker is the language model's breaker (LLM_BREAKER_*); half-open
+// lets one probe through.
+func (c Config) LLMBreaker() breaker.Settings {
+	return breaker.Settings{ConsecutiveFailures: c.LLMBreakerFailures, OpenTimeout: c.LLMBreakerOpen, HalfOpenRequests: 1}
+}
+
+// ToolBreaker is each tool upstream's breaker (CHAT_TOOL_BREAKER_*).
+func (c Config) ToolBreaker() breaker.Settings {
+	return breaker.Settings{ConsecutiveFailures: c.ToolBreakerFailures, OpenTimeout: c.ToolBreakerOpen, HalfOpenRequests: 1}
 }

@@ -19,7 +19,7 @@ func client(t *testing.T, script func(*llmtest.Request) llmtest.Reply) (*llm.Cli
 	t.Cleanup(s.Close)
 	m := metrics.New("chat")
 	c := llm.New(llm.Options{BaseURL: s.URL, Model: "m", Timeout: time.Second,
-		Breaker: breaker.New("llm", breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Minute}, m)})
+		Breaker: breaker.New("llm", breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Minute, HalfOpenRequests: 1}, m)})
 	return c, s, m
 }
 

@@ -75,6 +75,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}}
 	}
+	if err := o.Breaker.Validate(); err != nil {
+		return nil, fmt.Errorf("tools: %w", err)
+	}
 	for name, raw := range map[string]string{Credential: o.CredentialURL, Stats: o.StatsURL} {
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {

@@ -55,7 +55,7 @@ func TestToolCallsAreSigned(t *testing.T) {
 
 	client := func(signer *internalauth.Keyring) *Client {
 		c, err := NewClient(ClientOptions{CredentialURL: base, StatsURL: base, Timeout: 5 * time.Second,
-			Metrics: metrics.New("chat"), Breaker: breaker.Settings{ConsecutiveFailures: 100}, Signer: signer})
+			Metrics: metrics.New("chat"), Breaker: breaker.Settings{ConsecutiveFailures: 100, OpenTimeout: 10 * time.Second, HalfOpenRequests: 1}, Signer: signer})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,10 +36,10 @@ func main() {
 func run(ctx context.Context) error {
 	cfg := platformcfg.MustLoad[config.Config]()
 	deps, err := service.Init(ctx, "credential", cfg.Base, &service.Database{Config: cfg.Database,
-		Schema: store.Schema, Migrations: store.Migrations(), Extra: store.MigrateRiver,
+		Schema: store.Schema, SearchPath: store.Schema, Migrations: store.Migrations(), Extra: store.MigrateRiver,
 		// A credentialing in flight holds up to four connections while its
-		// checks run; leave room for the API and River's own traffic.
-		DefaultMaxConns: int32(4*cfg.MaxConcurrentBatchRequests + 10),
+		// checks run.
+		MaxConns: cfg.PoolSize(int32(4 * cfg.MaxConcurrentBatchRequests)),
 	})
 	if err != nil {
 		return err
@@ -121,6 +121,7 @@ func run(ctx context.Context) error {
 	srv := server.New(server.Options{
 		Service: "credential", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout, RequestTimeout: cfg.RequestTimeout,
+		ReadTimeout: cfg.ReadTimeout, StreamReadTimeout: cfg.ImportTimeout,
 		StreamPaths: []string{"/providers/import", "/admin/imports", "/batch-credential"},
 		Semaphores:  sems,
 		Checks:      []server.Check{deps.DBCheck()},
@@ -134,7 +135,7 @@ func run(ctx context.Context) error {
 		Store:  providerStore,
 		Import: roster.ImportHandler(providerStore, files, cfg.BatchMaxProviders, cfg.RosterMaxBytes),
 	}).Routes(srv.App)
-	importer.NewHandler(imports, files).Routes(srv.App)
+	importer.NewHandler(imports, files, cfg.ImportTimeout).Routes(srv.App)
 	(&checks.Handler{Engine: engine}).Routes(srv.App)
 	(&results.Handler{Store: runs}).Routes(srv.App)
 	(&audit.Handler{Pool: deps.Pool}).Routes(srv.App)

@@ -41,7 +41,7 @@ func TestPipelineAgainstGenerator(t *testing.T) {
 		StreamPaths: []string{"/providers/import", "/admin/imports"}})
 	(&providers.Handler{Store: k.store, Import: roster.ImportHandler(k.store, files, 50000, 64<<20)}).Routes(srv.App)
 	im := importer.New(k.pool, k.log)
-	importer.NewHandler(im, files).Routes(srv.App)
+	importer.NewHandler(im, files, time.Hour).Routes(srv.App)
 	(&Handler{Engine: e}).Routes(srv.App)
 	(&results.Handler{Store: k.runs}).Routes(srv.App)
 	(&audit.Handler{Pool: k.pool}).Routes(srv.App)

@@ -48,7 +48,7 @@ type stream struct {
 func (s *stream) replay() int {
 	sort.Slice(s.arrivals, func(i, j int) bool { return s.arrivals[i].Before(s.arrivals[j]) })
 	var now time.Time
-	l := ratelimit.NewLocal(ratelimit.Options{Now: func() time.Time { return now }})
+	l := ratelimit.NewLocal(ratelimit.Options{MaxKeys: 100_000, Now: func() time.Time { return now }})
 	p := ratelimit.Policy{Name: "replay", Rate: s.rate, Period: time.Second, Burst: s.burst}
 	n := 0
 	for _, a := range s.arrivals {

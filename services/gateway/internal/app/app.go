@@ -21,7 +21,6 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/provcred/platform/apierr"
-	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
@@ -105,7 +104,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 		g.redis = ratelimit.NewRedis(ratelimit.RedisOptions{
 			Client: *cfg.Redis, Prefix: cfg.RateLimitKeyPrefix, Timeout: cfg.RateLimitRedisTimeout,
 			FailureMode: ratelimit.FailureMode(cfg.RateLimitFailureMode), Replicas: cfg.RateLimitReplicas,
-			Breaker:   breaker.Settings{ConsecutiveFailures: cfg.RateLimitBreakerFailures, OpenTimeout: cfg.RateLimitBreakerOpenTimeout},
+			Breaker:   cfg.RateLimitBreaker(),
 			CacheSize: cfg.RateLimitLocalCacheSize, MaxKeys: cfg.RateLimitMaxKeys,
 			Logger: d.Logger, Metrics: g.rl, Registry: g.Metrics, Now: d.Now,
 		})
@@ -119,7 +118,7 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 	} {
 		up, err := proxy.New(proxy.Options{
 			Name: name, BaseURL: base, Timeout: cfg.Timeout(name), MaxConns: cfg.MaxConcurrentConnections,
-			Breaker: breaker.Settings{ConsecutiveFailures: cfg.BreakerFailures, OpenTimeout: cfg.BreakerOpenTimeout},
+			Breaker: cfg.UpstreamBreaker(),
 			Metrics: g.Metrics, Signer: d.Signer,
 		})
 		if err != nil {
@@ -144,7 +143,10 @@ func New(cfg *config.Config, d Deps) (*Gateway, error) {
 			return false
 		},
 		// Only the import routes stream; the server caps every other body.
+		// Their read timeout is IMPORT_TIMEOUT, given per request by
+		// requestConfig (only to a key that may import).
 		StreamPaths:     routes.StreamPrefixes(),
+		ReadTimeout:     cfg.ReadTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Config:          cfg.Public(),
 		Info:            g.healthInfo,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/config"
 
 	"github.com/provcred/gateway/internal/auth"
@@ -36,9 +37,6 @@ type Config struct {
 	// ChatTimeout bounds a chat answer, streamed ones included: above the
 	// chat service's LLM_QUEUE_WAIT + CHAT_TURN_TIMEOUT (10s + 120s).
 	ChatTimeout time.Duration `env:"CHAT_TIMEOUT" envDefault:"150s"`
-	// ImportTimeout bounds the import routes, which stream whole rosters
-	// and bulk files and so need far longer than an API call.
-	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m"`
 	// ImportBodyLimitBytes caps an import upload (0: unlimited).
 	ImportBodyLimitBytes int64 `env:"IMPORT_BODY_LIMIT_BYTES" envDefault:"10737418240"`
 
@@ -84,7 +82,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %w", u.name, err)
 		}
 	}
-	if err := config.Positive("UPSTREAM_TIMEOUT", c.UpstreamTimeout, "IMPORT_TIMEOUT", c.ImportTimeout,
+	if err := config.Positive("UPSTREAM_TIMEOUT", c.UpstreamTimeout,
 		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout, "HEALTH_UPSTREAM_TIMEOUT", c.HealthTimeout); err != nil {
 		return err
 	}
@@ -213,4 +211,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// UpstreamBreaker is each service's breaker (BREAKER_*). Half-open lets one
+// probe through: the upstream has just failed BreakerFailures times.
+func (c *Config) UpstreamBreaker() breaker.Settings {
+	return breaker.Settings{ConsecutiveFailures: c.BreakerFailures, OpenTimeout: c.BreakerOpenTimeout, HalfOpenRequests: 1}
+}
+
+// RateLimitBreaker is the Redis limiter's breaker (RATE_LIMIT_BREAKER_*),
+// one probe at a time like the upstreams'.
+func (c *Config) RateLimitBreaker() breaker.Settings {
+	return breaker.Settings{ConsecutiveFailures: c.RateLimitBreakerFailures, OpenTimeout: c.RateLimitBreakerOpenTimeout, HalfOpenRequests: 1}
 }

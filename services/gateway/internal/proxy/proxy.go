@@ -85,8 +85,8 @@ func New(o Options) (*Upstream, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("upstream %s: bad URL %q", o.Name, o.BaseURL)
 	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = 1024
+	if o.MaxConns < 1 {
+		return nil, fmt.Errorf("upstream %s: MaxConns must be at least 1, got %d", o.Name, o.MaxConns)
 	}
 	// Streamed responses hold their connection a little past the handler,
 	// so leave headroom over the in-flight cap.
@@ -103,8 +103,8 @@ func New(o Options) (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Breaker.OpenTimeout == 0 {
-		o.Breaker.OpenTimeout = 10 * time.Second
+	if err := o.Breaker.Validate(); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", o.Name, err)
 	}
 	up := &Upstream{
 		Name: o.Name, BaseURL: o.BaseURL, Timeout: o.Timeout,

@@ -165,7 +165,7 @@ func newTestUpstream(t *testing.T, url string, s breaker.Settings) (*Upstream, *
 // failure opens it) never counts anything.
 func TestReusedConnectionClosedByUpstream(t *testing.T) {
 	w := newWireUpstream(t, "", func(int, int, *http.Request) int { return 200 })
-	up, _ := newTestUpstream(t, w.url(), breaker.Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour})
+	up, _ := newTestUpstream(t, w.url(), breaker.Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1})
 	app := front(up)
 	for _, m := range []string{"GET", "POST"} {
 		if st, body := send(t, app, m, "/warm"); st != 200 {
@@ -210,7 +210,7 @@ func TestUnansweredOnReusedConnectionIsSentAgain(t *testing.T) {
 		}
 		return 200
 	})
-	up, m := newTestUpstream(t, w.url(), breaker.Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour})
+	up, m := newTestUpstream(t, w.url(), breaker.Settings{ConsecutiveFailures: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1})
 	app := front(up)
 	if st, body := send(t, app, "POST", "/warm"); st != 200 {
 		t.Fatalf("warm-up: %d %s", st, body)
@@ -268,7 +268,7 @@ func TestHalfOpenProbeUsesNewConnection(t *testing.T) {
 		}
 		return 200
 	})
-	up, _ := newTestUpstream(t, w.url(), breaker.Settings{ConsecutiveFailures: 1, OpenTimeout: 200 * time.Millisecond})
+	up, _ := newTestUpstream(t, w.url(), breaker.Settings{ConsecutiveFailures: 1, OpenTimeout: 200 * time.Millisecond, HalfOpenRequests: 1})
 	app := front(up)
 	if st, _ := send(t, app, "GET", "/fail"); st != 502 {
 		t.Fatalf("failure passed through as %d", st)
@@ -304,7 +304,7 @@ func TestBreakerClosesWhenUnreachableUpstreamIsReady(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	up, _ := newTestUpstream(t, "http://"+addr, breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour})
+	up, _ := newTestUpstream(t, "http://"+addr, breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour, HalfOpenRequests: 1})
 	app := front(up)
 	for i := 0; i < 3; i++ {
 		if st, body := send(t, app, "POST", "/x"); st != 503 || !strings.Contains(body, "upstream_unavailable") {
@@ -353,7 +353,7 @@ func TestBreakerClosesWhenUnreachableUpstreamIsReady(t *testing.T) {
 		}
 		return 500
 	})
-	up2, _ := newTestUpstream(t, w2.url(), breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour})
+	up2, _ := newTestUpstream(t, w2.url(), breaker.Settings{ConsecutiveFailures: 2, OpenTimeout: time.Hour, HalfOpenRequests: 1})
 	app2 := front(up2)
 	for i := 0; i < 3; i++ {
 		send(t, app2, "GET", "/y")

@@ -24,9 +24,6 @@ type cacheShard struct {
 }
 
 func newOverCache(size int) *overCache {
-	if size < 1 {
-		size = 10_000
-	}
 	c := &overCache{per: max(size/cacheShards, 1)}
 	for i := range c.shards {
 		c.shards[i].m = map[string]time.Time{}

@@ -8,6 +8,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -82,15 +83,17 @@ type entry struct {
 
 // Options configure NewLocal.
 type Options struct {
+	// MaxKeys bounds the clients tracked (RATE_LIMIT_MAX_KEYS; at least 1).
 	MaxKeys int
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
 }
 
-// NewLocal builds the in-process limiter.
+// NewLocal builds the in-process limiter. It panics on MaxKeys below 1:
+// the value comes from validated configuration.
 func NewLocal(o Options) *Local {
 	if o.MaxKeys < 1 {
-		o.MaxKeys = 100_000
+		panic(fmt.Sprintf("ratelimit: MaxKeys must be at least 1, got %d", o.MaxKeys))
 	}
 	if o.Now == nil {
 		o.Now = time.Now

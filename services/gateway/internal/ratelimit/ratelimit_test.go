@@ -53,7 +53,7 @@ func TestGCRA(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClock()
-			l := NewLocal(Options{Now: c.now})
+			l := NewLocal(Options{MaxKeys: 100_000, Now: c.now})
 			tt.policy.Name = "default"
 			if tt.policy.Burst == 0 {
 				tt.policy.Burst = tt.policy.Rate
@@ -87,7 +87,7 @@ func TestGCRA(t *testing.T) {
 
 func TestKeysAreIndependent(t *testing.T) {
 	c := newClock()
-	l := NewLocal(Options{Now: c.now})
+	l := NewLocal(Options{MaxKeys: 100_000, Now: c.now})
 	p := Policy{Name: "default", Rate: 1, Period: time.Minute, Burst: 1}
 	if !allow(t, l, p, "a").Allowed || allow(t, l, p, "a").Allowed {
 		t.Fatal("a: first must pass, second must not")
@@ -104,7 +104,7 @@ func TestKeysAreIndependent(t *testing.T) {
 
 func TestRetryAfterIsEnough(t *testing.T) {
 	c := newClock()
-	l := NewLocal(Options{Now: c.now})
+	l := NewLocal(Options{MaxKeys: 100_000, Now: c.now})
 	p := Policy{Name: "default", Rate: 7, Period: time.Minute, Burst: 7}
 	for allow(t, l, p, "k").Allowed {
 	}
@@ -221,7 +221,7 @@ func TestBurstIsExact(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			p.Name = "default"
 			c := newClock()
-			l := NewLocal(Options{Now: c.now})
+			l := NewLocal(Options{MaxKeys: 100_000, Now: c.now})
 			n := 0
 			for i := 0; i < p.Burst*3+3; i++ {
 				if allow(t, l, p, "k").Allowed {
@@ -332,7 +332,7 @@ func TestOverCacheIsBounded(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	l := NewLocal(Options{Now: newClock().now})
+	l := NewLocal(Options{MaxKeys: 100_000, Now: newClock().now})
 	p := Policy{Name: "default", Rate: 100, Period: time.Hour, Burst: 100}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -357,7 +357,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func BenchmarkLocalAllow(b *testing.B) {
-	l := NewLocal(Options{})
+	l := NewLocal(Options{MaxKeys: 100_000})
 	p := Policy{Name: "default", Rate: 1 << 30, Period: time.Minute, Burst: 1 << 30}
 	keys := make([]string, 1024)
 	for i := range keys {

@@ -88,7 +88,7 @@ type RedisOptions struct {
 	Client rueidis.ClientOption
 	// Prefix starts every key (the key is Prefix{policy:client}).
 	Prefix string
-	// Timeout bounds each decision's Redis call.
+	// Timeout bounds each decision's Redis call (positive).
 	Timeout     time.Duration
 	FailureMode FailureMode
 	// Replicas is the gateway replica count the fallback divides by; 0
@@ -96,9 +96,9 @@ type RedisOptions struct {
 	Replicas int
 	Breaker  breaker.Settings
 	// CacheSize bounds the local cache of clients known to be over their
-	// limit (refused without a Redis call until their retry time).
+	// limit (refused without a Redis call until their retry time; at least 1).
 	CacheSize int
-	// MaxKeys bounds the fallback limiter.
+	// MaxKeys bounds the fallback limiter (at least 1).
 	MaxKeys int
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -135,14 +135,29 @@ type Redis struct {
 	lastError     atomic.Value // string: a reason word, never an address
 }
 
+// validate reports a setting the limiter cannot work with. The values come
+// from the gateway's configuration (RATE_LIMIT_*), which holds the defaults.
+func (o RedisOptions) validate() error {
+	switch {
+	case o.Timeout <= 0:
+		return fmt.Errorf("ratelimit: Timeout must be positive, got %s", o.Timeout)
+	case o.FailureMode != FailOpen && o.FailureMode != FailClosed:
+		return fmt.Errorf("ratelimit: FailureMode must be %q or %q, got %q", FailOpen, FailClosed, o.FailureMode)
+	case o.CacheSize < 1:
+		return fmt.Errorf("ratelimit: CacheSize must be at least 1, got %d", o.CacheSize)
+	case o.MaxKeys < 1:
+		return fmt.Errorf("ratelimit: MaxKeys must be at least 1, got %d", o.MaxKeys)
+	}
+	return o.Breaker.Validate()
+}
+
 // NewRedis builds the limiter and starts connecting in the background: the
 // gateway starts (and decides by FailureMode) while Redis is unreachable.
+// It panics on options that fail validation, which validated configuration
+// never gives.
 func NewRedis(o RedisOptions) *Redis {
-	if o.Timeout <= 0 {
-		o.Timeout = 25 * time.Millisecond
-	}
-	if o.FailureMode == "" {
-		o.FailureMode = FailOpen
+	if err := o.validate(); err != nil {
+		panic(err.Error())
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

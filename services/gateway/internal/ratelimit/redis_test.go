@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provcred/platform/breaker"
 
 	"github.com/provcred/gateway/internal/redistest"
 )
@@ -258,7 +257,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	s := redistest.Start(t)
 	s.Kill()
 	opt, _ := ClientOption("", []string{s.Addr()}, "", "", "", 25*time.Millisecond)
-	r := NewRedis(RedisOptions{Client: opt, Prefix: redistest.UniquePrefix(t)})
+	r := NewRedis(testOptions(t, RedisOptions{Client: opt, Timeout: 25 * time.Millisecond}))
 	t.Cleanup(r.Close)
 	p := Policy{Name: "default", Rate: 2, Period: time.Hour, Burst: 2}
 	if n := countAllowed(t, r, p, "k", 5); n != 2 {
@@ -315,8 +314,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewRedis(RedisOptions{Client: opt, Prefix: redistest.UniquePrefix(t), Timeout: 500 * time.Millisecond,
-		Breaker: breaker.Settings{OpenTimeout: 200 * time.Millisecond}})
+	l := NewRedis(testOptions(t, RedisOptions{Client: opt}))
 	t.Cleanup(l.Close)
 	p := Policy{Name: "default", Rate: 100, Period: time.Hour, Burst: 100}
 	redistest.WaitFor(t, 10*time.Second, "a decision on the primary", func() bool {

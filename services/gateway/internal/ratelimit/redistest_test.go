@@ -1,12 +1,14 @@
 package ratelimit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
 
 	"github.com/provcred/gateway/internal/redistest"
@@ -22,14 +24,9 @@ func (e limiterEnv) value(name string) float64 {
 	return v
 }
 
-// newRedisLimiter connects a limiter to addrs and waits until it is
-// connected (unless the test wants it to start without Redis).
-func newRedisLimiter(t testing.TB, o RedisOptions, addrs ...string) limiterEnv {
-	t.Helper()
-	opt, err := ClientOption("", addrs, "", "", "", 25*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
+// testOptions fills what a test leaves out with the settings most tests
+// want (the gateway's own come from RATE_LIMIT_*).
+func testOptions(t testing.TB, o RedisOptions) RedisOptions {
 	if o.Prefix == "" {
 		o.Prefix = redistest.UniquePrefix(t)
 	}
@@ -38,10 +35,25 @@ func newRedisLimiter(t testing.TB, o RedisOptions, addrs ...string) limiterEnv {
 		// cores can stall a healthy call past tens of milliseconds.
 		o.Timeout = 500 * time.Millisecond
 	}
-	o.Logger = slog.New(slog.NewTextHandler(redistest.Writer{T: t}, nil))
-	if o.Breaker.OpenTimeout == 0 {
-		o.Breaker.OpenTimeout = 200 * time.Millisecond
+	o.FailureMode = cmp.Or(o.FailureMode, FailOpen)
+	if o.Breaker == (breaker.Settings{}) {
+		o.Breaker = breaker.Settings{ConsecutiveFailures: 5, OpenTimeout: 200 * time.Millisecond, HalfOpenRequests: 1}
 	}
+	o.CacheSize = cmp.Or(o.CacheSize, 10_000)
+	o.MaxKeys = cmp.Or(o.MaxKeys, 100_000)
+	return o
+}
+
+// newRedisLimiter connects a limiter to addrs and waits until it is
+// connected (unless the test wants it to start without Redis).
+func newRedisLimiter(t testing.TB, o RedisOptions, addrs ...string) limiterEnv {
+	t.Helper()
+	opt, err := ClientOption("", addrs, "", "", "", 25*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = testOptions(t, o)
+	o.Logger = slog.New(slog.NewTextHandler(redistest.Writer{T: t}, nil))
 	o.Client = opt
 	reg := metrics.New("gateway")
 	o.Registry = reg

@@ -20,7 +20,7 @@ func main() { service.Main("stats", run) }
 func run(ctx context.Context) error {
 	cfg := config.MustLoad[statscfg.Config]()
 	deps, err := service.Init(ctx, "stats", cfg.Base, &service.Database{Config: cfg.Database,
-		Schema: cfg.ReportingSchema, SearchPath: cfg.ReportingSchema, URL: cfg.ReplicaURL,
+		Schema: cfg.ReportingSchema, SearchPath: cfg.ReportingSchema, URL: cfg.ReplicaURL, MaxConns: cfg.PoolSize(0),
 	})
 	if err != nil {
 		return err
@@ -29,7 +29,8 @@ func run(ctx context.Context) error {
 	srv := server.New(server.Options{
 		Service: "stats", Logger: deps.Log, Metrics: deps.Metrics, Tracer: deps.Tracer,
 		BodyLimit: cfg.BodyLimitBytes, ShutdownTimeout: cfg.ShutdownTimeout, RequestTimeout: cfg.RequestTimeout,
-		Checks: []server.Check{deps.DBCheck()}, Config: cfg.Public(), Info: reader.Info,
+		ReadTimeout: cfg.ReadTimeout,
+		Checks:      []server.Check{deps.DBCheck()}, Config: cfg.Public(), Info: reader.Info,
 		Internal: deps.Internal,
 	})
 	(&reports.Handler{Reader: reader, Cache: cache.New(cache.Options{

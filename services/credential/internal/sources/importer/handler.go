@@ -29,15 +29,16 @@ type Handler struct {
 	// Files bounds concurrent file operations (semaphore "file",
 	// MAX_CONCURRENT_FILE_OPERATIONS), shared with the service's other file endpoints.
 	Files *semaphore.Semaphore
-	// Timeout bounds one import. It replaces the server's per-request
-	// timeout, which is sized for API calls: the full NPPES file (~9 GB)
-	// takes minutes. Default 2h.
+	// Timeout bounds one import (IMPORT_TIMEOUT). It replaces the server's
+	// per-request timeout, which is sized for API calls: the full NPPES
+	// file (~9 GB) takes minutes.
 	Timeout time.Duration
 }
 
-// NewHandler returns the import endpoints' handler.
-func NewHandler(im *Importer, files *semaphore.Semaphore) *Handler {
-	return &Handler{Importer: im, Files: files, Timeout: 2 * time.Hour}
+// NewHandler returns the import endpoints' handler; timeout bounds one
+// import (IMPORT_TIMEOUT).
+func NewHandler(im *Importer, files *semaphore.Semaphore, timeout time.Duration) *Handler {
+	return &Handler{Importer: im, Files: files, Timeout: timeout}
 }
 
 // Routes registers:
@@ -87,11 +88,7 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 			strings.Join(sources.KindsOf(h.Importer.Formats[source]), ", "), source))
 	}
 	// Keep the request's values (request id, trace) but not its deadline.
-	timeout := h.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Hour
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), h.Timeout)
 	defer cancel()
 	if err := h.Files.Acquire(ctx); err != nil {
 		return apierr.Unavailable("file_operations_busy",

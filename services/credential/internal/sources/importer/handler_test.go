@@ -29,7 +29,7 @@ func startServer(t *testing.T) (string, *semaphore.Semaphore) {
 	s := server.New(server.Options{Service: "credential", Logger: log, Metrics: m, BodyLimit: 1 << 20,
 		StreamPaths: []string{"/admin/imports"}, ShutdownTimeout: time.Second,
 		RequestTimeout: requestTimeout}) // API calls get it; imports must not
-	NewHandler(New(pool, log), files).Routes(s.App)
+	NewHandler(New(pool, log), files, time.Hour).Routes(s.App)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
