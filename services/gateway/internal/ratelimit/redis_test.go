@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/provcred/gateway/internal/redistest"
 )
 
