@@ -16,22 +16,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/provcred/platform/internalauth"
+	"github.com/provcred/platform/internalauth/internalauthtest"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef"
-
-func testKeyring(t *testing.T, spec string) *internalauth.Keyring {
-	t.Helper()
-	keys, err := internalauth.ParseKeys(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := internalauth.NewKeyring(keys, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // signedServer is a server verifying internal calls, with routes that
 // count every time a handler runs.
@@ -77,16 +65,16 @@ func sign(t *testing.T, k *internalauth.Keyring, req *http.Request, method, targ
 // handler runs; a signed call runs with the signed identity.
 func TestInternalCallsAreVerified(t *testing.T) {
 	t.Parallel()
-	k := testKeyring(t, "gw:"+testSecret)
+	k := internalauthtest.Keyring(t, "gw:"+testSecret)
 	s, ran := signedServer(t, k)
 	admin := internalauth.Identity{Actor: "key_admin", Role: "admin", RequestID: "rid-1"}
 	routes := []struct{ method, target string }{
 		{"DELETE", "/things/p1"}, {"POST", "/upload?file=a.csv"}, {"GET", "/who"}, {"POST", "/echo"},
 		{"GET", "/health"}, {"GET", "/health/concurrency"}, {"GET", "/LIVEZ"}, {"GET", "/nowhere"},
 	}
-	staleKeyring := testKeyring(t, "gw:"+testSecret)
+	staleKeyring := internalauthtest.Keyring(t, "gw:"+testSecret)
 	staleKeyring.Now = func() time.Time { return time.Now().Add(-45 * time.Second) }
-	forger := testKeyring(t, "gw:"+strings.Repeat("x", 32))
+	forger := internalauthtest.Keyring(t, "gw:"+strings.Repeat("x", 32))
 	attacks := []struct {
 		name  string
 		build func(req *http.Request, method, target string)
@@ -160,7 +148,7 @@ func TestInternalCallsAreVerified(t *testing.T) {
 
 func TestOpenPathsNeedNoSignature(t *testing.T) {
 	t.Parallel()
-	s, _ := signedServer(t, testKeyring(t, "gw:"+testSecret))
+	s, _ := signedServer(t, internalauthtest.Keyring(t, "gw:"+testSecret))
 	for _, p := range []string{"/livez", "/readyz", "/metrics", "/readyz?verbose=1"} {
 		resp, err := s.App.Test(httptest.NewRequest("GET", p, nil), 5000)
 		if err != nil {
@@ -179,8 +167,8 @@ func TestRotationOnTheServer(t *testing.T) {
 	t.Parallel()
 	old := "old:" + testSecret
 	next := "new:" + strings.Repeat("n", 40)
-	oldSigner := testKeyring(t, old)
-	verifier := testKeyring(t, next+","+old)
+	oldSigner := internalauthtest.Keyring(t, old)
+	verifier := internalauthtest.Keyring(t, next+","+old)
 	s, _ := signedServer(t, verifier)
 	call := func() int {
 		req := httptest.NewRequest("GET", "/who", nil)
@@ -209,7 +197,7 @@ func TestRotationOnTheServer(t *testing.T) {
 // never runs as a request of its own.
 func TestSignedCallsOverTheWire(t *testing.T) {
 	t.Parallel()
-	k := testKeyring(t, "gw:"+testSecret)
+	k := internalauthtest.Keyring(t, "gw:"+testSecret)
 	s, ran := signedServer(t, k)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

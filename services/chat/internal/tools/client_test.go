@@ -14,29 +14,17 @@ import (
 
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/internalauth"
+	"github.com/provcred/platform/internalauth/internalauthtest"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
 )
-
-func keyring(t *testing.T, spec string) *internalauth.Keyring {
-	t.Helper()
-	keys, err := internalauth.ParseKeys(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := internalauth.NewKeyring(keys, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestToolCallsAreSigned: chat calls the services as its caller, signed as
 // the gateway signs, and a real service verifying the signature accepts
 // them with the caller's identity; unsigned or wrongly signed, it refuses.
 func TestToolCallsAreSigned(t *testing.T) {
 	t.Parallel()
-	k := keyring(t, "gw:0123456789abcdef0123456789abcdef")
+	k := internalauthtest.Keyring(t, "gw:0123456789abcdef0123456789abcdef")
 	s := server.New(server.Options{Service: "credential", Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New("credential"),
 		BodyLimit: 1 << 20, Internal: k})
 	s.App.Get("/*", func(c *fiber.Ctx) error {
@@ -74,7 +62,7 @@ func TestToolCallsAreSigned(t *testing.T) {
 		{name: "signed list with a query", signer: k, route: "providers", query: url.Values{"q": {"Ada Lovelace"}, "limit": {"5"}}},
 		{name: "signed stats", signer: k, route: "stats_summary"},
 		{name: "unsigned", signer: nil, refused: true, route: "provider", segments: []string{"provider_001"}},
-		{name: "another secret", signer: keyring(t, "gw:"+strings.Repeat("q", 32)), refused: true, route: "stats_summary"},
+		{name: "another secret", signer: internalauthtest.Keyring(t, "gw:"+strings.Repeat("q", 32)), refused: true, route: "stats_summary"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

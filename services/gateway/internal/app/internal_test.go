@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/provcred/platform/config"
 	"github.com/provcred/platform/internalauth"
+	"github.com/provcred/platform/internalauth/internalauthtest"
 	"github.com/provcred/platform/metrics"
 	"github.com/provcred/platform/server"
 
@@ -44,19 +44,6 @@ func verifyingUpstream(t *testing.T, name string, k *internalauth.Keyring) strin
 	go func() { defer close(done); _ = s.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return "http://" + ln.Addr().String()
-}
-
-func keyring(t *testing.T, spec string) *internalauth.Keyring {
-	t.Helper()
-	keys, err := internalauth.ParseKeys(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := internalauth.NewKeyring(keys, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // signedGateway runs a gateway signing with signer in front of three
@@ -109,9 +96,9 @@ func ours(id any) bool { s, _ := id.(string); return len(s) == 36 && s != "rid-4
 // dropped; a gateway with another secret is refused on every one, and
 // answers its client 503 upstream_unavailable, never the service's 401.
 func TestSignedForwarding(t *testing.T) {
-	k := keyring(t, "gw-1:0123456789abcdef0123456789abcdef")
+	k := internalauthtest.Keyring(t, "gw-1:0123456789abcdef0123456789abcdef")
 	url, admin := signedGateway(t, k, k)
-	other := keyring(t, "gw-1:"+strings.Repeat("z", 40))
+	other := internalauthtest.Keyring(t, "gw-1:"+strings.Repeat("z", 40))
 	badURL, badAdmin := signedGateway(t, other, k)
 	call := func(base, key, method, path string) (int, map[string]any) {
 		t.Helper()
