@@ -98,16 +98,33 @@ const staleAfter = 24 * time.Hour
 // t ends. The template is built first if the server does not hold it yet.
 func (tpl Template) NewDatabase(t testing.TB) string {
 	t.Helper()
-	if !validName.MatchString(tpl.Name) || tpl.Key == "" || tpl.Migrate == nil {
-		t.Fatalf("pgtest: template %q needs a lower-case Name, a Key and Migrate", tpl.Name)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		if err := tpl.ensure(ctx, adminURL()); err != nil {
-			t.Fatalf("pgtest: template %s: %v (is PostgreSQL running? .ci/run starts it)", tpl.database(), err)
+	dbURL, drop, err := tpl.Copy(ctx, adminURL(), "test")
+	if err != nil {
+		t.Fatalf("pgtest: %v (is PostgreSQL running? .ci/run starts it)", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Logf("pgtest: %v", err)
 		}
-		dbURL, drop, err := scratch(ctx, adminURL(), "test", tpl.database())
+	})
+	return dbURL
+}
+
+// Copy creates prefix_<random>, a copy of the template, on the server at
+// admin (building the template first if the server does not hold it) and
+// returns its URL and a function that drops it. Benchmarks use it directly;
+// tests use NewDatabase.
+func (tpl Template) Copy(ctx context.Context, admin, prefix string) (string, func() error, error) {
+	if !validName.MatchString(tpl.Name) || tpl.Key == "" || tpl.Migrate == nil {
+		return "", nil, fmt.Errorf("template %q needs a lower-case Name, a Key and Migrate", tpl.Name)
+	}
+	for attempt := 0; ; attempt++ {
+		if err := tpl.ensure(ctx, admin); err != nil {
+			return "", nil, fmt.Errorf("template %s: %w", tpl.database(), err)
+		}
+		dbURL, drop, err := scratch(ctx, admin, prefix, tpl.database())
 		var pe *pgconn.PgError
 		if err != nil && errors.As(err, &pe) && pe.Code == "3D000" && attempt == 0 {
 			// Dropped meanwhile (a newer checkout cleaned it up as stale): build it again.
@@ -115,14 +132,9 @@ func (tpl Template) NewDatabase(t testing.TB) string {
 			continue
 		}
 		if err != nil {
-			t.Fatalf("pgtest: copy template %s: %v", tpl.database(), err)
+			return "", nil, fmt.Errorf("copy template %s: %w", tpl.database(), err)
 		}
-		t.Cleanup(func() {
-			if err := drop(); err != nil {
-				t.Logf("pgtest: %v", err)
-			}
-		})
-		return dbURL
+		return dbURL, drop, nil
 	}
 }
 

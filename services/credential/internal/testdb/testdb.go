@@ -15,7 +15,8 @@ import (
 	"github.com/provcred/platform/pgtest"
 )
 
-var template = sync.OnceValues(func() (pgtest.Template, error) {
+// Template is the credential migration set's template (built on first use).
+var Template = sync.OnceValues(func() (pgtest.Template, error) {
 	river, err := store.RiverMigrations()
 	if err != nil {
 		return pgtest.Template{}, err
@@ -35,7 +36,7 @@ var template = sync.OnceValues(func() (pgtest.Template, error) {
 // New returns a pool on a fresh, fully migrated database, and its URL.
 func New(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	tpl, err := template()
+	tpl, err := Template()
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
