@@ -105,7 +105,10 @@ func (s *Server) Standby(t testing.TB) *Server {
 	t.Helper()
 	st := &Server{dir: filepath.Join(privateDir(t, "statstest-standby-"), "data")}
 	if err := run(as("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
-		"-D", st.dir, "-R", "-X", "stream", "--no-sync")); err != nil {
+		"-D", st.dir, "-R", "-X", "stream", "--no-sync",
+		// A spread checkpoint (the default) waits out most of
+		// checkpoint_timeout on an idle primary: about two minutes.
+		"--checkpoint=fast")); err != nil {
 		t.Fatal(err)
 	}
 	st.start(t, "-c hot_standby=on -c fsync=off")
