@@ -113,9 +113,6 @@ func (h *Handler) chat(c *fiber.Ctx) error {
 		req.ConversationID = uuid.NewString()
 	} else {
 		turn.History, err = h.History.Recent(c.UserContext(), req.ConversationID, caller.Actor, h.HistoryTokens)
-		if errors.Is(err, history.ErrNotFound) {
-			return apierr.NotFound("conversation " + req.ConversationID + " does not exist")
-		}
 		if err != nil {
 			return err
 		}

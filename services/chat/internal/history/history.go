@@ -8,7 +8,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/provcred/chat/internal/llm"
 	"github.com/provcred/platform/database"
+	"github.com/provcred/platform/domain"
 )
 
 // Schema is the chat service's own schema.
@@ -30,9 +30,12 @@ var migrations embed.FS
 // Migrations returns the embedded migration files.
 func Migrations() fs.FS { return database.Embedded(migrations, "migrations") }
 
-// ErrNotFound is a conversation that does not exist for this key (it never
-// did, it was purged, or another key holds it: the caller cannot tell).
-var ErrNotFound = errors.New("conversation not found")
+// ErrNotFound matches a conversation that does not exist for this key (it
+// never did, it was purged, or another key holds it: the caller cannot
+// tell); the error itself is a domain.NotFound naming the conversation.
+var ErrNotFound = domain.ErrNotFound
+
+func notFound(id string) error { return domain.NotFound("conversation " + id + " does not exist") }
 
 // Store reads and writes conversation turns.
 type Store struct{ Pool *pgxpool.Pool }
@@ -57,7 +60,7 @@ func (s *Store) Recent(ctx context.Context, conversationID, actor string, budget
 		return nil, fmt.Errorf("read conversation: %w", err)
 	}
 	if !owned {
-		return nil, ErrNotFound
+		return nil, notFound(conversationID)
 	}
 	rows, err := s.Pool.Query(ctx, `SELECT role, content FROM chat_messages
 		WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2`, conversationID, maxTurnsRead)
@@ -121,7 +124,7 @@ func (s *Store) Append(ctx context.Context, conversationID, actor, question, ans
 		return fmt.Errorf("write history: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return notFound(conversationID)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"strings"
@@ -61,10 +62,10 @@ func TestOwnership(t *testing.T) {
 	if err := s.Append(ctx, "c1", "key_a", "q1", "a1", []any{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append(ctx, "c1", "key_b", "q", "a", []any{}); err != ErrNotFound {
+	if err := s.Append(ctx, "c1", "key_b", "q", "a", []any{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another key appended: %v", err)
 	}
-	if _, err := s.Recent(ctx, "c1", "key_b", 1000); err != ErrNotFound {
+	if _, err := s.Recent(ctx, "c1", "key_b", 1000); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another key read: %v", err)
 	}
 	got, err := s.Recent(ctx, "c1", "key_a", 1000)
@@ -94,7 +95,7 @@ func TestPurge(t *testing.T) {
 	purged := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
 	p := &Purger{Store: s, Retention: 30 * 24 * time.Hour, Interval: time.Hour, Log: slog.New(slog.DiscardHandler), Purged: purged}
 	p.Once(ctx)
-	if _, err := s.Recent(ctx, "old", "key_a", 1000); err != ErrNotFound {
+	if _, err := s.Recent(ctx, "old", "key_a", 1000); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("old conversation kept: %v", err)
 	}
 	mixed, err := s.Recent(ctx, "mixed", "key_a", 1000)
@@ -142,7 +143,7 @@ func TestMigrationBackfillsOwners(t *testing.T) {
 	if got, err := s.Recent(ctx, "c1", "key_a", 1000); err != nil || len(got) != 2 || got[0].Content != "q1" {
 		t.Fatalf("c1 for key_a: %v %v", got, err)
 	}
-	if _, err := s.Recent(ctx, "c1", "key_b", 1000); err != ErrNotFound {
+	if _, err := s.Recent(ctx, "c1", "key_b", 1000); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("c1 for key_b: %v", err)
 	}
 	if got, err := s.Recent(ctx, "c2", "key_b", 1000); err != nil || len(got) != 2 {

@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/provcred/credential/internal/audit"
-	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/domain"
 )
 
 // Batch statuses.
@@ -81,7 +81,7 @@ func (s *Service) Progress(ctx context.Context, id string, q ItemQuery) (*Progre
 		FROM batches WHERE id = $1`, id).Scan(&p.Source, &p.Actor, &p.Total, &p.Duplicates, &p.CreatedAt, &p.StartedAt,
 		&p.FinishedAt, &p.CanceledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, apierr.NotFound("batch " + id + " does not exist")
+		return nil, domain.NotFound("batch " + id + " does not exist")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read batch: %w", err)
@@ -255,7 +255,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor, requestID string) (int,
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var finished, canceledAt *time.Time
 		if err := tx.QueryRow(ctx, `SELECT finished_at, canceled_at FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&finished, &canceledAt); errors.Is(err, pgx.ErrNoRows) {
-			return apierr.NotFound("batch " + id + " does not exist")
+			return domain.NotFound("batch " + id + " does not exist")
 		} else if err != nil {
 			return fmt.Errorf("cancel batch: %w", err)
 		}
@@ -263,7 +263,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor, requestID string) (int,
 		// relabel a complete batch as canceled (and audit a cancellation
 		// that stopped nothing). A canceled one may be canceled again.
 		if finished != nil && canceledAt == nil {
-			return apierr.Conflict("batch " + id + " has already finished; nothing is left to cancel")
+			return domain.Conflict("conflict", "batch "+id+" has already finished; nothing is left to cancel")
 		}
 		rows, err := tx.Query(ctx, `UPDATE batch_items SET state = 'canceled', finished_at = now(), updated_at = now(),
 				last_error = 'canceled before it ran'

@@ -12,6 +12,7 @@ import (
 
 	"github.com/provcred/credential/internal/audit"
 	"github.com/provcred/platform/apierr"
+	"github.com/provcred/platform/domain"
 )
 
 // Submission is a parsed POST /batch-credential.
@@ -48,7 +49,7 @@ const maxUnknownListed = 1000
 const insertChunk = 1000
 
 // ErrIdempotencyConflict: the key was used with a different request.
-var ErrIdempotencyConflict = apierr.New(409, "idempotency_key_reused",
+var ErrIdempotencyConflict = domain.Conflict("idempotency_key_reused",
 	"this Idempotency-Key was already used with a different request body")
 
 // Submit records the batch, its items and one River job per known provider

@@ -97,17 +97,6 @@ func (req *CreateRequest) Validate() (*url.URL, error) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// apiError maps the package's domain errors to answers.
-func apiError(err error, what string) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return apierr.NotFound(what + " does not exist")
-	case errors.Is(err, ErrDisabled):
-		return apierr.New(fiber.StatusConflict, CodeDisabled, "the webhook is disabled; POST /webhooks/{id}/enable first")
-	}
-	return err
-}
-
 func (s *Service) handleCreate(c *fiber.Ctx) error {
 	var req CreateRequest
 	if err := providers.DecodeJSON(c, &req); err != nil {
@@ -156,14 +145,14 @@ func (s *Service) handleList(c *fiber.Ctx) error {
 func (s *Service) handleGet(c *fiber.Ctx) error {
 	w, err := s.Get(c.UserContext(), c.Params("id"))
 	if err != nil {
-		return apiError(err, "webhook "+c.Params("id"))
+		return err
 	}
 	return c.JSON(w)
 }
 
 func (s *Service) handleDelete(c *fiber.Ctx) error {
 	if err := s.Delete(c.UserContext(), c.Params("id"), server.Actor(c), server.RequestID(c)); err != nil {
-		return apiError(err, "webhook "+c.Params("id"))
+		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -171,7 +160,7 @@ func (s *Service) handleDelete(c *fiber.Ctx) error {
 func (s *Service) handleEnable(c *fiber.Ctx) error {
 	w, err := s.Enable(c.UserContext(), c.Params("id"), server.Actor(c), server.RequestID(c))
 	if err != nil {
-		return apiError(err, "webhook "+c.Params("id"))
+		return err
 	}
 	return c.JSON(w)
 }
@@ -179,7 +168,7 @@ func (s *Service) handleEnable(c *fiber.Ctx) error {
 func (s *Service) handleTest(c *fiber.Ctx) error {
 	d, err := s.Test(c.UserContext(), c.Params("id"))
 	if err != nil {
-		return apiError(err, "webhook "+c.Params("id"))
+		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(d)
 }
@@ -205,7 +194,7 @@ func (s *Service) handleDeliveries(c *fiber.Ctx) error {
 	}
 	rows, err := s.Deliveries(c.UserContext(), c.Params("id"), status, after, limit)
 	if err != nil {
-		return apiError(err, "webhook "+c.Params("id"))
+		return err
 	}
 	return c.JSON(page.Build(rows, limit, func(d *Delivery) any { return DeliveryCursor{CreatedAt: d.CreatedAt, ID: d.ID} }))
 }
@@ -213,7 +202,7 @@ func (s *Service) handleDeliveries(c *fiber.Ctx) error {
 func (s *Service) handleReplay(c *fiber.Ctx) error {
 	d, err := s.Replay(c.UserContext(), c.Params("id"), c.Params("delivery_id"), server.Actor(c), server.RequestID(c))
 	if err != nil {
-		return apiError(err, "delivery "+c.Params("delivery_id")+" of webhook "+c.Params("id"))
+		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(d)
 }

@@ -15,12 +15,19 @@ import (
 	"github.com/provcred/platform/domain"
 )
 
-// Domain errors; the HTTP layer picks the status.
+// Domain errors; the server's error handler (apierr.From) answers them.
 var (
+	// ErrNotFound matches every not-found error of the package.
 	ErrNotFound = domain.ErrNotFound
-	// ErrDisabled: the endpoint is disabled; enable it first.
-	ErrDisabled = errors.New("the webhook is disabled")
+	// ErrDisabled: the endpoint is disabled; enable it first (409 webhook_disabled).
+	ErrDisabled = domain.Conflict(CodeDisabled, "the webhook is disabled; POST /webhooks/{id}/enable first")
 )
+
+func webhookNotFound(id string) error { return domain.NotFound("webhook " + id + " does not exist") }
+
+func deliveryNotFound(webhookID, id string) error {
+	return domain.NotFound("delivery " + id + " of webhook " + webhookID + " does not exist")
+}
 
 // Webhook is one subscription. Secret is set only in the answer to its creation.
 type Webhook struct {
@@ -133,7 +140,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, actor, requestI
 func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
 	w, err := scanWebhook(s.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, webhookNotFound(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get webhook: %w", err)
@@ -173,7 +180,7 @@ func (s *Service) Delete(ctx context.Context, id, actor, requestID string) error
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		w, err := scanWebhook(tx.QueryRow(ctx, `DELETE FROM webhooks WHERE id = $1 RETURNING `+webhookCols, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return webhookNotFound(id)
 		}
 		if err != nil {
 			return fmt.Errorf("delete webhook: %w", err)
@@ -190,7 +197,7 @@ func (s *Service) Enable(ctx context.Context, id, actor, requestID string) (*Web
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var before *time.Time
 		if err := tx.QueryRow(ctx, `SELECT disabled_at FROM webhooks WHERE id = $1 FOR UPDATE`, id).Scan(&before); errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return webhookNotFound(id)
 		} else if err != nil {
 			return fmt.Errorf("enable webhook: %w", err)
 		}
@@ -281,7 +288,7 @@ func (s *Service) GetDelivery(ctx context.Context, db database.Querier, webhookI
 	d, err := scanDelivery(db.QueryRow(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
 		WHERE d.webhook_id = $1 AND d.id = $2`, webhookID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, deliveryNotFound(webhookID, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get delivery: %w", err)
@@ -295,7 +302,7 @@ func enabledForUpdate(ctx context.Context, tx pgx.Tx, id string) error {
 	var disabled *time.Time
 	err := tx.QueryRow(ctx, `SELECT disabled_at FROM webhooks WHERE id = $1 FOR SHARE`, id).Scan(&disabled)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
+		return webhookNotFound(id)
 	}
 	if err != nil {
 		return fmt.Errorf("read webhook: %w", err)
