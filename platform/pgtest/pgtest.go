@@ -86,16 +86,24 @@ func NewDatabase(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dbURL, drop, err := Scratch(ctx, adminURL(), "test")
-	if err != nil {
-		t.Fatalf("pgtest: %v (is PostgreSQL running? .ci/run starts it)", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(); err != nil {
-			t.Logf("pgtest: %v", err)
+	return own(t)(Scratch(ctx, adminURL(), "test"))
+}
+
+// own hands a new database to t: it fails t on err, or drops the database
+// when t ends.
+func own(t testing.TB) func(dbURL string, drop func() error, err error) string {
+	return func(dbURL string, drop func() error, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("pgtest: %v (is PostgreSQL running? .ci/run starts it)", err)
 		}
-	})
-	return dbURL
+		t.Cleanup(func() {
+			if err := drop(); err != nil {
+				t.Logf("pgtest: %v", err)
+			}
+		})
+		return dbURL
+	}
 }
 
 // NewPool creates a database and a pool on it, with search_path set to

@@ -100,16 +100,7 @@ func (tpl Template) NewDatabase(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dbURL, drop, err := tpl.Copy(ctx, adminURL(), "test")
-	if err != nil {
-		t.Fatalf("pgtest: %v (is PostgreSQL running? .ci/run starts it)", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(); err != nil {
-			t.Logf("pgtest: %v", err)
-		}
-	})
-	return dbURL
+	return own(t)(tpl.Copy(ctx, adminURL(), "test"))
 }
 
 // Copy creates prefix_<random>, a copy of the template, on the server at

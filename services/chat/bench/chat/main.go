@@ -17,6 +17,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -53,18 +54,11 @@ func main() {
 	delay := flag.Duration("delay", 100*time.Millisecond, "the model's delay before its first token")
 	tokens := flag.Int("tokens", 20, "tokens per answer")
 	tokenDelay := flag.Duration("token-delay", 2*time.Millisecond, "between tokens")
-	adminURL := flag.String("db", envOr("TEST_DATABASE_URL", pgtest.DefaultURL), "PostgreSQL server for a scratch database")
+	adminURL := flag.String("db", cmp.Or(os.Getenv("TEST_DATABASE_URL"), pgtest.DefaultURL), "PostgreSQL server for a scratch database")
 	flag.Parse()
 	if err := run(*requests, *delay, *tokens, *tokenDelay, *adminURL); err != nil {
 		log.Fatal(err)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func run(n int, delay time.Duration, nTokens int, tokenDelay time.Duration, adminURL string) error {

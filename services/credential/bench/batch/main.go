@@ -23,6 +23,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -64,7 +65,7 @@ func main() {
 	full := flag.Bool("full", os.Getenv("BENCH_FULL") == "1", "run the documented size: 20,000 providers")
 	delay := flag.Duration("delay", 50*time.Millisecond, "the stand-in NPI Registry's answer delay (per-provider latency)")
 	workers := flag.Int("workers", 10, "MAX_CONCURRENT_BATCH_REQUESTS per replica")
-	adminURL := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+	adminURL := flag.String("db", cmp.Or(os.Getenv("BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server; a scratch database is created on it and dropped")
 	replica := flag.Bool("replica", false, "internal: run as one credential replica")
 	dbURL := flag.String("replica-db", "", "internal: replica database")
@@ -84,13 +85,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/batch:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // runReplica is one credential replica: the batch service and the engine,

@@ -18,6 +18,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -60,20 +61,13 @@ func main() {
 	conc := flag.Int("concurrency", 8, "concurrent clients for the concurrent measurement")
 	runs := flag.Int("runs", 3, "runs of the re-screen measurement (the median is reported)")
 	maxConns := flag.Int("max-conns", 48, "pool size: one credentialing holds up to 4 connections at once (its checks)")
-	admin := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+	admin := flag.String("db", cmp.Or(os.Getenv("BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server; a scratch database is created on it and dropped")
 	flag.Parse()
 	if err := run(*nProv, *nExcl, *requests, *conc, *runs, int32(*maxConns), *admin); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/credential:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func makeNPI(i int) string {

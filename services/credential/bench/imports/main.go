@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -43,7 +44,7 @@ func main() {
 	leieRows := flag.Int("leie-rows", 80000, "LEIE rows")
 	nppesRows := flag.Int("nppes-rows", 1000000, "NPPES rows")
 	runs := flag.Int("runs", 1, "runs of each measurement (the best is reported)")
-	adminURL := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+	adminURL := flag.String("db", cmp.Or(os.Getenv("BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server; a scratch database is created on it and dropped")
 	dir := flag.String("dir", "", "where to write the generated files (default: a temporary directory)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the importer runs to this file")
@@ -56,13 +57,6 @@ func main() {
 }
 
 var profilePath string
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
 
 type result struct {
 	source                string

@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -33,7 +34,7 @@ import (
 func main() {
 	n := flag.Int("n", 16, "databases per row")
 	parallel := flag.Int("parallel", 4, "databases made at once in the last row")
-	admin := flag.String("db", cmpEnv("BENCH_DATABASE_URL", pgtest.DefaultURL), "PostgreSQL server (databases are created on it and dropped)")
+	admin := flag.String("db", cmp.Or(os.Getenv("BENCH_DATABASE_URL"), pgtest.DefaultURL), "PostgreSQL server (databases are created on it and dropped)")
 	flag.Parse()
 	if *n < 1 || *parallel < 1 {
 		fmt.Fprintln(os.Stderr, "bench/testdb: -n and -parallel must be at least 1")
@@ -43,13 +44,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/testdb:", err)
 		os.Exit(1)
 	}
-}
-
-func cmpEnv(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // one makes a database, opens a pool on it and drops it.
@@ -138,7 +132,9 @@ func timeRow(ctx context.Context, f one, n, workers int) (time.Duration, error) 
 			for range jobs {
 				if err := f(ctx); err != nil {
 					mu.Lock()
-					first = cmpErr(first, err)
+					if first == nil {
+						first = err
+					}
 					mu.Unlock()
 				}
 			}
@@ -146,11 +142,4 @@ func timeRow(ctx context.Context, f one, n, workers int) (time.Duration, error) 
 	}
 	wg.Wait()
 	return time.Since(start), first
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

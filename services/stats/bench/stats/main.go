@@ -21,6 +21,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -61,7 +62,7 @@ func main() {
 	clients := flag.Int("clients", 50, "concurrent clients of the throughput measurements")
 	maxConns := flag.Int("max-conns", 10, "replica pool size (DATABASE_MAX_CONNS; the service's default is 10)")
 	keep := flag.Bool("keep", false, "keep the seeded database, and reuse one seeded with the same sizes")
-	admin := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+	admin := flag.String("db", cmp.Or(os.Getenv("BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server; the database is created on it (and dropped unless -keep)")
 	flag.Parse()
 	if *nProv < 100 || *nRuns < *nProv {
@@ -82,13 +83,6 @@ type options struct {
 	maxConns                           int32
 	keep                               bool
 	admin                              string
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func run(ctx context.Context, o options) error {
