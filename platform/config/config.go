@@ -28,20 +28,20 @@ type Base struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// BodyLimitBytes caps a request body (imports stream, and set their own).
-	BodyLimitBytes int `env:"BODY_LIMIT_BYTES" envDefault:"4194304"`
+	BodyLimitBytes int `env:"BODY_LIMIT_BYTES" envDefault:"4194304" min:"1024"`
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" min:">0"`
 	// RequestTimeout bounds one request's handler.
-	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s" min:">0"`
 	// ReadTimeout bounds reading one request, body included, so a slow or
 	// stalled client cannot hold a connection; import routes get
 	// ImportTimeout instead.
-	ReadTimeout time.Duration `env:"READ_TIMEOUT" envDefault:"60s"`
+	ReadTimeout time.Duration `env:"READ_TIMEOUT" envDefault:"60s" min:">0"`
 	// ImportTimeout bounds one import (a roster or bulk source upload, a
 	// batch with its roster): the gateway's read of the upload and its wait
 	// for the answer, the service's read of the stream and the import's own
 	// work. One value end to end, so no hop gives up before another.
-	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m"`
+	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m" min:">0"`
 	// OTLPEndpoint turns tracing on when set (standard OTel variable).
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 	// CursorSecret keys the list cursors (platform/page): at least 32 bytes,
@@ -50,7 +50,7 @@ type Base struct {
 	// replica and after a restart; in Kubernetes it is required.
 	CursorSecret string `env:"CURSOR_SECRET" secret:"true"`
 	// MaxConcurrentFileOperations bounds imports and exports at once.
-	MaxConcurrentFileOperations int `env:"MAX_CONCURRENT_FILE_OPERATIONS" envDefault:"50"`
+	MaxConcurrentFileOperations int `env:"MAX_CONCURRENT_FILE_OPERATIONS" envDefault:"50" min:"1"`
 
 	// InternalAuthKeys are the shared secrets that sign calls between the
 	// platform's processes ("<id>:<secret>", comma-separated, at most two:
@@ -72,8 +72,11 @@ func (b Base) InternalAuth() internalauth.Settings {
 		MaxSkew: b.InternalAuthMaxSkew, InsecureDev: b.InternalAuthInsecureDev}
 }
 
-// Validate checks the shared settings.
+// Validate checks the shared settings (their min tags, then the rest).
 func (b Base) Validate() error {
+	if err := Bounds(b); err != nil {
+		return err
+	}
 	switch b.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -82,19 +85,9 @@ func (b Base) Validate() error {
 	if b.CursorSecret != "" && len(b.CursorSecret) < 32 {
 		return fmt.Errorf("CURSOR_SECRET: must be at least 32 bytes (openssl rand -base64 32), got %d", len(b.CursorSecret))
 	}
-	if b.BodyLimitBytes < 1024 {
-		return fmt.Errorf("BODY_LIMIT_BYTES: must be at least 1024, got %d", b.BodyLimitBytes)
-	}
-	if b.MaxConcurrentFileOperations < 1 {
-		return fmt.Errorf("MAX_CONCURRENT_FILE_OPERATIONS: must be at least 1, got %d", b.MaxConcurrentFileOperations)
-	}
 	// Only the form here: whether a key is present is checked at start-up
 	// (service.Init), so settings can be parsed without one.
-	if err := b.InternalAuth().Check(); err != nil {
-		return err
-	}
-	return positive("SHUTDOWN_TIMEOUT", b.ShutdownTimeout, "REQUEST_TIMEOUT", b.RequestTimeout,
-		"READ_TIMEOUT", b.ReadTimeout, "IMPORT_TIMEOUT", b.ImportTimeout)
+	return b.InternalAuth().Check()
 }
 
 // Database holds the database settings of a service that has one (the
@@ -107,7 +100,7 @@ type Database struct {
 	// the service size it from its own concurrency settings (PoolSize).
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 	// DatabaseConnectTimeout bounds the start-up retries for the database.
-	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s"`
+	DatabaseConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"30s" min:">0"`
 }
 
 // PoolSize is DATABASE_MAX_CONNS or, when it is 0 (automatic), 10
@@ -125,21 +118,8 @@ func (d Database) Validate() error {
 	if d.DatabaseMaxConns < 0 {
 		return fmt.Errorf("DATABASE_MAX_CONNS: must be 0 (automatic) or more, got %d", d.DatabaseMaxConns)
 	}
-	return positive("DATABASE_CONNECT_TIMEOUT", d.DatabaseConnectTimeout)
+	return Bounds(d)
 }
-
-// positive takes pairs of (name, duration) and fails on the first that is not > 0.
-func positive(pairs ...any) error {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if d := pairs[i+1].(time.Duration); d <= 0 {
-			return fmt.Errorf("%s: must be a positive duration, got %s", pairs[i], d)
-		}
-	}
-	return nil
-}
-
-// Positive is exported for services validating their own durations.
-func Positive(pairs ...any) error { return positive(pairs...) }
 
 // Validator is implemented by config structs that check their own values.
 type Validator interface{ Validate() error }

@@ -25,31 +25,31 @@ type Config struct {
 	LLMModel  string `env:"LLM_MODEL" envDefault:"gpt-4o-mini"`
 	// LLMTimeout bounds one completion call, streamed answer included: a
 	// model that stalls mid-answer is cut here.
-	LLMTimeout time.Duration `env:"LLM_TIMEOUT" envDefault:"60s"`
+	LLMTimeout time.Duration `env:"LLM_TIMEOUT" envDefault:"60s" min:">0"`
 	// LLMMaxTokens caps one answer (sent as max_tokens, which every
 	// compatible server reads); 0 leaves it to the server.
-	LLMMaxTokens int `env:"LLM_MAX_TOKENS" envDefault:"1024"`
+	LLMMaxTokens int `env:"LLM_MAX_TOKENS" envDefault:"1024" min:"0"`
 	// LLMBreakerFailures in a row (5xx, 429, timeouts) open the LLM breaker
 	// for LLMBreakerOpen.
-	LLMBreakerFailures uint32        `env:"LLM_BREAKER_FAILURES" envDefault:"5"`
-	LLMBreakerOpen     time.Duration `env:"LLM_BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
+	LLMBreakerFailures uint32        `env:"LLM_BREAKER_FAILURES" envDefault:"5" min:"1"`
+	LLMBreakerOpen     time.Duration `env:"LLM_BREAKER_OPEN_TIMEOUT" envDefault:"10s" min:">0"`
 	// MaxConcurrentLLMRequests per replica; callers past it wait LLMQueueWait, then 503.
-	MaxConcurrentLLMRequests int           `env:"MAX_CONCURRENT_LLM_REQUESTS" envDefault:"5"`
-	LLMQueueWait             time.Duration `env:"LLM_QUEUE_WAIT" envDefault:"10s"`
+	MaxConcurrentLLMRequests int           `env:"MAX_CONCURRENT_LLM_REQUESTS" envDefault:"5" min:"1"`
+	LLMQueueWait             time.Duration `env:"LLM_QUEUE_WAIT" envDefault:"10s" min:">0"`
 	// MaxMessageChars bounds a user message.
-	MaxMessageChars int `env:"CHAT_MAX_MESSAGE_CHARS" envDefault:"4000"`
+	MaxMessageChars int `env:"CHAT_MAX_MESSAGE_CHARS" envDefault:"4000" min:"1"`
 	// TurnTimeout bounds one question: every LLM call and tool call of it.
-	TurnTimeout time.Duration `env:"CHAT_TURN_TIMEOUT" envDefault:"120s"`
+	TurnTimeout time.Duration `env:"CHAT_TURN_TIMEOUT" envDefault:"120s" min:">0"`
 	// MaxToolRounds is how many times per question the model may call tools
 	// before it must answer.
-	MaxToolRounds int `env:"CHAT_MAX_TOOL_ROUNDS" envDefault:"4"`
+	MaxToolRounds int `env:"CHAT_MAX_TOOL_ROUNDS" envDefault:"4" min:"0"`
 	// HistoryTokens is the approximate token budget (4 characters a token)
 	// of earlier turns sent with a follow-up; older turns are left out.
-	HistoryTokens int `env:"CHAT_HISTORY_TOKENS" envDefault:"3000"`
+	HistoryTokens int `env:"CHAT_HISTORY_TOKENS" envDefault:"3000" min:"0"`
 	// Retention: conversation turns older than this are deleted by a job
 	// running every PurgeInterval.
-	Retention     time.Duration `env:"CHAT_RETENTION" envDefault:"720h"`
-	PurgeInterval time.Duration `env:"CHAT_PURGE_INTERVAL" envDefault:"1h"`
+	Retention     time.Duration `env:"CHAT_RETENTION" envDefault:"720h" min:">0"`
+	PurgeInterval time.Duration `env:"CHAT_PURGE_INTERVAL" envDefault:"1h" min:">0"`
 	// SharePII sends dates of birth, DEA numbers, addresses and phone numbers
 	// to the model; by default they are removed from what tools return.
 	SharePII bool `env:"CHAT_SHARE_PII" envDefault:"false"`
@@ -57,18 +57,18 @@ type Config struct {
 	// comment line. A write is how a client that went away is noticed (two
 	// writes after it left, per hop: gateway, then chat), so this bounds how
 	// long its LLM call and slot outlive it.
-	SSEKeepAlive time.Duration `env:"CHAT_SSE_KEEPALIVE" envDefault:"100ms"`
+	SSEKeepAlive time.Duration `env:"CHAT_SSE_KEEPALIVE" envDefault:"100ms" min:">0"`
 
 	// CredentialURL and StatsURL are the services the tools read from.
 	CredentialURL string `env:"CREDENTIAL_URL" envDefault:"http://127.0.0.1:8001"`
 	StatsURL      string `env:"STATS_URL" envDefault:"http://127.0.0.1:8002"`
 	// ToolTimeout bounds one tool call; ToolMaxResultBytes bounds what one
 	// tool call hands the model (lists are shortened to fit).
-	ToolTimeout        time.Duration `env:"CHAT_TOOL_TIMEOUT" envDefault:"5s"`
-	ToolMaxResultBytes int           `env:"CHAT_TOOL_MAX_RESULT_BYTES" envDefault:"16384"`
+	ToolTimeout        time.Duration `env:"CHAT_TOOL_TIMEOUT" envDefault:"5s" min:">0"`
+	ToolMaxResultBytes int           `env:"CHAT_TOOL_MAX_RESULT_BYTES" envDefault:"16384" min:"1024"`
 	// ToolBreakerFailures in a row open a tool upstream's breaker for ToolBreakerOpen.
-	ToolBreakerFailures uint32        `env:"CHAT_TOOL_BREAKER_FAILURES" envDefault:"5"`
-	ToolBreakerOpen     time.Duration `env:"CHAT_TOOL_BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
+	ToolBreakerFailures uint32        `env:"CHAT_TOOL_BREAKER_FAILURES" envDefault:"5" min:"1"`
+	ToolBreakerOpen     time.Duration `env:"CHAT_TOOL_BREAKER_OPEN_TIMEOUT" envDefault:"10s" min:">0"`
 }
 
 // Validate checks the settings.
@@ -89,27 +89,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	for _, n := range []struct {
-		name     string
-		val, min int
-	}{
-		{"MAX_CONCURRENT_LLM_REQUESTS", c.MaxConcurrentLLMRequests, 1},
-		{"CHAT_MAX_MESSAGE_CHARS", c.MaxMessageChars, 1},
-		{"CHAT_MAX_TOOL_ROUNDS", c.MaxToolRounds, 0},
-		{"CHAT_HISTORY_TOKENS", c.HistoryTokens, 0},
-		{"LLM_MAX_TOKENS", c.LLMMaxTokens, 0},
-		{"CHAT_TOOL_MAX_RESULT_BYTES", c.ToolMaxResultBytes, 1024},
-		{"LLM_BREAKER_FAILURES", int(c.LLMBreakerFailures), 1},
-		{"CHAT_TOOL_BREAKER_FAILURES", int(c.ToolBreakerFailures), 1},
-	} {
-		if n.val < n.min {
-			return fmt.Errorf("%s: must be at least %d, got %d", n.name, n.min, n.val)
-		}
-	}
-	return config.Positive("LLM_TIMEOUT", c.LLMTimeout, "LLM_QUEUE_WAIT", c.LLMQueueWait,
-		"CHAT_TURN_TIMEOUT", c.TurnTimeout, "CHAT_RETENTION", c.Retention, "CHAT_PURGE_INTERVAL", c.PurgeInterval,
-		"CHAT_SSE_KEEPALIVE", c.SSEKeepAlive, "CHAT_TOOL_TIMEOUT", c.ToolTimeout,
-		"LLM_BREAKER_OPEN_TIMEOUT", c.LLMBreakerOpen, "CHAT_TOOL_BREAKER_OPEN_TIMEOUT", c.ToolBreakerOpen)
+	return config.Bounds(c)
 }
 
 // httpURL checks an http(s) URL without echoing credentials it may hold.

@@ -13,24 +13,24 @@ import (
 type Batch struct {
 	// BatchJobTimeout bounds one provider's verification inside a job; past
 	// it the job's context is cancelled and River retries it.
-	BatchJobTimeout time.Duration `env:"BATCH_JOB_TIMEOUT" envDefault:"2m"`
+	BatchJobTimeout time.Duration `env:"BATCH_JOB_TIMEOUT" envDefault:"2m" min:">0"`
 	// BatchRescueStuckAfter is how long a job may stay `running` before
 	// River's rescuer assumes its replica died and makes it available again.
 	// It must exceed BATCH_JOB_TIMEOUT, or live jobs would be run twice.
-	BatchRescueStuckAfter time.Duration `env:"BATCH_RESCUE_STUCK_AFTER" envDefault:"10m"`
+	BatchRescueStuckAfter time.Duration `env:"BATCH_RESCUE_STUCK_AFTER" envDefault:"10m" min:">0"`
 	// BatchSnoozeBase is the first wait before retrying a provider whose
 	// result was `incomplete` (a source was down); it doubles per attempt.
-	BatchSnoozeBase time.Duration `env:"BATCH_SNOOZE_BASE" envDefault:"30s"`
+	BatchSnoozeBase time.Duration `env:"BATCH_SNOOZE_BASE" envDefault:"30s" min:">0"`
 	// BatchSnoozeMax caps that wait.
-	BatchSnoozeMax time.Duration `env:"BATCH_SNOOZE_MAX" envDefault:"15m"`
+	BatchSnoozeMax time.Duration `env:"BATCH_SNOOZE_MAX" envDefault:"15m" min:">0"`
 	// BatchMaxAttempts is how many times a provider is tried before its
 	// item ends `incomplete` (or `failed` when the engine kept erroring).
-	BatchMaxAttempts int `env:"BATCH_MAX_ATTEMPTS" envDefault:"5"`
+	BatchMaxAttempts int `env:"BATCH_MAX_ATTEMPTS" envDefault:"5" min:"1" max:"100"`
 	// BatchWaitMax bounds `?wait=` on POST /batch-credential.
-	BatchWaitMax time.Duration `env:"BATCH_WAIT_MAX" envDefault:"60s"`
+	BatchWaitMax time.Duration `env:"BATCH_WAIT_MAX" envDefault:"60s" min:">0" max:"10m"`
 	// BatchMetricsInterval is how often the queue depth and oldest job age
 	// are sampled from River's job table.
-	BatchMetricsInterval time.Duration `env:"BATCH_METRICS_INTERVAL" envDefault:"15s"`
+	BatchMetricsInterval time.Duration `env:"BATCH_METRICS_INTERVAL" envDefault:"15s" min:">0"`
 	// BatchWorkersEnabled: false makes this replica insert-only (it accepts
 	// batches but works no jobs).
 	BatchWorkersEnabled bool `env:"BATCH_WORKERS_ENABLED" envDefault:"true"`
@@ -38,9 +38,7 @@ type Batch struct {
 
 // Validate checks the batch settings; errors name the variable.
 func (b Batch) Validate() error {
-	if err := config.Positive("BATCH_JOB_TIMEOUT", b.BatchJobTimeout, "BATCH_RESCUE_STUCK_AFTER", b.BatchRescueStuckAfter,
-		"BATCH_SNOOZE_BASE", b.BatchSnoozeBase, "BATCH_SNOOZE_MAX", b.BatchSnoozeMax, "BATCH_WAIT_MAX", b.BatchWaitMax,
-		"BATCH_METRICS_INTERVAL", b.BatchMetricsInterval); err != nil {
+	if err := config.Bounds(b); err != nil {
 		return err
 	}
 	if b.BatchRescueStuckAfter <= b.BatchJobTimeout {
@@ -49,12 +47,6 @@ func (b Batch) Validate() error {
 	}
 	if b.BatchSnoozeMax < b.BatchSnoozeBase {
 		return fmt.Errorf("BATCH_SNOOZE_MAX: must be at least BATCH_SNOOZE_BASE (%s), got %s", b.BatchSnoozeBase, b.BatchSnoozeMax)
-	}
-	if b.BatchMaxAttempts < 1 || b.BatchMaxAttempts > 100 {
-		return fmt.Errorf("BATCH_MAX_ATTEMPTS: must be from 1 to 100, got %d", b.BatchMaxAttempts)
-	}
-	if b.BatchWaitMax > 10*time.Minute {
-		return fmt.Errorf("BATCH_WAIT_MAX: must be at most 10m, got %s", b.BatchWaitMax)
 	}
 	return nil
 }

@@ -19,18 +19,18 @@ type Checks struct {
 	// NPPESAPIURL is the NPI Registry base URL; the client calls {url}/api/?version=2.1&number=N.
 	NPPESAPIURL string `env:"NPPES_API_URL" envDefault:"https://npiregistry.cms.hhs.gov"`
 	// NPPESTimeout bounds one NPI Registry attempt.
-	NPPESTimeout time.Duration `env:"NPPES_TIMEOUT" envDefault:"5s"`
+	NPPESTimeout time.Duration `env:"NPPES_TIMEOUT" envDefault:"5s" min:">0"`
 	// NPPESRetries is how many times a timed-out or 5xx NPI Registry call is retried.
-	NPPESRetries int `env:"NPPES_RETRIES" envDefault:"2"`
+	NPPESRetries int `env:"NPPES_RETRIES" envDefault:"2" min:"0" max:"10"`
 	// NPPESBackoff is the wait before the first retry, doubled for each next one; 0 retries at once.
-	NPPESBackoff time.Duration `env:"NPPES_BACKOFF" envDefault:"200ms"`
+	NPPESBackoff time.Duration `env:"NPPES_BACKOFF" envDefault:"200ms" min:"0"`
 	// NPPESMaxWait bounds the wait for a permit of the NPI Registry
 	// semaphore (2 × MAX_CONCURRENT_BATCH_REQUESTS calls in flight).
-	NPPESMaxWait time.Duration `env:"NPPES_MAX_WAIT" envDefault:"10s"`
+	NPPESMaxWait time.Duration `env:"NPPES_MAX_WAIT" envDefault:"10s" min:">0"`
 	// NPPESCacheTTL keeps the records the NPI Registry found this long; 0 disables the cache.
-	NPPESCacheTTL time.Duration `env:"NPPES_CACHE_TTL" envDefault:"5m"`
+	NPPESCacheTTL time.Duration `env:"NPPES_CACHE_TTL" envDefault:"5m" min:"0"`
 	// NPPESCacheSize bounds the cache's records.
-	NPPESCacheSize int `env:"NPPES_CACHE_SIZE" envDefault:"10000"`
+	NPPESCacheSize int `env:"NPPES_CACHE_SIZE" envDefault:"10000" min:"1"`
 	// LicenseVerifyURLs lists per-state license verification endpoints,
 	// "CA=https://...,NY=https://..."; states not listed use the imported roster.
 	LicenseVerifyURLs string `env:"LICENSE_VERIFY_URLS" secret:"true"`
@@ -40,17 +40,17 @@ type Checks struct {
 	// surrendered. A status no entry lists needs review.
 	LicenseStatusWords string `env:"LICENSE_STATUS_WORDS"`
 	// LicenseVerifyTimeout bounds one state endpoint call.
-	LicenseVerifyTimeout time.Duration `env:"LICENSE_VERIFY_TIMEOUT" envDefault:"5s"`
+	LicenseVerifyTimeout time.Duration `env:"LICENSE_VERIFY_TIMEOUT" envDefault:"5s" min:">0"`
 	// SourceQueryTimeout bounds one check's queries of the imported sources.
-	SourceQueryTimeout time.Duration `env:"SOURCE_QUERY_TIMEOUT" envDefault:"5s"`
+	SourceQueryTimeout time.Duration `env:"SOURCE_QUERY_TIMEOUT" envDefault:"5s" min:">0"`
 	// CheckConcurrency is each check's semaphore capacity (check_nppes, check_leie, ...).
-	CheckConcurrency int `env:"CHECK_CONCURRENCY" envDefault:"32"`
+	CheckConcurrency int `env:"CHECK_CONCURRENCY" envDefault:"32" min:"1" max:"10000"`
 	// CheckMaxWait bounds the wait for a check's permit; past it the check is unavailable.
-	CheckMaxWait time.Duration `env:"CHECK_MAX_WAIT" envDefault:"10s"`
+	CheckMaxWait time.Duration `env:"CHECK_MAX_WAIT" envDefault:"10s" min:">0"`
 	// Breaker settings for remote sources (state license endpoints, the NPI Registry).
-	BreakerConsecutiveFailures uint32        `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5"`
-	BreakerOpenTimeout         time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"30s"`
-	BreakerHalfOpenRequests    uint32        `env:"BREAKER_HALF_OPEN_REQUESTS" envDefault:"1"`
+	BreakerConsecutiveFailures uint32        `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5" min:"1"`
+	BreakerOpenTimeout         time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"30s" min:">0"`
+	BreakerHalfOpenRequests    uint32        `env:"BREAKER_HALF_OPEN_REQUESTS" envDefault:"1" min:"1"`
 }
 
 // Breaker is the breaker of every remote source (state license endpoints,
@@ -123,6 +123,9 @@ func (c Checks) LicenseStatuses() (licenses.StatusTable, error) {
 
 // Validate checks the source settings, naming the variable at fault.
 func (c Checks) Validate() error {
+	if err := config.Bounds(c); err != nil {
+		return err
+	}
 	switch c.NPPESMode {
 	case "table", "api":
 	default:
@@ -133,34 +136,11 @@ func (c Checks) Validate() error {
 			return fmt.Errorf("NPPES_API_URL: %w", err)
 		}
 	}
-	if c.NPPESRetries < 0 || c.NPPESRetries > 10 {
-		return fmt.Errorf("NPPES_RETRIES: must be from 0 to 10, got %d", c.NPPESRetries)
-	}
-	if c.NPPESBackoff < 0 {
-		return fmt.Errorf("NPPES_BACKOFF: must not be negative, got %s", c.NPPESBackoff)
-	}
-	if c.NPPESCacheTTL < 0 {
-		return fmt.Errorf("NPPES_CACHE_TTL: must not be negative (0 disables the cache), got %s", c.NPPESCacheTTL)
-	}
-	if c.NPPESCacheSize < 1 {
-		return fmt.Errorf("NPPES_CACHE_SIZE: must be at least 1, got %d", c.NPPESCacheSize)
-	}
 	if _, err := c.LicenseEndpoints(); err != nil {
 		return err
 	}
 	if _, err := c.LicenseStatuses(); err != nil {
 		return err
 	}
-	if c.CheckConcurrency < 1 || c.CheckConcurrency > 10000 {
-		return fmt.Errorf("CHECK_CONCURRENCY: must be from 1 to 10000, got %d", c.CheckConcurrency)
-	}
-	if c.BreakerConsecutiveFailures < 1 {
-		return fmt.Errorf("BREAKER_CONSECUTIVE_FAILURES: must be at least 1, got %d", c.BreakerConsecutiveFailures)
-	}
-	if c.BreakerHalfOpenRequests < 1 {
-		return fmt.Errorf("BREAKER_HALF_OPEN_REQUESTS: must be at least 1, got %d", c.BreakerHalfOpenRequests)
-	}
-	return config.Positive("NPPES_TIMEOUT", c.NPPESTimeout, "NPPES_MAX_WAIT", c.NPPESMaxWait, "LICENSE_VERIFY_TIMEOUT", c.LicenseVerifyTimeout,
-		"SOURCE_QUERY_TIMEOUT", c.SourceQueryTimeout, "CHECK_MAX_WAIT", c.CheckMaxWait,
-		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout)
+	return nil
 }

@@ -23,11 +23,11 @@ type Config struct {
 	// Imports configures source file imports (imports.go).
 	Imports
 	// MaxConcurrentBatchRequests: providers verified at once per replica.
-	MaxConcurrentBatchRequests int `env:"MAX_CONCURRENT_BATCH_REQUESTS" envDefault:"10"`
+	MaxConcurrentBatchRequests int `env:"MAX_CONCURRENT_BATCH_REQUESTS" envDefault:"10" min:"1" max:"1000"`
 	// BatchMaxProviders caps one batch or roster.
-	BatchMaxProviders int `env:"BATCH_MAX_PROVIDERS" envDefault:"50000"`
+	BatchMaxProviders int `env:"BATCH_MAX_PROVIDERS" envDefault:"50000" min:"1"`
 	// RosterMaxBytes caps a roster CSV upload.
-	RosterMaxBytes int64 `env:"ROSTER_MAX_BYTES" envDefault:"67108864"`
+	RosterMaxBytes int64 `env:"ROSTER_MAX_BYTES" envDefault:"67108864" min:"1024"`
 }
 
 // Validate checks values the types alone do not.
@@ -38,14 +38,8 @@ func (c Config) Validate() error {
 	if err := c.Database.Validate(); err != nil {
 		return err
 	}
-	if c.MaxConcurrentBatchRequests < 1 || c.MaxConcurrentBatchRequests > 1000 {
-		return fmt.Errorf("MAX_CONCURRENT_BATCH_REQUESTS: must be from 1 to 1000, got %d", c.MaxConcurrentBatchRequests)
-	}
-	if c.BatchMaxProviders < 1 {
-		return fmt.Errorf("BATCH_MAX_PROVIDERS: must be at least 1, got %d", c.BatchMaxProviders)
-	}
-	if c.RosterMaxBytes < 1024 {
-		return fmt.Errorf("ROSTER_MAX_BYTES: must be at least 1024, got %d", c.RosterMaxBytes)
+	if err := config.Bounds(c); err != nil {
+		return err
 	}
 	if err := c.Checks.Validate(); err != nil {
 		return err

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/provcred/platform/config"
 )
 
 // Imports configures source file imports (docs/sources.md).
@@ -15,7 +17,7 @@ type Imports struct {
 	// LEIE or SAM import (every provider, by NPI and by name). River rescues
 	// an attempt whose process died once this has passed (or
 	// BATCH_RESCUE_STUCK_AFTER, whichever is longer).
-	RescreenJobTimeout time.Duration `env:"RESCREEN_JOB_TIMEOUT" envDefault:"10m"`
+	RescreenJobTimeout time.Duration `env:"RESCREEN_JOB_TIMEOUT" envDefault:"10m" min:">0"`
 }
 
 // Validate checks the import settings.
@@ -23,8 +25,5 @@ func (c Imports) Validate() error {
 	if c.ImportShrinkMinRatio < 0 || c.ImportShrinkMinRatio > 1 {
 		return fmt.Errorf("IMPORT_SHRINK_MIN_RATIO: must be from 0 to 1, got %v", c.ImportShrinkMinRatio)
 	}
-	if c.RescreenJobTimeout <= 0 {
-		return fmt.Errorf("RESCREEN_JOB_TIMEOUT: must be positive, got %s", c.RescreenJobTimeout)
-	}
-	return nil
+	return config.Bounds(c)
 }

@@ -16,30 +16,30 @@ type Webhooks struct {
 	// delivery's connection is refused after DNS resolution, at connect time.
 	WebhookAllowPrivate bool `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 	// WebhookTimeout bounds one delivery attempt: connect, send, response.
-	WebhookTimeout time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"15s"`
+	WebhookTimeout time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"15s" min:">0" max:"5m"`
 	// WebhookRetryBase is the first retry's delay; it doubles per attempt
 	// (with jitter: each delay is drawn from its upper half).
-	WebhookRetryBase time.Duration `env:"WEBHOOK_RETRY_BASE" envDefault:"30s"`
+	WebhookRetryBase time.Duration `env:"WEBHOOK_RETRY_BASE" envDefault:"30s" min:">0"`
 	// WebhookRetryMaxDelay caps one retry's delay.
-	WebhookRetryMaxDelay time.Duration `env:"WEBHOOK_RETRY_MAX_DELAY" envDefault:"3h"`
+	WebhookRetryMaxDelay time.Duration `env:"WEBHOOK_RETRY_MAX_DELAY" envDefault:"3h" min:">0"`
 	// WebhookRetryFor is the least time a failing delivery keeps being
 	// retried: River's attempt count is set so the shortest jittered
 	// schedule spans it.
-	WebhookRetryFor time.Duration `env:"WEBHOOK_RETRY_FOR" envDefault:"24h"`
+	WebhookRetryFor time.Duration `env:"WEBHOOK_RETRY_FOR" envDefault:"24h" min:">0"`
 	// WebhookDisableAfter disables an endpoint that has failed every
 	// attempt for this long (its pending deliveries are canceled and a
 	// webhook.disabled event is raised).
-	WebhookDisableAfter time.Duration `env:"WEBHOOK_DISABLE_AFTER" envDefault:"120h"`
+	WebhookDisableAfter time.Duration `env:"WEBHOOK_DISABLE_AFTER" envDefault:"120h" min:">0"`
 	// WebhookMaxConcurrent is River's MaxWorkers for deliveries per replica.
-	WebhookMaxConcurrent int `env:"WEBHOOK_MAX_CONCURRENT" envDefault:"20"`
+	WebhookMaxConcurrent int `env:"WEBHOOK_MAX_CONCURRENT" envDefault:"20" min:"1" max:"1000"`
 	// WebhookRelayInterval is how often the relay looks for new events.
-	WebhookRelayInterval time.Duration `env:"WEBHOOK_RELAY_INTERVAL" envDefault:"1s"`
+	WebhookRelayInterval time.Duration `env:"WEBHOOK_RELAY_INTERVAL" envDefault:"1s" min:">0"`
 	// EventLinkBaseURL makes events' links absolute (the public gateway
 	// URL); empty keeps them as API paths.
 	EventLinkBaseURL string `env:"EVENT_LINK_BASE_URL"`
 	// EventRetention is how long events (and their deliveries) are kept;
 	// the daily job removes older ones.
-	EventRetention time.Duration `env:"EVENT_RETENTION" envDefault:"2160h"`
+	EventRetention time.Duration `env:"EVENT_RETENTION" envDefault:"2160h" min:">0"`
 
 	// ExpirablesRunAt is the UTC time of day (HH:MM) the daily job runs.
 	ExpirablesRunAt string `env:"EXPIRABLES_RUN_AT" envDefault:"06:00"`
@@ -56,19 +56,13 @@ type Webhooks struct {
 	// the verification.stale event read this one setting (NCQA's 2025 limit
 	// for accreditation: 120 days; 90 for a CVO). The stats service has its
 	// own setting of the same name and default for its reports.
-	VerificationMaxAge time.Duration `env:"VERIFICATION_MAX_AGE" envDefault:"2880h"`
+	VerificationMaxAge time.Duration `env:"VERIFICATION_MAX_AGE" envDefault:"2880h" min:">0"`
 }
 
 // Validate checks the webhook and expirables settings; errors name the variable.
 func (w Webhooks) Validate() error {
-	if err := config.Positive("WEBHOOK_TIMEOUT", w.WebhookTimeout, "WEBHOOK_RETRY_BASE", w.WebhookRetryBase,
-		"WEBHOOK_RETRY_MAX_DELAY", w.WebhookRetryMaxDelay, "WEBHOOK_RETRY_FOR", w.WebhookRetryFor,
-		"WEBHOOK_DISABLE_AFTER", w.WebhookDisableAfter, "WEBHOOK_RELAY_INTERVAL", w.WebhookRelayInterval,
-		"EVENT_RETENTION", w.EventRetention, "VERIFICATION_MAX_AGE", w.VerificationMaxAge); err != nil {
+	if err := config.Bounds(w); err != nil {
 		return err
-	}
-	if w.WebhookTimeout > 5*time.Minute {
-		return fmt.Errorf("WEBHOOK_TIMEOUT: must be at most 5m, got %s", w.WebhookTimeout)
 	}
 	if w.WebhookRetryMaxDelay < w.WebhookRetryBase {
 		return fmt.Errorf("WEBHOOK_RETRY_MAX_DELAY: must be at least WEBHOOK_RETRY_BASE (%s), got %s", w.WebhookRetryBase, w.WebhookRetryMaxDelay)
@@ -76,9 +70,6 @@ func (w Webhooks) Validate() error {
 	if n := w.MaxAttempts(); n > 10000 {
 		return fmt.Errorf("WEBHOOK_RETRY_FOR: %s needs %d attempts at WEBHOOK_RETRY_MAX_DELAY %s; raise the delay or shorten the time",
 			w.WebhookRetryFor, n, w.WebhookRetryMaxDelay)
-	}
-	if w.WebhookMaxConcurrent < 1 || w.WebhookMaxConcurrent > 1000 {
-		return fmt.Errorf("WEBHOOK_MAX_CONCURRENT: must be from 1 to 1000, got %d", w.WebhookMaxConcurrent)
 	}
 	if w.EventLinkBaseURL != "" {
 		u, err := url.Parse(w.EventLinkBaseURL)

@@ -31,16 +31,16 @@ type Config struct {
 
 	// UpstreamTimeout is the default per-request timeout towards a service;
 	// the per-upstream variables override it when set.
-	UpstreamTimeout   time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s"`
-	CredentialTimeout time.Duration `env:"CREDENTIAL_TIMEOUT"`
-	StatsTimeout      time.Duration `env:"STATS_TIMEOUT"`
+	UpstreamTimeout   time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s" min:">0"`
+	CredentialTimeout time.Duration `env:"CREDENTIAL_TIMEOUT" min:"0"`
+	StatsTimeout      time.Duration `env:"STATS_TIMEOUT" min:"0"`
 	// ChatTimeout bounds a chat answer, streamed ones included: above the
 	// chat service's LLM_QUEUE_WAIT + CHAT_TURN_TIMEOUT (10s + 120s).
-	ChatTimeout time.Duration `env:"CHAT_TIMEOUT" envDefault:"150s"`
+	ChatTimeout time.Duration `env:"CHAT_TIMEOUT" envDefault:"150s" min:"0"`
 	// ImportBodyLimitBytes caps an import upload (0: unlimited).
 	ImportBodyLimitBytes int64 `env:"IMPORT_BODY_LIMIT_BYTES" envDefault:"10737418240"`
 
-	MaxConcurrentConnections int `env:"MAX_CONCURRENT_CONNECTIONS" envDefault:"1000"`
+	MaxConcurrentConnections int `env:"MAX_CONCURRENT_CONNECTIONS" envDefault:"1000" min:"1"`
 	// MaxConnsPerIP caps the connections one client address (IPv6: its
 	// /64) holds open; TRUSTED_PROXIES are exempt (0: no cap).
 	MaxConnsPerIP int `env:"MAX_CONNS_PER_IP" envDefault:"256"`
@@ -54,11 +54,11 @@ type Config struct {
 	// (a Kubernetes Secret update), applied without a restart.
 	APIKeysReload time.Duration `env:"API_KEYS_RELOAD_INTERVAL" envDefault:"5s"`
 
-	BreakerFailures    uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
-	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"10s"`
+	BreakerFailures    uint32        `env:"BREAKER_FAILURES" envDefault:"5" min:"1"`
+	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"10s" min:">0"`
 
 	// HealthTimeout bounds each upstream probe of /health and /health/concurrency.
-	HealthTimeout time.Duration `env:"HEALTH_UPSTREAM_TIMEOUT" envDefault:"2s"`
+	HealthTimeout time.Duration `env:"HEALTH_UPSTREAM_TIMEOUT" envDefault:"2s" min:">0"`
 
 	// Parsed forms, filled by Validate.
 	Proxies []netip.Prefix `env:"-"`
@@ -82,17 +82,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %w", u.name, err)
 		}
 	}
-	if err := config.Positive("UPSTREAM_TIMEOUT", c.UpstreamTimeout,
-		"BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout, "HEALTH_UPSTREAM_TIMEOUT", c.HealthTimeout); err != nil {
+	if err := config.Bounds(c); err != nil {
 		return err
-	}
-	for _, t := range []struct {
-		name string
-		d    time.Duration
-	}{{"CREDENTIAL_TIMEOUT", c.CredentialTimeout}, {"STATS_TIMEOUT", c.StatsTimeout}, {"CHAT_TIMEOUT", c.ChatTimeout}} {
-		if t.d < 0 {
-			return fmt.Errorf("%s: must be a positive duration, got %s", t.name, t.d)
-		}
 	}
 	if c.ImportBodyLimitBytes < 0 {
 		return fmt.Errorf("IMPORT_BODY_LIMIT_BYTES: must be 0 (unlimited) or positive, got %d", c.ImportBodyLimitBytes)
@@ -100,14 +91,8 @@ func (c *Config) Validate() error {
 	if c.MaxConnsPerIP < 0 {
 		return fmt.Errorf("MAX_CONNS_PER_IP: must be 0 (no cap) or more, got %d", c.MaxConnsPerIP)
 	}
-	if c.MaxConcurrentConnections < 1 {
-		return fmt.Errorf("MAX_CONCURRENT_CONNECTIONS: must be at least 1, got %d", c.MaxConcurrentConnections)
-	}
 	if err := c.validateRateLimit(); err != nil {
 		return err
-	}
-	if c.BreakerFailures < 1 {
-		return fmt.Errorf("BREAKER_FAILURES: must be at least 1, got %d", c.BreakerFailures)
 	}
 	c.Proxies = c.Proxies[:0]
 	for _, p := range c.TrustedProxies {

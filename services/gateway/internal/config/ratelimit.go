@@ -9,17 +9,18 @@ import (
 
 	"github.com/provcred/gateway/internal/ratelimit"
 	"github.com/provcred/gateway/internal/routes"
+	"github.com/provcred/platform/config"
 )
 
 // RateLimit holds the rate limiter's settings (docs/operations.md, "Rate
 // limiting"). Without REDIS_URL or REDIS_ADDRS the limiter is in-process,
 // per replica.
 type RateLimit struct {
-	RateLimitRequestsPerMinute int `env:"RATE_LIMIT_REQUESTS_PER_MINUTE" envDefault:"200"`
+	RateLimitRequestsPerMinute int `env:"RATE_LIMIT_REQUESTS_PER_MINUTE" envDefault:"200" min:"1"`
 	// RateLimitBurst is how many requests a client may send at once; it
 	// defaults to the per-minute figure, so a client may spend its whole
 	// minute in one go, as with the original fixed-window limiter.
-	RateLimitBurst int `env:"RATE_LIMIT_BURST"`
+	RateLimitBurst int `env:"RATE_LIMIT_BURST" min:"0"`
 	// The tighter route groups' policies, "RATE/PERIOD[,burst=N]".
 	RateLimitChat       string `env:"RATE_LIMIT_CHAT" envDefault:"20/1m,burst=5"`
 	RateLimitBatch      string `env:"RATE_LIMIT_BATCH" envDefault:"10/1m,burst=5"`
@@ -27,7 +28,7 @@ type RateLimit struct {
 	RateLimitImport     string `env:"RATE_LIMIT_IMPORT" envDefault:"30/1h,burst=10"`
 	// RateLimitMaxKeys bounds the in-process limiter's memory (also the
 	// Redis limiter's fallback).
-	RateLimitMaxKeys int `env:"RATE_LIMIT_MAX_KEYS" envDefault:"100000"`
+	RateLimitMaxKeys int `env:"RATE_LIMIT_MAX_KEYS" envDefault:"100000" min:"1"`
 
 	RedisURL        string   `env:"REDIS_URL" secret:"true"`
 	RedisAddrs      []string `env:"REDIS_ADDRS" envSeparator:"," secret:"true"`
@@ -36,14 +37,14 @@ type RateLimit struct {
 	RedisPassword   string   `env:"REDIS_PASSWORD" secret:"true"`
 
 	RateLimitKeyPrefix    string        `env:"RATE_LIMIT_KEY_PREFIX" envDefault:"provcred:rl:"`
-	RateLimitRedisTimeout time.Duration `env:"RATE_LIMIT_REDIS_TIMEOUT" envDefault:"25ms"`
+	RateLimitRedisTimeout time.Duration `env:"RATE_LIMIT_REDIS_TIMEOUT" envDefault:"25ms" min:">0"`
 	RateLimitFailureMode  string        `env:"RATE_LIMIT_FAILURE_MODE" envDefault:"open"`
 	// RateLimitReplicas is what the fallback divides each limit by; 0
 	// counts the live replicas through Redis.
 	RateLimitReplicas           int           `env:"RATE_LIMIT_REPLICAS" envDefault:"0"`
-	RateLimitBreakerFailures    uint32        `env:"RATE_LIMIT_BREAKER_FAILURES" envDefault:"3"`
-	RateLimitBreakerOpenTimeout time.Duration `env:"RATE_LIMIT_BREAKER_OPEN_TIMEOUT" envDefault:"1s"`
-	RateLimitLocalCacheSize     int           `env:"RATE_LIMIT_LOCAL_CACHE_SIZE" envDefault:"10000"`
+	RateLimitBreakerFailures    uint32        `env:"RATE_LIMIT_BREAKER_FAILURES" envDefault:"3" min:"1"`
+	RateLimitBreakerOpenTimeout time.Duration `env:"RATE_LIMIT_BREAKER_OPEN_TIMEOUT" envDefault:"1s" min:">0"`
+	RateLimitLocalCacheSize     int           `env:"RATE_LIMIT_LOCAL_CACHE_SIZE" envDefault:"10000" min:"1"`
 
 	// Parsed forms, filled by validateRateLimit.
 	Policies map[string]ratelimit.Policy `env:"-"`
@@ -52,17 +53,11 @@ type RateLimit struct {
 }
 
 func (c *RateLimit) validateRateLimit() error {
-	if c.RateLimitRequestsPerMinute < 1 {
-		return fmt.Errorf("RATE_LIMIT_REQUESTS_PER_MINUTE: must be at least 1, got %d", c.RateLimitRequestsPerMinute)
-	}
-	if c.RateLimitBurst < 0 {
-		return fmt.Errorf("RATE_LIMIT_BURST: must be at least 1, got %d", c.RateLimitBurst)
+	if err := config.Bounds(c); err != nil {
+		return err
 	}
 	if c.RateLimitBurst == 0 {
 		c.RateLimitBurst = c.RateLimitRequestsPerMinute
-	}
-	if c.RateLimitMaxKeys < 1 {
-		return fmt.Errorf("RATE_LIMIT_MAX_KEYS: must be at least 1, got %d", c.RateLimitMaxKeys)
 	}
 	c.Policies = map[string]ratelimit.Policy{routes.LimitDefault: {Name: routes.LimitDefault,
 		Rate: c.RateLimitRequestsPerMinute, Period: time.Minute, Burst: c.RateLimitBurst}}
@@ -83,18 +78,8 @@ func (c *RateLimit) validateRateLimit() error {
 	default:
 		return fmt.Errorf("RATE_LIMIT_FAILURE_MODE: must be open or closed, got %q", c.RateLimitFailureMode)
 	}
-	if err := positive("RATE_LIMIT_REDIS_TIMEOUT", c.RateLimitRedisTimeout,
-		"RATE_LIMIT_BREAKER_OPEN_TIMEOUT", c.RateLimitBreakerOpenTimeout); err != nil {
-		return err
-	}
 	if c.RateLimitReplicas < 0 {
 		return fmt.Errorf("RATE_LIMIT_REPLICAS: must be 0 (count them through Redis) or more, got %d", c.RateLimitReplicas)
-	}
-	if c.RateLimitBreakerFailures < 1 {
-		return fmt.Errorf("RATE_LIMIT_BREAKER_FAILURES: must be at least 1, got %d", c.RateLimitBreakerFailures)
-	}
-	if c.RateLimitLocalCacheSize < 1 {
-		return fmt.Errorf("RATE_LIMIT_LOCAL_CACHE_SIZE: must be at least 1, got %d", c.RateLimitLocalCacheSize)
 	}
 	c.Redis = nil
 	if strings.TrimSpace(c.RedisURL) == "" && len(c.RedisAddrs) == 0 {
@@ -123,13 +108,4 @@ func (c *RateLimit) rateLimitPublic(out map[string]any) {
 	}
 	out["rate_limit_policies"] = pol
 	out["rate_limit_backend"] = backend
-}
-
-func positive(pairs ...any) error {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if d := pairs[i+1].(time.Duration); d <= 0 {
-			return fmt.Errorf("%s: must be a positive duration, got %s", pairs[i], d)
-		}
-	}
-	return nil
 }

@@ -19,17 +19,17 @@ type Config struct {
 	// only relations the stats service reads (docs/reporting.md).
 	ReportingSchema string `env:"REPORTING_SCHEMA" envDefault:"reporting"`
 	// StatementTimeout bounds every report query on the replica.
-	StatementTimeout time.Duration `env:"STATS_STATEMENT_TIMEOUT" envDefault:"10s"`
+	StatementTimeout time.Duration `env:"STATS_STATEMENT_TIMEOUT" envDefault:"10s" min:">0"`
 	// CacheTTL is how long one report answer is served again (0: never
 	// cached; concurrent identical requests still share one query).
 	CacheTTL time.Duration `env:"STATS_CACHE_TTL" envDefault:"30s"`
 	// CacheMaxEntries bounds the answers kept (least recently used go first).
-	CacheMaxEntries int `env:"STATS_CACHE_MAX_ENTRIES" envDefault:"1000"`
+	CacheMaxEntries int `env:"STATS_CACHE_MAX_ENTRIES" envDefault:"1000" min:"1"`
 	// VerificationMaxAge: a provider's last verification older than this is
 	// stale in /stats/summary and /stats/expiring?kind=verification. The
 	// credential service has a setting of the same name and default (its
 	// providers API and verification.stale events): set both together.
-	VerificationMaxAge time.Duration `env:"VERIFICATION_MAX_AGE" envDefault:"2880h"`
+	VerificationMaxAge time.Duration `env:"VERIFICATION_MAX_AGE" envDefault:"2880h" min:">0"`
 }
 
 // Validate checks the settings.
@@ -40,7 +40,7 @@ func (c Config) Validate() error {
 	if err := c.Database.Validate(); err != nil {
 		return err
 	}
-	if err := config.Positive("STATS_STATEMENT_TIMEOUT", c.StatementTimeout); err != nil {
+	if err := config.Bounds(c); err != nil {
 		return err
 	}
 	if c.StatementTimeout >= c.RequestTimeout {
@@ -48,12 +48,6 @@ func (c Config) Validate() error {
 	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("STATS_CACHE_TTL: must be 0 (off) or a positive duration, got %s", c.CacheTTL)
-	}
-	if c.CacheMaxEntries < 1 {
-		return fmt.Errorf("STATS_CACHE_MAX_ENTRIES: must be at least 1, got %d", c.CacheMaxEntries)
-	}
-	if err := config.Positive("VERIFICATION_MAX_AGE", c.VerificationMaxAge); err != nil {
-		return err
 	}
 	if c.ReportingSchema == "" {
 		return fmt.Errorf("REPORTING_SCHEMA: must not be empty")
