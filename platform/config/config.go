@@ -35,13 +35,8 @@ type Base struct {
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s" min:">0"`
 	// ReadTimeout bounds reading one request, body included, so a slow or
 	// stalled client cannot hold a connection; import routes get
-	// ImportTimeout instead.
+	// IMPORT_TIMEOUT instead (Import).
 	ReadTimeout time.Duration `env:"READ_TIMEOUT" envDefault:"60s" min:">0"`
-	// ImportTimeout bounds one import (a roster or bulk source upload, a
-	// batch with its roster): the gateway's read of the upload and its wait
-	// for the answer, the service's read of the stream and the import's own
-	// work. One value end to end, so no hop gives up before another.
-	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m" min:">0"`
 	// OTLPEndpoint turns tracing on when set (standard OTel variable).
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 	// CursorSecret keys the list cursors (platform/page): at least 32 bytes,
@@ -89,6 +84,19 @@ func (b Base) Validate() error {
 	// (service.Init), so settings can be parsed without one.
 	return b.InternalAuth().Check()
 }
+
+// Import is the import timeout, embedded by the processes that serve
+// import routes (the gateway and credential; stats and chat have none).
+type Import struct {
+	// ImportTimeout bounds one import (a roster or bulk source upload, a
+	// batch with its roster): the gateway's read of the upload and its wait
+	// for the answer, the service's read of the stream and the import's own
+	// work. One value end to end, so no hop gives up before another.
+	ImportTimeout time.Duration `env:"IMPORT_TIMEOUT" envDefault:"30m" min:">0"`
+}
+
+// Validate checks the import timeout.
+func (i Import) Validate() error { return Bounds(i) }
 
 // Database holds the database settings of a service that has one (the
 // gateway has none). Services embed it next to Base.

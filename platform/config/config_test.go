@@ -101,7 +101,7 @@ func TestPublic(t *testing.T) {
 	}
 	got := Public(c)
 	for k, want := range map[string]any{"windows": "90,30,0", "wait": "1m30s", "name": "x", "log_level": "info",
-		"request_timeout": "30s", "read_timeout": "1m0s", "import_timeout": "30m0s", "database_max_conns": int32(0), "max_concurrent_file_operations": 50} {
+		"request_timeout": "30s", "read_timeout": "1m0s", "database_max_conns": int32(0), "max_concurrent_file_operations": 50} {
 		if got[k] != want {
 			t.Errorf("%s = %#v, want %#v", k, got[k], want)
 		}
@@ -111,8 +111,8 @@ func TestPublic(t *testing.T) {
 			t.Errorf("%s is shown", k)
 		}
 	}
-	// 13, internal_auth_{keys_file,max_skew,insecure_dev}, read_timeout and import_timeout.
-	if len(got) != 18 {
+	// 13, internal_auth_{keys_file,max_skew,insecure_dev} and read_timeout.
+	if len(got) != 17 {
 		t.Errorf("%d keys: %v", len(got), got)
 	}
 }

@@ -100,8 +100,6 @@ seccompProfile:
   value: {{ $v.config.requestTimeout | quote }}
 - name: READ_TIMEOUT
   value: {{ $v.config.readTimeout | quote }}
-- name: IMPORT_TIMEOUT
-  value: {{ $v.config.importTimeout | quote }}
 - name: SHUTDOWN_TIMEOUT
   value: {{ .svc.drainTimeout | quote }}
 - name: MAX_CONCURRENT_FILE_OPERATIONS
@@ -142,6 +140,8 @@ seccompProfile:
   value: {{ $svc.rateLimitRequestsPerMinute | quote }}
 - name: UPSTREAM_TIMEOUT
   value: {{ $svc.upstreamTimeout | quote }}
+- name: IMPORT_TIMEOUT
+  value: {{ $v.config.importTimeout | quote }}
 {{- with $svc.trustedProxies }}
 - name: TRUSTED_PROXIES
   value: {{ join "," . | quote }}
@@ -152,6 +152,8 @@ seccompProfile:
 {{ include "credentialing.secretEnv" (dict "env" "REDIS_URL" "secret" . "key" $v.secrets.redis.urlKey) }}
 {{- end }}
 {{- else if eq .name "credential" }}
+- name: IMPORT_TIMEOUT
+  value: {{ $v.config.importTimeout | quote }}
 - name: MAX_CONCURRENT_BATCH_REQUESTS
   value: {{ $svc.maxConcurrentBatchRequests | quote }}
 - name: NPPES_MODE

@@ -14,6 +14,7 @@ import (
 type Config struct {
 	config.Base
 	config.Database
+	config.Import
 	// Checks configures the verification sources (checks.go).
 	Checks
 	// Batch configures durable batch credentialing (batch.go).
@@ -36,6 +37,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Database.Validate(); err != nil {
+		return err
+	}
+	if err := c.Import.Validate(); err != nil {
 		return err
 	}
 	if err := config.Bounds(c); err != nil {

@@ -21,6 +21,7 @@ import (
 // Config is the gateway's configuration.
 type Config struct {
 	config.Base
+	config.Import
 
 	// Listen address; the gateway's own default differs from Base's.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8000"`
@@ -70,6 +71,9 @@ type Config struct {
 func (c *Config) Validate() error {
 	c.Base.HTTPAddr = c.HTTPAddr
 	if err := c.Base.Validate(); err != nil {
+		return err
+	}
+	if err := c.Import.Validate(); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
