@@ -11,14 +11,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/providers"
 	"github.com/provcred/credential/internal/reviews"
 	"github.com/provcred/credential/internal/seed"
 	"github.com/provcred/credential/internal/sources/importer"
-	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/metrics"
 )
@@ -32,21 +30,7 @@ func jobKit(t *testing.T) (*importer.Importer, *pgxpool.Pool) {
 	mon := New(pool, metrics.New("credential"), log)
 	workers := river.NewWorkers()
 	mon.Register(workers)
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: store.Schema, Workers: workers,
-		Queues: mon.Queues(), FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
-		JobTimeout: time.Minute, RescueStuckJobsAfter: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon.Attach(client)
-	if err := client.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Stop(ctx)
-	})
+	mon.Attach(testdb.StartRiver(t, pool, workers, mon.Queues()))
 	im := importer.New(pool, log)
 	im.OnActivate = mon.Enqueue
 	return im, pool

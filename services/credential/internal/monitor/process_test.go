@@ -18,6 +18,7 @@ import (
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/poll"
 	"github.com/provcred/platform/proctest"
 )
 
@@ -89,7 +90,7 @@ func TestRescreenJobSurvivesSIGKILL(t *testing.T) {
 		}
 		return status, attempts, opened, items
 	}
-	eventually(t, 60*time.Second, "the re-screen running", func() bool { s, _, _, _ := state(); return s == "running" })
+	poll.Until(t, 60*time.Second, "the re-screen running", func() bool { s, _, _, _ := state(); return s == "running" })
 	if err := first.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,19 +104,8 @@ func TestRescreenJobSurvivesSIGKILL(t *testing.T) {
 
 	second := proctest.Start(t, bin, "credential-2", env)
 	second.WaitReady(t, 90*time.Second)
-	eventually(t, 120*time.Second, "the re-screen done by the second process", func() bool { s, _, _, _ := state(); return s == "done" })
+	poll.Until(t, 120*time.Second, "the re-screen done by the second process", func() bool { s, _, _, _ := state(); return s == "done" })
 	if s, attempts, opened, items := state(); attempts < 2 || opened != 1 || items != 1 {
 		t.Fatalf("after the restart: %s, attempt %d, %d opened, %d items", s, attempts, opened, items)
-	}
-}
-
-func eventually(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -8,8 +8,12 @@ import (
 	"io/fs"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/platform/pgtest"
@@ -59,4 +63,26 @@ func Connect(t testing.TB, url string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// StartRiver starts a River client on pool's credential schema working
+// queues with workers, polling fast as tests want, and stops it when the
+// test ends (after anything the test registered later has stopped).
+func StartRiver(t testing.TB, pool *pgxpool.Pool, workers *river.Workers, queues map[string]river.QueueConfig) *river.Client[pgx.Tx] {
+	t.Helper()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: store.Schema, Workers: workers,
+		Queues: queues, FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
+		JobTimeout: time.Minute, RescueStuckJobsAfter: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(ctx)
+	})
+	return client
 }

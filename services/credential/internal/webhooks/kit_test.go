@@ -19,11 +19,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/provcred/credential/internal/config"
 	"github.com/provcred/credential/internal/events"
-	"github.com/provcred/credential/internal/store"
 	"github.com/provcred/credential/internal/testdb"
 	platformcfg "github.com/provcred/platform/config"
 	"github.com/provcred/platform/metrics"
@@ -67,25 +65,14 @@ func newKit(t *testing.T, mod func(*config.Webhooks)) *kit {
 	}
 	workers := river.NewWorkers()
 	s.Register(workers)
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: store.Schema, Workers: workers,
-		Queues: s.Queues(), FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
-		JobTimeout: time.Minute, RescueStuckJobsAfter: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Attach(client)
-	ctx := context.Background()
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
+	s.Attach(testdb.StartRiver(t, pool, workers, s.Queues()))
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Stop(sctx)
-		_ = client.Stop(sctx)
 	})
 	app := server.New(server.Options{Service: "credential", Metrics: reg, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: time.Second, RequestTimeout: 10 * time.Second})
 	s.Routes(app.App)
@@ -167,17 +154,6 @@ func (k *kit) delivery(webhookID, eventID string) *Delivery {
 		k.t.Fatal(err)
 	}
 	return d
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // receiver is a webhook endpoint that verifies every request the Standard

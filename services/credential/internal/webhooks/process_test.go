@@ -17,6 +17,7 @@ import (
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/poll"
 	"github.com/provcred/platform/proctest"
 )
 
@@ -69,7 +70,7 @@ func TestDeliveriesSurviveSIGKILL(t *testing.T) {
 			t.Fatalf("batch %d: %d %v", i, code, b)
 		}
 	}
-	eventually(t, 60*time.Second, "every delivery attempted and failing", func() bool { return rc.total() >= 2*n })
+	poll.Until(t, 60*time.Second, "every delivery attempted and failing", func() bool { return rc.total() >= 2*n })
 	if err := first.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestDeliveriesSurviveSIGKILL(t *testing.T) {
 	if len(want) != n {
 		t.Fatalf("%d batch.completed events, want %d", len(want), n)
 	}
-	eventually(t, 120*time.Second, "every event delivered after the restart", func() bool {
+	poll.Until(t, 120*time.Second, "every event delivered after the restart", func() bool {
 		for _, id := range want {
 			if rc.count(id) == 0 {
 				return false
@@ -95,7 +96,7 @@ func TestDeliveriesSurviveSIGKILL(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, 30*time.Second, "every delivery recorded delivered", func() bool {
+	poll.Until(t, 30*time.Second, "every delivery recorded delivered", func() bool {
 		var open int
 		_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered'`).Scan(&open)
 		return open == 0

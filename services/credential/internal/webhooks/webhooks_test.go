@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"errors"
+	"github.com/provcred/platform/poll"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -140,7 +141,7 @@ func TestCreateRefusesPrivateHosts(t *testing.T) {
 	rc.setSecret(w.Secret)
 	k.write(events.Event{Type: events.BatchCompleted, Link: "/results/batch/b1", Data: map[string]any{"batch_id": "b1"}})
 	var id string
-	eventually(t, 10*time.Second, "a refused attempt", func() bool {
+	poll.Until(t, 10*time.Second, "a refused attempt", func() bool {
 		_ = k.pool.QueryRow(context.Background(), `SELECT id FROM events WHERE type = $1`, events.BatchCompleted).Scan(&id)
 		if id == "" {
 			return false
@@ -181,7 +182,7 @@ func TestEveryEventTypeIsDeliveredOncePerSubscription(t *testing.T) {
 		k.write(e)
 	}
 	n := len(events.Types)
-	eventually(t, 20*time.Second, "every event at both receivers", func() bool {
+	poll.Until(t, 20*time.Second, "every event at both receivers", func() bool {
 		return len(all.byType()) == n && len(some.byType()) == 2
 	})
 	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
@@ -233,9 +234,9 @@ func TestRecoveringReceiverGetsTheEventOnce(t *testing.T) {
 	rc.setSecret(w.Secret)
 	k.write(events.Event{Type: events.ProviderDecisionChanged, ProviderID: "p1", Link: "/results/p1",
 		Data: map[string]any{"decision": "denied", "previous_decision": "approved"}})
-	eventually(t, 20*time.Second, "delivered", func() bool { return len(rc.acceptedIDs()) == 1 })
+	poll.Until(t, 20*time.Second, "delivered", func() bool { return len(rc.acceptedIDs()) == 1 })
 	id := rc.acceptedIDs()[0]
-	eventually(t, 5*time.Second, "recorded", func() bool { return k.delivery(w.ID, id).Status == DeliveryDelivered })
+	poll.Until(t, 5*time.Second, "recorded", func() bool { return k.delivery(w.ID, id).Status == DeliveryDelivered })
 	time.Sleep(300 * time.Millisecond)
 	if rc.count(id) != 1 || rc.total() != 4 {
 		t.Fatalf("accepted %d times over %d requests, want once over 4", rc.count(id), rc.total())
@@ -285,9 +286,9 @@ func TestHangingReceiverIsCutAtTheTimeoutAndRetried(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the hanging request was not cut")
 	}
-	eventually(t, 15*time.Second, "delivered on retry", func() bool { return len(rc.acceptedIDs()) == 1 && rc.total() >= 2 })
+	poll.Until(t, 15*time.Second, "delivered on retry", func() bool { return len(rc.acceptedIDs()) == 1 && rc.total() >= 2 })
 	id := rc.acceptedIDs()[0]
-	eventually(t, 5*time.Second, "recorded", func() bool { return k.delivery(w.ID, id).Status == DeliveryDelivered })
+	poll.Until(t, 5*time.Second, "recorded", func() bool { return k.delivery(w.ID, id).Status == DeliveryDelivered })
 	d := k.delivery(w.ID, id)
 	if d.Attempts != 2 {
 		t.Errorf("delivery %+v", d)
@@ -312,7 +313,7 @@ func TestEndpointIsDisabledAfterFailingForTheConfiguredTime(t *testing.T) {
 	ww := k.create(watcher.srv.URL, events.WebhookDisabled)
 	watcher.setSecret(ww.Secret)
 	k.write(events.Event{Type: events.ImportActivated, Link: "/admin/imports/1", Data: map[string]any{"import_id": 1}})
-	eventually(t, 20*time.Second, "webhook.disabled delivered", func() bool { return watcher.byType()[events.WebhookDisabled] == 1 })
+	poll.Until(t, 20*time.Second, "webhook.disabled delivered", func() bool { return watcher.byType()[events.WebhookDisabled] == 1 })
 	got, err := k.s.Get(context.Background(), wd.ID)
 	if err != nil || got.Status != StatusDisabled || got.DisabledAt == nil || !strings.Contains(got.DisabledReason, "HTTP 503") {
 		t.Fatalf("webhook %+v %v", got, err)
@@ -359,7 +360,7 @@ func TestDeliveryIsGivenUpAfterTheLastAttempt(t *testing.T) {
 	rc.setSecret(w.Secret)
 	k.write(events.Event{Type: events.BatchCompleted, Link: "/results/batch/b9"})
 	var id string
-	eventually(t, 20*time.Second, "given up", func() bool {
+	poll.Until(t, 20*time.Second, "given up", func() bool {
 		_ = k.pool.QueryRow(context.Background(), `SELECT event_id FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'failed'`,
 			w.ID).Scan(&id)
 		return id != ""
@@ -400,11 +401,11 @@ func TestReplayTestAndDeliveriesAPI(t *testing.T) {
 	if code != 202 || d["event_type"] != events.WebhookTest || d["status"] != DeliveryPending {
 		t.Fatalf("test: %d %v", code, d)
 	}
-	eventually(t, 10*time.Second, "ping", func() bool { return rc.byType()[events.WebhookTest] == 1 })
+	poll.Until(t, 10*time.Second, "ping", func() bool { return rc.byType()[events.WebhookTest] == 1 })
 	k.write(events.Event{Type: events.ImportActivated, Link: "/admin/imports/7", Data: map[string]any{"import_id": 7}})
-	eventually(t, 10*time.Second, "event", func() bool { return rc.byType()[events.ImportActivated] == 1 })
+	poll.Until(t, 10*time.Second, "event", func() bool { return rc.byType()[events.ImportActivated] == 1 })
 	var listed map[string]any
-	eventually(t, 5*time.Second, "both delivered", func() bool {
+	poll.Until(t, 5*time.Second, "both delivered", func() bool {
 		code, listed = k.do("GET", "/webhooks/"+id+"/deliveries?status=delivered", "")
 		return code == 200 && len(listed["items"].([]any)) == 2
 	})
@@ -421,7 +422,7 @@ func TestReplayTestAndDeliveriesAPI(t *testing.T) {
 	if code != 202 || re["replay_of"] != first["id"] || re["event_id"] != first["event_id"] || re["id"] == first["id"] {
 		t.Fatalf("replay: %d %v", code, re)
 	}
-	eventually(t, 10*time.Second, "replayed", func() bool { return rc.count(first["event_id"].(string)) == 2 })
+	poll.Until(t, 10*time.Second, "replayed", func() bool { return rc.count(first["event_id"].(string)) == 2 })
 	// Pages.
 	code, p1 := k.do("GET", "/webhooks/"+id+"/deliveries?limit=2", "")
 	if code != 200 || len(p1["items"].([]any)) != 2 || p1["next_cursor"] == nil {

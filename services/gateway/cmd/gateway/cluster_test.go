@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provcred/platform/poll"
 	"github.com/provcred/platform/proctest"
 
 	"github.com/provcred/gateway/internal/auth"
@@ -160,7 +161,7 @@ func TestThreeGatewaysShareOneLimit(t *testing.T) {
 	}
 	for _, g := range gws {
 		g.WaitReady(t, 30*time.Second)
-		redistest.WaitFor(t, 15*time.Second, g.Name+" deciding in Redis", func() bool {
+		poll.Until(t, 15*time.Second, g.Name+" deciding in Redis", func() bool {
 			resp, err := http.Get(g.URL + "/health")
 			if err != nil {
 				return false

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"github.com/provcred/platform/poll"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func redisGateway(t *testing.T, addr string, extra map[string]string) *env {
 		vars[k] = v
 	}
 	e := start(t, vars, Deps{})
-	redistest.WaitFor(t, 10*time.Second, "the limiter on Redis", func() bool {
+	poll.Until(t, 10*time.Second, "the limiter on Redis", func() bool {
 		r := e.do("GET", "/health", "", nil, nil)
 		rl, _ := r.body["rate_limiter"].(map[string]any)
 		return rl["backend"] == "redis" && rl["status"] == "ok"
@@ -129,7 +130,7 @@ func TestRedisOutageThroughTheGateway(t *testing.T) {
 		t.Fatalf("ratelimit_fallback_active %v", v)
 	}
 	s.Start()
-	redistest.WaitFor(t, 10*time.Second, "back on Redis", func() bool {
+	poll.Until(t, 10*time.Second, "back on Redis", func() bool {
 		e.do("GET", "/providers", e.keys.admin, nil, nil)
 		v, _ := e.gw.Metrics.Value("ratelimit_fallback_active")
 		return v == 0

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"github.com/provcred/platform/poll"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func TestRedisRefillAndTTL(t *testing.T) {
 	if el := time.Since(t1); n != 1 && el < time.Second {
 		t.Fatalf("%d allowed after Retry-After (in %s), want 1", n, el)
 	}
-	redistest.WaitFor(t, 10*time.Second, "key expired when its allowance is whole", func() bool { return s.Cli("EXISTS", key) == "0" })
+	poll.Until(t, 10*time.Second, "key expired when its allowance is whole", func() bool { return s.Cli("EXISTS", key) == "0" })
 	if n := countAllowed(t, l, p, "key:a", 5); n != 3 {
 		t.Fatalf("after the key expired: %d allowed, want the whole burst 3", n)
 	}
@@ -118,7 +119,7 @@ func TestRedisReplicasShareTheLimit(t *testing.T) {
 	// Heartbeats run on each limiter's own goroutine after it connects, so
 	// a's first one may land after b's: b counts two replicas by its next
 	// heartbeat (asked for here rather than waited for).
-	redistest.WaitFor(t, 10*time.Second, "b counts two replicas", func() bool {
+	poll.Until(t, 10*time.Second, "b counts two replicas", func() bool {
 		b.heartbeat(context.Background())
 		return b.replicaCount() == 2
 	})
@@ -180,7 +181,7 @@ func checkOutage(t *testing.T, s *redistest.Server, mode FailureMode, breakIt, h
 	p := Policy{Name: "default", Rate: 10, Period: time.Hour, Burst: 10}
 	// The timeout is short for this test: on a loaded machine a healthy
 	// call may miss it; wait for one that does not.
-	redistest.WaitFor(t, 10*time.Second, "a decision in Redis", func() bool {
+	poll.Until(t, 10*time.Second, "a decision in Redis", func() bool {
 		return redisAllow(t, l, p, "key:before").Allowed && l.Healthy()
 	})
 	breakIt()
@@ -221,7 +222,7 @@ func checkOutage(t *testing.T, s *redistest.Server, mode FailureMode, breakIt, h
 		}
 	}
 	healIt()
-	redistest.WaitFor(t, 10*time.Second, "decisions back on Redis", func() bool {
+	poll.Until(t, 10*time.Second, "decisions back on Redis", func() bool {
 		_, _ = l.Allow(context.Background(), p, "key:after")
 		return l.value("ratelimit_fallback_active") == 0
 	})
@@ -266,7 +267,7 @@ func TestRedisDownAtStart(t *testing.T) {
 		t.Fatalf("status %v", st)
 	}
 	s.Start()
-	redistest.WaitFor(t, 10*time.Second, "connected after Redis came up", func() bool {
+	poll.Until(t, 10*time.Second, "connected after Redis came up", func() bool {
 		_, _ = r.Allow(context.Background(), p, "k2")
 		return r.Healthy()
 	})
@@ -287,7 +288,7 @@ func TestRedisPrimaryTurnedReplica(t *testing.T) {
 	}
 	fw.Point(b.Addr())
 	a.Cli("REPLICAOF", "127.0.0.1", strconv.Itoa(b.Port()))
-	redistest.WaitFor(t, 10*time.Second, "decisions on the new primary", func() bool {
+	poll.Until(t, 10*time.Second, "decisions on the new primary", func() bool {
 		_, _ = l.Allow(context.Background(), p, "k")
 		return l.Healthy() && b.Cli("EXISTS", fmtKey(l.o.Prefix, p, "k")) == "1"
 	})
@@ -302,11 +303,11 @@ func TestRedisSentinelFailover(t *testing.T) {
 	t.Parallel()
 	a, b := redistest.Start(t), redistest.Start(t)
 	b.Cli("REPLICAOF", "127.0.0.1", strconv.Itoa(a.Port()))
-	redistest.WaitFor(t, 10*time.Second, "replica in sync", func() bool {
+	poll.Until(t, 10*time.Second, "replica in sync", func() bool {
 		return strings.Contains(b.Cli("INFO", "replication"), "master_link_status:up")
 	})
 	s := redistest.StartSentinel(t, "provcred", a)
-	redistest.WaitFor(t, 10*time.Second, "sentinel sees the replica", func() bool {
+	poll.Until(t, 10*time.Second, "sentinel sees the replica", func() bool {
 		return strings.Contains(s.Cli("SENTINEL", "REPLICAS", "provcred"), strconv.Itoa(b.Port()))
 	})
 	opt, err := ClientOption("", []string{s.Addr()}, "provcred", "", "", 25*time.Millisecond)
@@ -316,15 +317,15 @@ func TestRedisSentinelFailover(t *testing.T) {
 	l := NewRedis(testOptions(t, RedisOptions{Client: opt}))
 	t.Cleanup(l.Close)
 	p := Policy{Name: "default", Rate: 100, Period: time.Hour, Burst: 100}
-	redistest.WaitFor(t, 10*time.Second, "a decision on the primary", func() bool {
+	poll.Until(t, 10*time.Second, "a decision on the primary", func() bool {
 		_, _ = l.Allow(context.Background(), p, "before")
 		return l.Healthy() && a.Cli("EXISTS", fmtKey(l.o.Prefix, p, "before")) == "1"
 	})
 	s.Cli("SENTINEL", "FAILOVER", "provcred")
-	redistest.WaitFor(t, 20*time.Second, "b promoted", func() bool {
+	poll.Until(t, 20*time.Second, "b promoted", func() bool {
 		return strings.Contains(b.Cli("INFO", "replication"), "role:master")
 	})
-	redistest.WaitFor(t, 20*time.Second, "decisions on the new primary", func() bool {
+	poll.Until(t, 20*time.Second, "decisions on the new primary", func() bool {
 		_, _ = l.Allow(context.Background(), p, "after")
 		return l.Healthy() && b.Cli("EXISTS", fmtKey(l.o.Prefix, p, "after")) == "1" &&
 			strings.Contains(b.Cli("INFO", "replication"), "role:master")
@@ -345,7 +346,7 @@ func TestRedisCluster(t *testing.T) {
 	}
 	nodes[0].Cli(append([]string{"--cluster", "create"}, append(addrs, "--cluster-replicas", "0", "--cluster-yes")...)...)
 	for _, n := range nodes {
-		redistest.WaitFor(t, 15*time.Second, "cluster_state:ok", func() bool {
+		poll.Until(t, 15*time.Second, "cluster_state:ok", func() bool {
 			return strings.Contains(n.Cli("CLUSTER", "INFO"), "cluster_state:ok")
 		})
 	}

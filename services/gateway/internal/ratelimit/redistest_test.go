@@ -10,6 +10,7 @@ import (
 
 	"github.com/provcred/platform/breaker"
 	"github.com/provcred/platform/metrics"
+	"github.com/provcred/platform/poll"
 
 	"github.com/provcred/gateway/internal/redistest"
 )
@@ -59,7 +60,7 @@ func newRedisLimiter(t testing.TB, o RedisOptions, addrs ...string) limiterEnv {
 	o.Registry = reg
 	r := NewRedis(o)
 	t.Cleanup(r.Close)
-	redistest.WaitFor(t, 10*time.Second, "limiter connected", func() bool { return r.client.Load() != nil })
+	poll.Until(t, 10*time.Second, "limiter connected", func() bool { return r.client.Load() != nil })
 	return limiterEnv{r, reg}
 }
 

@@ -158,18 +158,6 @@ func FreeClusterPort(t testing.TB) int {
 	return 0
 }
 
-// WaitFor polls ok until it holds, or fails the test after d.
-func WaitFor(t testing.TB, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Forwarder is a TCP proxy with a target the test moves, standing in for a
 // Kubernetes Service or a virtual IP that follows the primary.
 type Forwarder struct {

@@ -6,7 +6,6 @@ package importer
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/provcred/credential/internal/testdb"
 	"github.com/provcred/platform/internalauth"
 	"github.com/provcred/platform/pgtest"
+	"github.com/provcred/platform/poll"
 	"github.com/provcred/platform/proctest"
 )
 
@@ -59,7 +59,7 @@ func TestCrashedImportIsReconciledAtStartUp(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	eventually(t, 60*time.Second, "the import loading", func() bool { st, _, _ := status(); return st == "loading" })
+	poll.Until(t, 60*time.Second, "the import loading", func() bool { st, _, _ := status(); return st == "loading" })
 	if err := first.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,16 +83,5 @@ func TestCrashedImportIsReconciledAtStartUp(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"status":"active"`) {
 		t.Fatalf("import after the restart: %d %s", resp.StatusCode, b)
-	}
-}
-
-func eventually(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal(fmt.Sprintf("not within %s: %s", within, what))
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
