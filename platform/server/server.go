@@ -452,20 +452,18 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	default:
 		out = apierr.Internal()
 	}
+	ctx, attrs := c.UserContext(), []any{"route", c.Route().Path, "method", c.Method(), "status", out.Status, "code", out.Code}
 	switch {
+	case out.Status < 500:
+		s.opts.Logger.InfoContext(ctx, "request rejected", attrs...)
 	case out.Status == fiber.StatusServiceUnavailable:
 		s.unavailable.WithLabelValues(out.Code).Inc()
 		if ok, suppressed := s.unavailableLog.take(out.Code, time.Now()); ok {
-			s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
-				"method", c.Method(), "status", out.Status, "code", out.Code, "err", err.Error(),
-				"suppressed_since_last", suppressed, "sample_interval", s.unavailableLog.interval.String())
+			s.opts.Logger.ErrorContext(ctx, "request failed", append(attrs, "err", err.Error(),
+				"suppressed_since_last", suppressed, "sample_interval", s.unavailableLog.interval.String())...)
 		}
-	case out.Status >= 500:
-		s.opts.Logger.ErrorContext(c.UserContext(), "request failed", "route", c.Route().Path,
-			"method", c.Method(), "status", out.Status, "code", out.Code, "err", err.Error())
 	default:
-		s.opts.Logger.InfoContext(c.UserContext(), "request rejected", "route", c.Route().Path,
-			"method", c.Method(), "status", out.Status, "code", out.Code)
+		s.opts.Logger.ErrorContext(ctx, "request failed", append(attrs, "err", err.Error())...)
 	}
 	return c.Status(out.Status).JSON(out)
 }
